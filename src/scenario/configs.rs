@@ -62,7 +62,11 @@ pub const PRODUCER: &[ConfigDef] = &[
     def("buffer.memory", int(0, LONG_MAX), "33554432"),
     def("max.block.ms", int(0, LONG_MAX), "60000"),
     def("max.request.size", int(0, INT_MAX), "1048576"),
-    def("max.in.flight.requests.per.connection", int(1, INT_MAX), "5"),
+    def(
+        "max.in.flight.requests.per.connection",
+        int(1, INT_MAX),
+        "5",
+    ),
     def("request.timeout.ms", int(0, INT_MAX), "30000"),
     def("delivery.timeout.ms", int(0, INT_MAX), "120000"),
     def("retry.backoff.ms", int(0, LONG_MAX), "100"),
@@ -74,13 +78,21 @@ pub const PRODUCER: &[ConfigDef] = &[
     ),
     def("partitioner.class", Kind::Special, "null"),
     def("partitioner.ignore.keys", Kind::Bool, "false"),
-    def("partitioner.adaptive.partitioning.enable", Kind::Bool, "true"),
+    def(
+        "partitioner.adaptive.partitioning.enable",
+        Kind::Bool,
+        "true",
+    ),
     def("partitioner.availability.timeout.ms", int(0, LONG_MAX), "0"),
     def("metadata.max.age.ms", int(0, LONG_MAX), "300000"),
     def("client.id", Kind::Ignored, "\"\""),
     def("key.serializer", Kind::Ignored, "null"),
     def("value.serializer", Kind::Ignored, "null"),
-    def("transactional.id", Kind::Unsupported(NO_TRANSACTIONS), "null"),
+    def(
+        "transactional.id",
+        Kind::Unsupported(NO_TRANSACTIONS),
+        "null",
+    ),
     def(
         "transaction.timeout.ms",
         Kind::Unsupported(NO_TRANSACTIONS),
@@ -257,7 +269,10 @@ fn unknown(name: &str, name_path: &str, registry: &[ConfigDef], entity: &str) ->
     let names = registry.iter().map(|d| d.name);
     let hint = suggestion(name, names.clone());
     let text = if hint.is_empty() {
-        format!("unknown {entity} config \"{name}\"; known {entity} configs: {}", quoted_list(names))
+        format!(
+            "unknown {entity} config \"{name}\"; known {entity} configs: {}",
+            quoted_list(names)
+        )
     } else {
         format!("unknown {entity} config \"{name}\"{hint}")
     };
@@ -334,7 +349,10 @@ fn parse_choice(value: &Value, allowed: &[&str]) -> Result<String, String> {
                 .as_str()
                 .map(|text| suggestion(text, allowed.iter().copied()))
                 .unwrap_or_default();
-            Err(format!("must be one of {}{hint}", quoted_list(allowed.iter().copied())))
+            Err(format!(
+                "must be one of {}{hint}",
+                quoted_list(allowed.iter().copied())
+            ))
         }
     }
 }
@@ -375,10 +393,17 @@ mod tests {
             json!({"lnger.ms": 5, "linger.ms": -5, "batch.size": "big", "compression.type": "gzp"}),
             PRODUCER,
         );
-        let texts: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.path, p.text)).collect();
+        let texts: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.path, p.text))
+            .collect();
         assert_eq!(texts.len(), 4, "{texts:?}");
-        assert!(texts.iter().any(|t| t.contains("p.config.lnger.ms") && t.contains("\"linger.ms\"")));
-        assert!(texts.iter().any(|t| t.contains("p.config.linger.ms: -5 is not allowed: must be an integer ≥ 0")));
+        assert!(texts
+            .iter()
+            .any(|t| t.contains("p.config.lnger.ms") && t.contains("\"linger.ms\"")));
+        assert!(texts
+            .iter()
+            .any(|t| t.contains("p.config.linger.ms: -5 is not allowed: must be an integer ≥ 0")));
         assert!(texts.iter().any(|t| t.contains("\"big\" is not allowed")));
         assert!(texts.iter().any(|t| t.contains("did you mean \"gzip\"")));
     }

@@ -28,7 +28,10 @@ pub fn load(
     variant: Option<&str>,
 ) -> Result<model::Scenario, UserError> {
     let text = std::fs::read_to_string(path).map_err(|error| {
-        UserError::new(format!("cannot read scenario file {}: {error}", path.display()))
+        UserError::new(format!(
+            "cannot read scenario file {}: {error}",
+            path.display()
+        ))
     })?;
     load_str(&text, &path.display().to_string(), overrides, variant)
 }
@@ -48,9 +51,10 @@ pub fn load_str(
         render(&problems, source, &positions, origins)
     };
     let mut problems = Vec::new();
-    check_keys(&tree, &mut problems);
+    check_keys(&mut tree, &mut problems);
     let variants = variants(&tree, &mut problems);
-    let chosen = choose_variant(&variants, variant).map_err(|e| report(vec![e], &BTreeMap::new()))?;
+    let chosen =
+        choose_variant(&variants, variant).map_err(|e| report(vec![e], &BTreeMap::new()))?;
     let mut list: Vec<(String, &str)> = Vec::new();
     if let Some((name, items)) = &chosen {
         for (index, item) in items.iter().enumerate() {
@@ -62,22 +66,42 @@ pub fn load_str(
         list.push((format!("--set \"{item}\""), item));
     }
     let origins = apply_overrides(&mut tree, &list, &mut problems);
-    if !problems.is_empty() {
-        return Err(report(problems, &origins));
+    // Unknown fields were removed from the tree: print it back unless it is exactly the file.
+    let edited = !list.is_empty() || !problems.is_empty();
+    let raw = match typed_parse(text, &tree, edited) {
+        Ok(raw) => raw,
+        Err(problem) => {
+            problems.push(problem);
+            return Err(report(problems, &origins));
+        }
+    };
+    match resolve::resolve(&raw, chosen.map(|(name, _)| name)) {
+        Ok(scenario) if problems.is_empty() => Ok(scenario),
+        Ok(_) => Err(report(problems, &origins)),
+        Err(more) => {
+            problems.extend(more);
+            Err(report(problems, &origins))
+        }
     }
-    let raw = typed_parse(text, &tree, !list.is_empty()).map_err(|e| report(vec![e], &origins))?;
-    resolve::resolve(&raw, chosen.map(|(name, _)| name)).map_err(|problems| report(problems, &origins))
 }
 
 /// The scenario's variant names, in file order (empty if it has none).
 pub fn variant_names(text: &str, source: &str) -> Result<Vec<String>, UserError> {
     let tree = parse_json(text, source)?;
     let mut problems = Vec::new();
-    let names = variants(&tree, &mut problems).into_iter().map(|(name, _)| name).collect();
+    let names = variants(&tree, &mut problems)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     if problems.is_empty() {
         Ok(names)
     } else {
-        Err(render(&problems, source, &Positions::scan(text), &BTreeMap::new()))
+        Err(render(
+            &problems,
+            source,
+            &Positions::scan(text),
+            &BTreeMap::new(),
+        ))
     }
 }
 
@@ -117,12 +141,18 @@ fn variants(tree: &Value, problems: &mut Vec<Problem>) -> Variants {
     for (name, items) in map {
         let path = child("variants", name);
         if !resolve::is_safe_name(name) {
-            let allowed = "a variant name must be usable as a folder: letters, digits, '.', '_' and '-'";
-            problems.push(Problem::new(&path, format!("\"{name}\" is not allowed: {allowed}")));
+            let allowed =
+                "a variant name must be usable as a folder: letters, digits, '.', '_' and '-'";
+            problems.push(Problem::new(
+                &path,
+                format!("\"{name}\" is not allowed: {allowed}"),
+            ));
         }
-        let strings: Option<Vec<String>> = items
-            .as_array()
-            .and_then(|list| list.iter().map(|item| item.as_str().map(str::to_string)).collect());
+        let strings: Option<Vec<String>> = items.as_array().and_then(|list| {
+            list.iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect()
+        });
         match strings {
             Some(strings) => result.push((name.clone(), strings)),
             None => problems.push(Problem::field(
@@ -150,7 +180,10 @@ fn choose_variant(
         format!("unknown variant \"{wanted}\": the scenario has no variants")
     } else {
         let hint = suggestion(wanted, names.clone());
-        format!("unknown variant \"{wanted}\"{hint}; the variants are {}", quoted_list(names))
+        format!(
+            "unknown variant \"{wanted}\"{hint}; the variants are {}",
+            quoted_list(names)
+        )
     };
     Err(Problem::new("", text))
 }
@@ -163,7 +196,8 @@ fn apply_overrides(
 ) -> BTreeMap<String, String> {
     let mut origins = BTreeMap::new();
     for (origin, text) in list {
-        let applied = overrides::parse_override(text).and_then(|item| overrides::apply(tree, &item));
+        let applied =
+            overrides::parse_override(text).and_then(|item| overrides::apply(tree, &item));
         match applied {
             Ok(paths) => {
                 for path in paths {
@@ -182,9 +216,9 @@ fn apply_overrides(
 
 /// serde's typed parse. Parsing text (not the tree) gives a line and column, from which
 /// `Positions` recovers the field path. With overrides, the tree is printed back to text first.
-fn typed_parse(text: &str, tree: &Value, overridden: bool) -> Result<RawScenario, Problem> {
+fn typed_parse(text: &str, tree: &Value, edited: bool) -> Result<RawScenario, Problem> {
     let printed;
-    let effective = if overridden {
+    let effective = if edited {
         printed = serde_json::to_string_pretty(tree).unwrap_or_default();
         printed.as_str()
     } else {
@@ -192,7 +226,9 @@ fn typed_parse(text: &str, tree: &Value, overridden: bool) -> Result<RawScenario
     };
     serde_json::from_str::<RawScenario>(effective).map_err(|error| {
         let positions = Positions::scan(effective);
-        let path = positions.path_before(error.line(), error.column()).unwrap_or_default();
+        let path = positions
+            .path_before(error.line(), error.column())
+            .unwrap_or_default();
         Problem::new(path, friendly_serde(&bare_message(&error)))
     })
 }
@@ -218,78 +254,124 @@ fn friendly_serde(message: &str) -> String {
 }
 
 /// Checks every object's keys against its raw type, so all unknown fields are reported (with a
-/// did-you-mean), not only the first one serde meets. `config` maps are checked in `resolve`.
-fn check_keys(tree: &Value, problems: &mut Vec<Problem>) {
+/// did-you-mean), not only the first one serde meets, then removes them so that resolution can go
+/// on and report every other problem too. `config` maps are checked in `resolve`.
+fn check_keys(tree: &mut Value, problems: &mut Vec<Problem>) {
     check_object(tree, "", field_names::<RawScenario>(), problems);
-    if let Some(cluster) = tree.get("cluster") {
+    if let Some(cluster) = tree.get_mut("cluster") {
         check_object(cluster, "cluster", field_names::<RawCluster>(), problems);
-        if let Some(network) = cluster.get("network") {
-            check_object(network, "cluster.network", field_names::<RawNetwork>(), problems);
+        if let Some(network) = cluster.get_mut("network") {
+            check_object(
+                network,
+                "cluster.network",
+                field_names::<RawNetwork>(),
+                problems,
+            );
             check_dist(network, "cluster.network", "latency_ms", problems);
         }
-        if let Some(costs) = cluster.get("costs") {
+        if let Some(costs) = cluster.get_mut("costs") {
             check_object(costs, "cluster.costs", field_names::<RawCosts>(), problems);
             check_dist(costs, "cluster.costs", "request_ms", problems);
         }
     }
-    for_each(tree, "topics", field_names::<RawTopic>(), problems, |_, _, _| {});
-    for_each(tree, "producers", field_names::<RawProducer>(), problems, |item, path, problems| {
-        check_dist(item, path, "record_bytes", problems);
-        if let Some(keys) = item.get("keys") {
-            check_object(keys, &child(path, "keys"), field_names::<RawKeys>(), problems);
-        }
-        if let Some(ratio) = item.get("compression_ratio") {
-            let ratio_path = child(path, "compression_ratio");
-            check_object(ratio, &ratio_path, field_names::<RawCompressionRatio>(), problems);
-        }
-    });
-    for_each(tree, "consumer_groups", field_names::<RawGroup>(), problems, |item, path, problems| {
-        check_dist(item, path, "processing_ms_per_record", problems);
-    });
-    for_each(tree, "timeline", field_names::<RawTimelineEntry>(), problems, |_, _, _| {});
-    if let Some(limits) = tree.get("limits") {
+    for_each(
+        tree,
+        "topics",
+        field_names::<RawTopic>(),
+        problems,
+        |_, _, _| {},
+    );
+    for_each(
+        tree,
+        "producers",
+        field_names::<RawProducer>(),
+        problems,
+        |item, path, problems| {
+            check_dist(item, path, "record_bytes", problems);
+            if let Some(keys) = item.get_mut("keys") {
+                check_object(
+                    keys,
+                    &child(path, "keys"),
+                    field_names::<RawKeys>(),
+                    problems,
+                );
+            }
+            if let Some(ratio) = item.get_mut("compression_ratio") {
+                let ratio_path = child(path, "compression_ratio");
+                check_object(
+                    ratio,
+                    &ratio_path,
+                    field_names::<RawCompressionRatio>(),
+                    problems,
+                );
+            }
+        },
+    );
+    for_each(
+        tree,
+        "consumer_groups",
+        field_names::<RawGroup>(),
+        problems,
+        |item, path, problems| {
+            check_dist(item, path, "processing_ms_per_record", problems);
+        },
+    );
+    for_each(
+        tree,
+        "timeline",
+        field_names::<RawTimelineEntry>(),
+        problems,
+        |_, _, _| {},
+    );
+    if let Some(limits) = tree.get_mut("limits") {
         check_object(limits, "limits", field_names::<RawLimits>(), problems);
     }
 }
 
 fn for_each(
-    tree: &Value,
+    tree: &mut Value,
     list: &str,
     fields: &[&str],
     problems: &mut Vec<Problem>,
-    mut inner: impl FnMut(&Value, &str, &mut Vec<Problem>),
+    mut inner: impl FnMut(&mut Value, &str, &mut Vec<Problem>),
 ) {
-    let Some(Value::Array(items)) = tree.get(list) else {
+    let Some(Value::Array(items)) = tree.get_mut(list) else {
         return;
     };
-    for (index, item) in items.iter().enumerate() {
+    for (index, item) in items.iter_mut().enumerate() {
         let path = element(list, index);
         check_object(item, &path, fields, problems);
         inner(item, &path, problems);
     }
 }
 
-fn check_dist(parent: &Value, path: &str, key: &str, problems: &mut Vec<Problem>) {
-    if let Some(dist) = parent.get(key) {
+fn check_dist(parent: &mut Value, path: &str, key: &str, problems: &mut Vec<Problem>) {
+    if let Some(dist) = parent.get_mut(key) {
         check_object(dist, &child(path, key), field_names::<RawDist>(), problems);
     }
 }
 
-fn check_object(value: &Value, path: &str, fields: &[&str], problems: &mut Vec<Problem>) {
-    let Some(map) = value.as_object() else {
+fn check_object(value: &mut Value, path: &str, fields: &[&str], problems: &mut Vec<Problem>) {
+    let Some(map) = value.as_object_mut() else {
         return;
     };
-    for key in map.keys() {
-        if !fields.contains(&key.as_str()) {
+    map.retain(|key, _| {
+        let known = fields.contains(&key.as_str());
+        if !known {
             let hint = suggestion(key, fields.iter().copied());
-            let place = if path.is_empty() { "at the top level".to_string() } else { format!("in {path}") };
+            let place = if path.is_empty() {
+                "at the top level".to_string()
+            } else {
+                format!("in {path}")
+            };
             let text = format!(
                 "unknown field \"{key}\"{hint} (allowed {place}: {})",
                 quoted_list(fields.iter().copied())
             );
             problems.push(Problem::new(child(path, key), text));
         }
-    }
+        known
+    });
 }
 
 /// One message for all problems: each line `source:line:column: path: text`, or
@@ -305,12 +387,16 @@ fn render(
         let path = problem.path.as_str();
         let origin = origins.iter().rev().find(|(set, _)| {
             path == set.as_str()
-                || path.strip_prefix(set.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
+                || path
+                    .strip_prefix(set.as_str())
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
         });
         let line = match (origin, positions.line_column(path)) {
             (_, _) if path.is_empty() => format!("{source}: {}", problem.text),
             (Some((_, origin)), _) => format!("{path}: {} (set by {origin})", problem.text),
-            (None, Some((line, column))) => format!("{source}:{line}:{column}: {path}: {}", problem.text),
+            (None, Some((line, column))) => {
+                format!("{source}:{line}:{column}: {path}: {}", problem.text)
+            }
             (None, None) => format!("{source}: {path}: {}", problem.text),
         };
         if !lines.contains(&line) {
@@ -319,6 +405,10 @@ fn render(
     }
     match lines.as_slice() {
         [one] => UserError::new(one.clone()),
-        _ => UserError::new(format!("{} problems:\n  {}", lines.len(), lines.join("\n  "))),
+        _ => UserError::new(format!(
+            "{} problems:\n  {}",
+            lines.len(),
+            lines.join("\n  ")
+        )),
     }
 }

@@ -61,7 +61,8 @@ pub struct Override {
 
 /// Parses `SCOPE:NAME:KEY=VALUE`. The NAME may itself contain `:`; KEY may not.
 pub fn parse_override(text: &str) -> Result<Override, UserError> {
-    let syntax_error = |what: &str| UserError::new(format!("override \"{text}\": {what}; {SYNTAX}"));
+    let syntax_error =
+        |what: &str| UserError::new(format!("override \"{text}\": {what}; {SYNTAX}"));
     let Some((target, raw_value)) = text.split_once('=') else {
         return Err(syntax_error("no \"=\""));
     };
@@ -165,7 +166,12 @@ pub fn apply(root: &mut Value, item: &Override) -> Result<Vec<String>, UserError
         Scope::Topic => apply_entity(root, item, EntityKind::TOPIC).map_err(error),
         Scope::Broker => {
             if !configs::is_known(configs::BROKER, &item.key) {
-                return Err(error(unknown_key(&item.key, "broker", &[], configs::BROKER)));
+                return Err(error(unknown_key(
+                    &item.key,
+                    "broker",
+                    &[],
+                    configs::BROKER,
+                )));
             }
             let config = object_at(root, &["cluster", "config"]).map_err(error)?;
             config.insert(item.key.clone(), item.value.clone());
@@ -287,13 +293,19 @@ fn unknown_key(key: &str, noun: &str, fields: &[&str], registry: &[ConfigDef]) -
     let hint = suggestion(key, fields.iter().chain(configs.iter()).copied());
     let mut text = format!("unknown {noun} key \"{key}\"{hint}; allowed:");
     if !fields.is_empty() {
-        text.push_str(&format!(" scenario fields {}", quoted_list(fields.iter().copied())));
+        text.push_str(&format!(
+            " scenario fields {}",
+            quoted_list(fields.iter().copied())
+        ));
     }
     if !configs.is_empty() {
         if !fields.is_empty() {
             text.push_str(" or");
         }
-        text.push_str(&format!(" {noun} configs {}", quoted_list(configs.iter().copied())));
+        text.push_str(&format!(
+            " {noun} configs {}",
+            quoted_list(configs.iter().copied())
+        ));
     }
     text
 }
@@ -346,11 +358,26 @@ mod tests {
 
     #[test]
     fn rejects_bad_syntax() {
-        for text in ["producer:*:linger.ms", "linger.ms=5", "prodcer:*:linger.ms=5", "cluster:x:brokers=5", "producer::acks=1"] {
-            let error = parse_override(text).err().map(|e| e.message).unwrap_or_default();
-            assert!(error.contains(text) && error.contains("SCOPE:NAME:KEY=VALUE"), "{error}");
+        for text in [
+            "producer:*:linger.ms",
+            "linger.ms=5",
+            "prodcer:*:linger.ms=5",
+            "cluster:x:brokers=5",
+            "producer::acks=1",
+        ] {
+            let error = parse_override(text)
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default();
+            assert!(
+                error.contains(text) && error.contains("SCOPE:NAME:KEY=VALUE"),
+                "{error}"
+            );
         }
-        let error = parse_override("prodcer:*:acks=1").err().map(|e| e.message).unwrap_or_default();
+        let error = parse_override("prodcer:*:acks=1")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
         assert!(error.contains("did you mean \"producer\""), "{error}");
     }
 
@@ -359,7 +386,13 @@ mod tests {
         let mut tree = scenario();
         let item = parse_override("producer:*:linger.ms=20").unwrap_or_else(|e| panic!("{e}"));
         let paths = apply(&mut tree, &item).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(paths, ["producers[0].config.linger.ms", "producers[1].config.linger.ms"]);
+        assert_eq!(
+            paths,
+            [
+                "producers[0].config.linger.ms",
+                "producers[1].config.linger.ms"
+            ]
+        );
         assert_eq!(tree["producers"][1]["config"]["acks"], json!("1"));
         let item = parse_override("topic:orders:partitions=12").unwrap_or_else(|e| panic!("{e}"));
         apply(&mut tree, &item).unwrap_or_else(|e| panic!("{e}"));
@@ -373,10 +406,19 @@ mod tests {
     fn names_missing_entities_and_keys() {
         let mut tree = scenario();
         let item = parse_override("group:biling:members=4").unwrap_or_else(|e| panic!("{e}"));
-        let error = apply(&mut tree, &item).err().map(|e| e.message).unwrap_or_default();
-        assert!(error.contains("no group named \"biling\", did you mean \"billing\"?"), "{error}");
+        let error = apply(&mut tree, &item)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            error.contains("no group named \"biling\", did you mean \"billing\"?"),
+            "{error}"
+        );
         let item = parse_override("producer:a:rate_per_secs=4").unwrap_or_else(|e| panic!("{e}"));
-        let error = apply(&mut tree, &item).err().map(|e| e.message).unwrap_or_default();
+        let error = apply(&mut tree, &item)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
         assert!(error.contains("did you mean \"rate_per_sec\""), "{error}");
     }
 

@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn field_names_follow_serde_renames() {
         let names = field_names::<RawTopic>();
-        assert_eq!(names, &["name", "partitions", "replication.factor", "config"]);
+        assert_eq!(
+            names,
+            &["name", "partitions", "replication.factor", "config"]
+        );
         assert!(field_names::<RawGroup>().contains(&"group.id"));
         assert!(field_names::<RawScenario>().contains(&"consumer_groups"));
     }

@@ -47,7 +47,8 @@ pub fn is_safe_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-const SAFE_NAME: &str = "a non-empty name of letters, digits, '.', '_' and '-' (not \".\" or \"..\")";
+const SAFE_NAME: &str =
+    "a non-empty name of letters, digits, '.', '_' and '-' (not \".\" or \"..\")";
 
 impl Resolver {
     pub fn push(&mut self, problem: Problem) {
@@ -57,13 +58,16 @@ impl Resolver {
     fn scenario(&mut self, raw: &RawScenario, variant: Option<String>) -> Scenario {
         let name = self.name(raw.name.as_deref(), "name");
         let duration_ns = self.time_ms(raw.duration_ms, "duration_ms", None, true);
-        let metrics_interval_ns =
-            self.time_ms(raw.metrics_interval_ms, "metrics_interval_ms", Some(1000.0), true);
+        let metrics_interval_ns = self.time_ms(
+            raw.metrics_interval_ms,
+            "metrics_interval_ms",
+            Some(1000.0),
+            true,
+        );
         let cluster = self.cluster(raw.cluster.as_ref());
         let topics = self.topics(raw.topics.as_deref(), &cluster);
         let mut producers = self.producers(raw.producers.as_deref(), &topics);
-        let consumer_groups =
-            self.groups(raw.consumer_groups.as_deref(), &topics, &cluster.config);
+        let consumer_groups = self.groups(raw.consumer_groups.as_deref(), &topics, &cluster.config);
         let timeline = self.timeline(
             raw.timeline.as_deref().unwrap_or_default(),
             duration_ns,
@@ -100,7 +104,13 @@ impl Resolver {
     }
 
     /// A time in ms (fractions allowed) as ns. `default` None means required.
-    pub fn time_ms(&mut self, value: Option<f64>, path: &str, default: Option<f64>, positive: bool) -> u64 {
+    pub fn time_ms(
+        &mut self,
+        value: Option<f64>,
+        path: &str,
+        default: Option<f64>,
+        positive: bool,
+    ) -> u64 {
         let allowed = if positive {
             "must be a number of milliseconds > 0"
         } else {
@@ -160,7 +170,13 @@ impl Resolver {
     }
 
     /// One of `allowed` strings, or `default` when absent.
-    fn choice<'a>(&mut self, value: Option<&str>, path: &str, allowed: &[&'a str], default: &'a str) -> &'a str {
+    fn choice<'a>(
+        &mut self,
+        value: Option<&str>,
+        path: &str,
+        allowed: &[&'a str],
+        default: &'a str,
+    ) -> &'a str {
         let Some(text) = value else {
             return default;
         };
@@ -168,7 +184,10 @@ impl Resolver {
             Some(found) => found,
             None => {
                 let hint = suggestion(text, allowed.iter().copied());
-                let what = format!("must be one of {}{hint}", quoted_list(allowed.iter().copied()));
+                let what = format!(
+                    "must be one of {}{hint}",
+                    quoted_list(allowed.iter().copied())
+                );
                 self.push(Problem::field(path, Value::from(text), &what));
                 default
             }
@@ -184,7 +203,10 @@ impl Resolver {
         let kind = self.choice(raw.dist.as_deref(), &child(path, "dist"), &kinds, "");
         if kind.is_empty() {
             if raw.dist.is_none() {
-                self.push(Problem::missing(child(path, "dist"), &format!("one of {}", quoted_list(kinds))));
+                self.push(Problem::missing(
+                    child(path, "dist"),
+                    &format!("one of {}", quoted_list(kinds)),
+                ));
             }
             return default;
         }
@@ -209,10 +231,19 @@ impl Resolver {
             match value {
                 Some(_) if !belongs => self.push(Problem::new(
                     field_path,
-                    format!("does not belong to a \"{kind}\" distribution, which takes {}", quoted_list(wanted.iter().copied())),
+                    format!(
+                        "does not belong to a \"{kind}\" distribution, which takes {}",
+                        quoted_list(wanted.iter().copied())
+                    ),
                 )),
                 _ if belongs => {
-                    let number = self.number(value, &field_path, None, "must be a finite number ≥ 0", |v| v >= 0.0);
+                    let number = self.number(
+                        value,
+                        &field_path,
+                        None,
+                        "must be a finite number ≥ 0",
+                        |v| v >= 0.0,
+                    );
                     values.push(number);
                 }
                 _ => {}
@@ -223,13 +254,18 @@ impl Resolver {
 
     fn dist_from(&mut self, kind: &str, values: &[f64], path: &str, unit: f64) -> Option<Dist> {
         match (kind, values) {
-            ("fixed", [value]) => Some(Dist::Fixed { value: value * unit }),
+            ("fixed", [value]) => Some(Dist::Fixed {
+                value: value * unit,
+            }),
             ("uniform", [min, max]) if min > max => {
                 let allowed = format!("must be ≥ min ({min})");
                 self.push(Problem::field(child(path, "max"), max, &allowed));
                 None
             }
-            ("uniform", [min, max]) => Some(Dist::Uniform { min: min * unit, max: max * unit }),
+            ("uniform", [min, max]) => Some(Dist::Uniform {
+                min: min * unit,
+                max: max * unit,
+            }),
             ("exponential", [mean]) if *mean <= 0.0 => {
                 self.push(Problem::field(child(path, "mean"), mean, "must be > 0"));
                 None
@@ -244,7 +280,10 @@ impl Resolver {
                 self.push(Problem::field(child(path, "p99"), p99, &allowed));
                 None
             }
-            ("lognormal", [p50, p99]) => Some(Dist::Lognormal { p50: p50 * unit, p99: p99 * unit }),
+            ("lognormal", [p50, p99]) => Some(Dist::Lognormal {
+                p50: p50 * unit,
+                p99: p99 * unit,
+            }),
             _ => None,
         }
     }
@@ -252,7 +291,10 @@ impl Resolver {
     fn cluster(&mut self, raw: Option<&RawCluster>) -> Cluster {
         let brokers = self.count(raw.and_then(|c| c.brokers), "cluster.brokers", Some(3), 1);
         let network = raw.and_then(|c| c.network.as_ref());
-        let latency_default = Dist::Lognormal { p50: 0.1e6, p99: 0.5e6 };
+        let latency_default = Dist::Lognormal {
+            p50: 0.1e6,
+            p99: 0.5e6,
+        };
         let latency_ns = self.dist(
             network.and_then(|n| n.latency_ms.as_ref()),
             "cluster.network.latency_ms",
@@ -267,9 +309,16 @@ impl Resolver {
             |v| v > 0.0 && v <= 1e9,
         );
         let costs = raw.and_then(|c| c.costs.as_ref());
-        let request_default = Dist::Lognormal { p50: 0.05e6, p99: 0.5e6 };
-        let request_ns =
-            self.dist(costs.and_then(|c| c.request_ms.as_ref()), "cluster.costs.request_ms", request_default, 1e6);
+        let request_default = Dist::Lognormal {
+            p50: 0.05e6,
+            p99: 0.5e6,
+        };
+        let request_ns = self.dist(
+            costs.and_then(|c| c.request_ms.as_ref()),
+            "cluster.costs.request_ms",
+            request_default,
+            1e6,
+        );
         let per_kib_us = self.number(
             costs.and_then(|c| c.per_kib_us),
             "cluster.costs.per_kib_us",
@@ -294,22 +343,34 @@ impl Resolver {
     }
 
     fn broker_config(&mut self, raw: Option<&RawConfig>) -> BrokerConfig {
-        let checked = configs::check(raw, configs::BROKER, "broker", "cluster.config", &mut self.problems);
+        let checked = configs::check(
+            raw,
+            configs::BROKER,
+            "broker",
+            "cluster.config",
+            &mut self.problems,
+        );
         let config = BrokerConfig {
             num_io_threads: checked.int_u32("num.io.threads", 8),
             message_max_bytes: checked.int_u64("message.max.bytes", 1_048_588),
             replica_lag_time_max_ns: checked.ms_as_ns("replica.lag.time.max.ms", 30_000),
             unclean_leader_election_enable: checked.bool("unclean.leader.election.enable", false),
             min_insync_replicas: checked.int_u32("min.insync.replicas", 1),
-            group_initial_rebalance_delay_ns: checked.ms_as_ns("group.initial.rebalance.delay.ms", 3000),
+            group_initial_rebalance_delay_ns: checked
+                .ms_as_ns("group.initial.rebalance.delay.ms", 3000),
             group_min_session_timeout_ns: checked.ms_as_ns("group.min.session.timeout.ms", 6000),
-            group_max_session_timeout_ns: checked.ms_as_ns("group.max.session.timeout.ms", 1_800_000),
+            group_max_session_timeout_ns: checked
+                .ms_as_ns("group.max.session.timeout.ms", 1_800_000),
         };
         if config.group_min_session_timeout_ns > config.group_max_session_timeout_ns {
             let max_ms = checked.int("group.max.session.timeout.ms", 1_800_000);
             let allowed = format!("must be ≤ group.max.session.timeout.ms ({max_ms})");
             let value = checked.int("group.min.session.timeout.ms", 6000);
-            self.push(Problem::field(checked.path_of("group.min.session.timeout.ms"), value, &allowed));
+            self.push(Problem::field(
+                checked.path_of("group.min.session.timeout.ms"),
+                value,
+                &allowed,
+            ));
         }
         config
     }
@@ -317,38 +378,62 @@ impl Resolver {
     fn topics(&mut self, raw: Option<&[RawTopic]>, cluster: &Cluster) -> Vec<Topic> {
         let raw = raw.unwrap_or_default();
         if raw.is_empty() {
-            self.push(Problem::new("topics", "missing: required, a list of at least one topic"));
+            self.push(Problem::new(
+                "topics",
+                "missing: required, a list of at least one topic",
+            ));
         }
         let mut topics: Vec<Topic> = Vec::new();
         for (index, topic) in raw.iter().enumerate() {
             let path = element("topics", index);
             let name = self.name(topic.name.as_deref(), &child(&path, "name"));
             if topics.iter().any(|t| t.name == name) && !name.is_empty() {
-                self.push(Problem::field(child(&path, "name"), Value::from(name.as_str()), "topic names must be unique"));
+                self.push(Problem::field(
+                    child(&path, "name"),
+                    Value::from(name.as_str()),
+                    "topic names must be unique",
+                ));
             }
             let partitions = self.count(topic.partitions, &child(&path, "partitions"), None, 1);
             let factor_path = child(&path, "replication.factor");
             let replication_factor = self.count(topic.replication_factor, &factor_path, Some(1), 1);
             if replication_factor > cluster.brokers {
-                let allowed = format!("must be ≤ the number of brokers (cluster.brokers = {})", cluster.brokers);
+                let allowed = format!(
+                    "must be ≤ the number of brokers (cluster.brokers = {})",
+                    cluster.brokers
+                );
                 self.push(Problem::field(factor_path, replication_factor, &allowed));
             }
             let config_path = child(&path, "config");
-            let checked = configs::check(topic.config.as_ref(), configs::TOPIC, "topic", &config_path, &mut self.problems);
+            let checked = configs::check(
+                topic.config.as_ref(),
+                configs::TOPIC,
+                "topic",
+                &config_path,
+                &mut self.problems,
+            );
             let broker_default = i64::from(cluster.config.min_insync_replicas);
             let min_insync_replicas = checked.int_u32("min.insync.replicas", broker_default);
             if min_insync_replicas > replication_factor {
                 let (isr_path, source) = if checked.is_set("min.insync.replicas") {
                     (checked.path_of("min.insync.replicas"), "")
                 } else {
-                    ("cluster.config.min.insync.replicas".to_string(), " (the broker default)")
+                    (
+                        "cluster.config.min.insync.replicas".to_string(),
+                        " (the broker default)",
+                    )
                 };
                 let allowed = format!(
                     "must be ≤ {path}.replication.factor ({replication_factor}){source}, or acks=all produce always fails"
                 );
                 self.push(Problem::field(isr_path, min_insync_replicas, &allowed));
             }
-            topics.push(Topic { name, partitions, replication_factor, min_insync_replicas });
+            topics.push(Topic {
+                name,
+                partitions,
+                replication_factor,
+                min_insync_replicas,
+            });
         }
         topics
     }
@@ -357,7 +442,10 @@ impl Resolver {
     pub fn topic_index(&mut self, name: Option<&str>, path: &str, topics: &[Topic]) -> usize {
         let names = topics.iter().map(|t| t.name.as_str());
         let Some(name) = name else {
-            self.push(Problem::missing(path, &format!("one of the topics {}", quoted_list(names))));
+            self.push(Problem::missing(
+                path,
+                &format!("one of the topics {}", quoted_list(names)),
+            ));
             return 0;
         };
         if let Some(index) = topics.iter().position(|t| t.name == name) {
@@ -375,7 +463,11 @@ impl Resolver {
             let path = element("producers", index);
             let name = self.name(producer.name.as_deref(), &child(&path, "name"));
             if producers.iter().any(|p| p.name == name) && !name.is_empty() {
-                self.push(Problem::field(child(&path, "name"), Value::from(name.as_str()), "producer names must be unique"));
+                self.push(Problem::field(
+                    child(&path, "name"),
+                    Value::from(name.as_str()),
+                    "producer names must be unique",
+                ));
             }
             let spec = self.producer(producer, &path, name, topics);
             producers.push(spec);
@@ -383,8 +475,19 @@ impl Resolver {
         producers
     }
 
-    fn producer(&mut self, raw: &RawProducer, path: &str, name: String, topics: &[Topic]) -> ProducerSpec {
-        let arrivals = match self.choice(raw.arrivals.as_deref(), &child(path, "arrivals"), &["constant", "poisson"], "poisson") {
+    fn producer(
+        &mut self,
+        raw: &RawProducer,
+        path: &str,
+        name: String,
+        topics: &[Topic],
+    ) -> ProducerSpec {
+        let arrivals = match self.choice(
+            raw.arrivals.as_deref(),
+            &child(path, "arrivals"),
+            &["constant", "poisson"],
+            "poisson",
+        ) {
             "constant" => Arrivals::Constant,
             _ => Arrivals::Poisson,
         };
@@ -392,13 +495,27 @@ impl Resolver {
             name,
             instances: self.count(raw.instances, &child(path, "instances"), Some(1), 1),
             topic: self.topic_index(raw.topic.as_deref(), &child(path, "topic"), topics),
-            rate_per_sec: self.number(raw.rate_per_sec, &child(path, "rate_per_sec"), None, "must be records per second > 0", |v| v > 0.0),
+            rate_per_sec: self.number(
+                raw.rate_per_sec,
+                &child(path, "rate_per_sec"),
+                None,
+                "must be records per second > 0",
+                |v| v > 0.0,
+            ),
             arrivals,
-            record_bytes: self.dist(raw.record_bytes.as_ref(), &child(path, "record_bytes"), Dist::Fixed { value: 1024.0 }, 1.0),
+            record_bytes: self.dist(
+                raw.record_bytes.as_ref(),
+                &child(path, "record_bytes"),
+                Dist::Fixed { value: 1024.0 },
+                1.0,
+            ),
             key_bytes: self.count(raw.key_bytes, &child(path, "key_bytes"), Some(16), 0),
             keys: self.keys(raw.keys.as_ref(), &child(path, "keys")),
             start_ns: 0,
-            compression_ratio: self.compression_ratio(raw.compression_ratio.as_ref(), &child(path, "compression_ratio")),
+            compression_ratio: self.compression_ratio(
+                raw.compression_ratio.as_ref(),
+                &child(path, "compression_ratio"),
+            ),
             config: self.producer_config(raw.config.as_ref(), &child(path, "config")),
         }
     }
@@ -410,12 +527,21 @@ impl Resolver {
         let kinds = ["null", "uniform", "zipf"];
         let kind = self.choice(raw.dist.as_deref(), &child(path, "dist"), &kinds, "null");
         if raw.dist.is_none() {
-            self.push(Problem::missing(child(path, "dist"), "\"uniform\" or \"zipf\" (or omit keys for null keys)"));
+            self.push(Problem::missing(
+                child(path, "dist"),
+                "\"uniform\" or \"zipf\" (or omit keys for null keys)",
+            ));
         }
         if kind == "null" {
-            for (field, present) in [("count", raw.count.is_some()), ("exponent", raw.exponent.is_some())] {
+            for (field, present) in [
+                ("count", raw.count.is_some()),
+                ("exponent", raw.exponent.is_some()),
+            ] {
                 if present {
-                    self.push(Problem::new(child(path, field), "does not belong to null keys"));
+                    self.push(Problem::new(
+                        child(path, field),
+                        "does not belong to null keys",
+                    ));
                 }
             }
             return Keys::Null;
@@ -423,22 +549,59 @@ impl Resolver {
         let count = u64::from(self.count(raw.count, &child(path, "count"), None, 1));
         if kind == "uniform" {
             if raw.exponent.is_some() {
-                self.push(Problem::new(child(path, "exponent"), "does not belong to uniform keys (only zipf takes an exponent)"));
+                self.push(Problem::new(
+                    child(path, "exponent"),
+                    "does not belong to uniform keys (only zipf takes an exponent)",
+                ));
             }
             return Keys::Uniform { count };
         }
-        let exponent = self.number(raw.exponent, &child(path, "exponent"), None, "must be a number > 0", |v| v > 0.0);
+        let exponent = self.number(
+            raw.exponent,
+            &child(path, "exponent"),
+            None,
+            "must be a number > 0",
+            |v| v > 0.0,
+        );
         Keys::Zipf { count, exponent }
     }
 
-    fn compression_ratio(&mut self, raw: Option<&RawCompressionRatio>, path: &str) -> CompressionRatios {
+    fn compression_ratio(
+        &mut self,
+        raw: Option<&RawCompressionRatio>,
+        path: &str,
+    ) -> CompressionRatios {
         let allowed = "must be compressed / uncompressed size, in (0, 1]";
         let valid = |v: f64| v > 0.0 && v <= 1.0;
         CompressionRatios {
-            gzip: self.number(raw.and_then(|r| r.gzip), &child(path, "gzip"), Some(0.30), allowed, valid),
-            snappy: self.number(raw.and_then(|r| r.snappy), &child(path, "snappy"), Some(0.50), allowed, valid),
-            lz4: self.number(raw.and_then(|r| r.lz4), &child(path, "lz4"), Some(0.45), allowed, valid),
-            zstd: self.number(raw.and_then(|r| r.zstd), &child(path, "zstd"), Some(0.28), allowed, valid),
+            gzip: self.number(
+                raw.and_then(|r| r.gzip),
+                &child(path, "gzip"),
+                Some(0.30),
+                allowed,
+                valid,
+            ),
+            snappy: self.number(
+                raw.and_then(|r| r.snappy),
+                &child(path, "snappy"),
+                Some(0.50),
+                allowed,
+                valid,
+            ),
+            lz4: self.number(
+                raw.and_then(|r| r.lz4),
+                &child(path, "lz4"),
+                Some(0.45),
+                allowed,
+                valid,
+            ),
+            zstd: self.number(
+                raw.and_then(|r| r.zstd),
+                &child(path, "zstd"),
+                Some(0.28),
+                allowed,
+                valid,
+            ),
         }
     }
 
@@ -454,7 +617,8 @@ impl Resolver {
             buffer_memory_bytes: checked.int_u64("buffer.memory", 33_554_432),
             max_block_ns: checked.ms_as_ns("max.block.ms", 60_000),
             max_request_size_bytes: checked.int_u32("max.request.size", 1_048_576),
-            max_in_flight_requests_per_connection: checked.int_u32("max.in.flight.requests.per.connection", 5),
+            max_in_flight_requests_per_connection: checked
+                .int_u32("max.in.flight.requests.per.connection", 5),
             request_timeout_ns: checked.ms_as_ns("request.timeout.ms", 30_000),
             delivery_timeout_ns: checked.ms_as_ns("delivery.timeout.ms", 120_000),
             retry_backoff_ns: checked.ms_as_ns("retry.backoff.ms", 100),
@@ -468,8 +632,10 @@ impl Resolver {
             },
             partitioner: self.partitioner(&checked),
             partitioner_ignore_keys: checked.bool("partitioner.ignore.keys", false),
-            partitioner_adaptive_partitioning_enable: checked.bool("partitioner.adaptive.partitioning.enable", true),
-            partitioner_availability_timeout_ns: checked.ms_as_ns("partitioner.availability.timeout.ms", 0),
+            partitioner_adaptive_partitioning_enable: checked
+                .bool("partitioner.adaptive.partitioning.enable", true),
+            partitioner_availability_timeout_ns: checked
+                .ms_as_ns("partitioner.availability.timeout.ms", 0),
             metadata_max_age_ns: checked.ms_as_ns("metadata.max.age.ms", 300_000),
         };
         self.idempotence(&checked, &mut config);
@@ -499,17 +665,25 @@ impl Resolver {
     }
 
     fn partitioner(&mut self, checked: &Checked) -> Partitioner {
-        const ROUND_ROBIN: [&str; 2] =
-            ["org.apache.kafka.clients.producer.RoundRobinPartitioner", "RoundRobinPartitioner"];
+        const ROUND_ROBIN: [&str; 2] = [
+            "org.apache.kafka.clients.producer.RoundRobinPartitioner",
+            "RoundRobinPartitioner",
+        ];
         match checked.json("partitioner.class") {
             None => Partitioner::BuiltIn,
-            Some(Value::String(name)) if ROUND_ROBIN.contains(&name.trim()) => Partitioner::RoundRobin,
+            Some(Value::String(name)) if ROUND_ROBIN.contains(&name.trim()) => {
+                Partitioner::RoundRobin
+            }
             Some(value) => {
                 let allowed = format!(
                     "must be null (the built-in partitioner) or {}",
                     quoted_list(ROUND_ROBIN)
                 );
-                self.push(Problem::field(checked.path_of("partitioner.class"), value, &allowed));
+                self.push(Problem::field(
+                    checked.path_of("partitioner.class"),
+                    value,
+                    &allowed,
+                ));
                 Partitioner::BuiltIn
             }
         }
@@ -526,7 +700,10 @@ impl Resolver {
             conflicts.push("retries is 0 (Kafka: \"Must set retries to non-zero when using the idempotent producer\")".to_string());
         }
         if config.acks != Acks::All {
-            let acks = checked.json("acks").map(Value::to_string).unwrap_or_default();
+            let acks = checked
+                .json("acks")
+                .map(Value::to_string)
+                .unwrap_or_default();
             conflicts.push(format!(
                 "acks is {acks} (Kafka: \"Must set acks to all in order to use the idempotent producer. Otherwise we cannot guarantee idempotence.\")"
             ));
@@ -543,7 +720,11 @@ impl Resolver {
         if checked.is_set("enable.idempotence") {
             for conflict in conflicts {
                 let allowed = format!("enable.idempotence=true conflicts with {conflict}");
-                self.push(Problem::field(checked.path_of("enable.idempotence"), true, &allowed));
+                self.push(Problem::field(
+                    checked.path_of("enable.idempotence"),
+                    true,
+                    &allowed,
+                ));
             }
         } else {
             config.enable_idempotence = false;
@@ -555,7 +736,9 @@ impl Resolver {
     fn delivery_timeout(&mut self, checked: &Checked, config: &mut ProducerConfig) {
         let linger_ms = checked.int("linger.ms", 5);
         let request_ms = checked.int("request.timeout.ms", 30_000);
-        let minimum_ms = linger_ms.saturating_add(request_ms).min(i64::from(i32::MAX));
+        let minimum_ms = linger_ms
+            .saturating_add(request_ms)
+            .min(i64::from(i32::MAX));
         let delivery_ms = checked.int("delivery.timeout.ms", 120_000);
         if delivery_ms >= minimum_ms {
             return;
@@ -564,27 +747,50 @@ impl Resolver {
             let allowed = format!(
                 "must be ≥ linger.ms + request.timeout.ms = {linger_ms} + {request_ms} = {minimum_ms} (Kafka: \"delivery.timeout.ms should be equal to or larger than linger.ms + request.timeout.ms\")"
             );
-            self.push(Problem::field(checked.path_of("delivery.timeout.ms"), delivery_ms, &allowed));
+            self.push(Problem::field(
+                checked.path_of("delivery.timeout.ms"),
+                delivery_ms,
+                &allowed,
+            ));
         } else {
-            config.delivery_timeout_ns = u64::try_from(minimum_ms).unwrap_or(0).saturating_mul(1_000_000);
+            config.delivery_timeout_ns = u64::try_from(minimum_ms)
+                .unwrap_or(0)
+                .saturating_mul(1_000_000);
         }
     }
 
-    fn groups(&mut self, raw: Option<&[RawGroup]>, topics: &[Topic], broker: &BrokerConfig) -> Vec<GroupSpec> {
+    fn groups(
+        &mut self,
+        raw: Option<&[RawGroup]>,
+        topics: &[Topic],
+        broker: &BrokerConfig,
+    ) -> Vec<GroupSpec> {
         let mut groups: Vec<GroupSpec> = Vec::new();
         for (index, group) in raw.unwrap_or_default().iter().enumerate() {
             let path = element("consumer_groups", index);
             let id_path = child(&path, "group.id");
             let group_id = match group.group_id.as_deref() {
                 None | Some("") => {
-                    let value = group.group_id.as_deref().map(Value::from).unwrap_or(Value::Null);
-                    self.push(Problem::field(&id_path, value, "required: a non-empty group.id"));
+                    let value = group
+                        .group_id
+                        .as_deref()
+                        .map(Value::from)
+                        .unwrap_or(Value::Null);
+                    self.push(Problem::field(
+                        &id_path,
+                        value,
+                        "required: a non-empty group.id",
+                    ));
                     String::new()
                 }
                 Some(id) => id.to_string(),
             };
             if groups.iter().any(|g| g.group_id == group_id) && !group_id.is_empty() {
-                self.push(Problem::field(id_path, Value::from(group_id.as_str()), "group ids must be unique"));
+                self.push(Problem::field(
+                    id_path,
+                    Value::from(group_id.as_str()),
+                    "group ids must be unique",
+                ));
             }
             let spec = self.group(group, &path, group_id, topics, broker);
             groups.push(spec);
@@ -592,23 +798,47 @@ impl Resolver {
         groups
     }
 
-    fn group(&mut self, raw: &RawGroup, path: &str, group_id: String, topics: &[Topic], broker: &BrokerConfig) -> GroupSpec {
+    fn group(
+        &mut self,
+        raw: &RawGroup,
+        path: &str,
+        group_id: String,
+        topics: &[Topic],
+        broker: &BrokerConfig,
+    ) -> GroupSpec {
         let topics_path = child(path, "topics");
         let names = raw.topics.as_deref().unwrap_or_default();
         if names.is_empty() {
-            self.push(Problem::new(&topics_path, "missing: required, a list of at least one topic name"));
+            self.push(Problem::new(
+                &topics_path,
+                "missing: required, a list of at least one topic name",
+            ));
         }
         let mut indexes: Vec<usize> = Vec::new();
         for (index, name) in names.iter().enumerate() {
             let topic = self.topic_index(Some(name), &element(&topics_path, index), topics);
             if indexes.contains(&topic) && topics.get(topic).is_some_and(|t| &t.name == name) {
-                self.push(Problem::field(element(&topics_path, index), Value::from(name.as_str()), "each topic may be listed once"));
+                self.push(Problem::field(
+                    element(&topics_path, index),
+                    Value::from(name.as_str()),
+                    "each topic may be listed once",
+                ));
             }
             indexes.push(topic);
         }
         indexes.dedup();
-        let commits = ["auto", "sync-after-poll", "async-after-poll", "before-processing"];
-        let commit = match self.choice(raw.commit.as_deref(), &child(path, "commit"), &commits, "auto") {
+        let commits = [
+            "auto",
+            "sync-after-poll",
+            "async-after-poll",
+            "before-processing",
+        ];
+        let commit = match self.choice(
+            raw.commit.as_deref(),
+            &child(path, "commit"),
+            &commits,
+            "auto",
+        ) {
             "sync-after-poll" => CommitPolicy::SyncAfterPoll,
             "async-after-poll" => CommitPolicy::AsyncAfterPoll,
             "before-processing" => CommitPolicy::BeforeProcessing,
@@ -625,11 +855,22 @@ impl Resolver {
                 1e6,
             ),
             commit,
-            config: self.consumer_config(raw.config.as_ref(), &child(path, "config"), commit, broker),
+            config: self.consumer_config(
+                raw.config.as_ref(),
+                &child(path, "config"),
+                commit,
+                broker,
+            ),
         }
     }
 
-    fn consumer_config(&mut self, raw: Option<&RawConfig>, path: &str, commit: CommitPolicy, broker: &BrokerConfig) -> ConsumerConfig {
+    fn consumer_config(
+        &mut self,
+        raw: Option<&RawConfig>,
+        path: &str,
+        commit: CommitPolicy,
+        broker: &BrokerConfig,
+    ) -> ConsumerConfig {
         let checked = configs::check(raw, configs::CONSUMER, "consumer", path, &mut self.problems);
         let group_protocol = match checked.choice("group.protocol", "classic") {
             "consumer" => GroupProtocol::Consumer,
@@ -661,28 +902,45 @@ impl Resolver {
         if checked.is_set("enable.auto.commit") {
             let explicit = checked.bool("enable.auto.commit", true);
             if explicit != config.enable_auto_commit {
-                let commit_text = serde_json::to_value(commit).ok().map(|v| v.to_string()).unwrap_or_default();
+                let commit_text = serde_json::to_value(commit)
+                    .ok()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
                 let allowed = format!(
                     "conflicts with commit {commit_text} (commit \"auto\" means enable.auto.commit=true, every other policy means false; omit enable.auto.commit)"
                 );
-                self.push(Problem::field(checked.path_of("enable.auto.commit"), explicit, &allowed));
+                self.push(Problem::field(
+                    checked.path_of("enable.auto.commit"),
+                    explicit,
+                    &allowed,
+                ));
             }
         }
         config
     }
 
     /// Rules that depend on `group.protocol` (Kafka 4.x `ConsumerConfig` and the coordinator).
-    fn protocol_rules(&mut self, checked: &Checked, config: &ConsumerConfig, broker: &BrokerConfig) {
+    fn protocol_rules(
+        &mut self,
+        checked: &Checked,
+        config: &ConsumerConfig,
+        broker: &BrokerConfig,
+    ) {
         let (unsupported, protocol): (&[&str], &str) = match config.group_protocol {
             GroupProtocol::Classic => (&["group.remote.assignor"], "classic"),
             GroupProtocol::Consumer => (
-                &["partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"],
+                &[
+                    "partition.assignment.strategy",
+                    "session.timeout.ms",
+                    "heartbeat.interval.ms",
+                ],
                 "consumer",
             ),
         };
         for name in unsupported {
             if let Some(value) = checked.is_set(name).then(|| raw_value(checked, name)) {
-                let allowed = format!("cannot be set when group.protocol={protocol} (as in Kafka 4.x)");
+                let allowed =
+                    format!("cannot be set when group.protocol={protocol} (as in Kafka 4.x)");
                 self.push(Problem::field(checked.path_of(name), value, &allowed));
             }
         }
@@ -693,25 +951,41 @@ impl Resolver {
         let heartbeat_ms = checked.int("heartbeat.interval.ms", 3000);
         if heartbeat_ms >= session_ms {
             let allowed = format!("must be lower than session.timeout.ms ({session_ms})");
-            self.push(Problem::field(checked.path_of("heartbeat.interval.ms"), heartbeat_ms, &allowed));
+            self.push(Problem::field(
+                checked.path_of("heartbeat.interval.ms"),
+                heartbeat_ms,
+                &allowed,
+            ));
         }
         let session_ns = config.session_timeout_ns;
-        if session_ns < broker.group_min_session_timeout_ns || session_ns > broker.group_max_session_timeout_ns {
+        if session_ns < broker.group_min_session_timeout_ns
+            || session_ns > broker.group_max_session_timeout_ns
+        {
             let allowed = format!(
                 "must be within the brokers' group.min.session.timeout.ms ({}) and group.max.session.timeout.ms ({}) (Kafka rejects the join with INVALID_SESSION_TIMEOUT)",
                 broker.group_min_session_timeout_ns / 1_000_000,
                 broker.group_max_session_timeout_ns / 1_000_000
             );
-            self.push(Problem::field(checked.path_of("session.timeout.ms"), session_ms, &allowed));
+            self.push(Problem::field(
+                checked.path_of("session.timeout.ms"),
+                session_ms,
+                &allowed,
+            ));
         }
     }
 
     fn assignment_strategy(&mut self, checked: &Checked) -> Vec<String> {
         const NAMES: [(&str, &str); 4] = [
             ("range", "org.apache.kafka.clients.consumer.RangeAssignor"),
-            ("roundrobin", "org.apache.kafka.clients.consumer.RoundRobinAssignor"),
+            (
+                "roundrobin",
+                "org.apache.kafka.clients.consumer.RoundRobinAssignor",
+            ),
             ("sticky", "org.apache.kafka.clients.consumer.StickyAssignor"),
-            ("cooperative-sticky", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor"),
+            (
+                "cooperative-sticky",
+                "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+            ),
         ];
         let default = vec!["range".to_string(), "cooperative-sticky".to_string()];
         let Some(value) = checked.json("partition.assignment.strategy") else {
@@ -719,8 +993,16 @@ impl Resolver {
         };
         let path = checked.path_of("partition.assignment.strategy");
         let items: Option<Vec<String>> = match value {
-            Value::String(text) => Some(text.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
-            Value::Array(items) => items.iter().map(|item| item.as_str().map(|s| s.trim().to_string())).collect(),
+            Value::String(text) => Some(
+                text.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str().map(|s| s.trim().to_string()))
+                .collect(),
             _ => None,
         };
         let allowed_names: Vec<&str> = NAMES.iter().map(|(short, _)| *short).collect();
@@ -741,7 +1023,11 @@ impl Resolver {
                 Some((short, _)) => strategies.push(short.to_string()),
                 None => {
                     let hint = suggestion(&item, allowed_names.iter().copied());
-                    self.push(Problem::field(&path, Value::from(item.as_str()), &format!("{allowed}{hint}")));
+                    self.push(Problem::field(
+                        &path,
+                        Value::from(item.as_str()),
+                        &format!("{allowed}{hint}"),
+                    ));
                 }
             }
         }
@@ -758,7 +1044,11 @@ impl Resolver {
         match value.as_str() {
             Some(text) if is_safe_name(text) && text.len() <= 240 => Some(text.to_string()),
             _ => {
-                self.push(Problem::field(checked.path_of("group.instance.id"), value, allowed));
+                self.push(Problem::field(
+                    checked.path_of("group.instance.id"),
+                    value,
+                    allowed,
+                ));
                 None
             }
         }
@@ -777,7 +1067,11 @@ impl Resolver {
             },
         };
         Limits {
-            events_max: limit(raw.and_then(|l| l.events_max), "limits.events_max", defaults.events_max),
+            events_max: limit(
+                raw.and_then(|l| l.events_max),
+                "limits.events_max",
+                defaults.events_max,
+            ),
             pending_events_max: limit(
                 raw.and_then(|l| l.pending_events_max),
                 "limits.pending_events_max",

@@ -76,8 +76,15 @@ impl Resolver {
             let at_path = child(&path, "at_ms");
             let at_ns = self.time_ms(entry.at_ms, &at_path, None, false);
             if at_ns > duration_ns {
-                let allowed = format!("must be within [0, duration_ms = {}]", duration_ns as f64 / 1e6);
-                self.push(Problem::field(at_path, entry.at_ms.unwrap_or_default(), &allowed));
+                let allowed = format!(
+                    "must be within [0, duration_ms = {}]",
+                    duration_ns as f64 / 1e6
+                );
+                self.push(Problem::field(
+                    at_path,
+                    entry.at_ms.unwrap_or_default(),
+                    &allowed,
+                ));
             }
             timed.push((at_ns, index));
         }
@@ -93,7 +100,9 @@ impl Resolver {
         };
         let mut events = Vec::new();
         for (at_ns, index) in timed {
-            let Some(entry) = raw.get(index) else { continue };
+            let Some(entry) = raw.get(index) else {
+                continue;
+            };
             let path = element("timeline", index);
             if let Some(action) = self.action(entry, &path, &mut world) {
                 events.push(TimelineEvent { at_ns, action });
@@ -103,10 +112,18 @@ impl Resolver {
         events
     }
 
-    fn action(&mut self, entry: &RawTimelineEntry, path: &str, world: &mut World) -> Option<Action> {
+    fn action(
+        &mut self,
+        entry: &RawTimelineEntry,
+        path: &str,
+        world: &mut World,
+    ) -> Option<Action> {
         let action_path = child(path, "action");
         let Some(action) = entry.action.as_deref() else {
-            self.push(Problem::missing(action_path, &format!("one of {}", quoted_list(ACTIONS))));
+            self.push(Problem::missing(
+                action_path,
+                &format!("one of {}", quoted_list(ACTIONS)),
+            ));
             return None;
         };
         if !ACTIONS.contains(&action) {
@@ -118,7 +135,9 @@ impl Resolver {
         let before = self.problems.len();
         self.check_fields(entry, path, action);
         let resolved = self.action_fields(entry, path, action, world);
-        (self.problems.len() == before).then_some(resolved).flatten()
+        (self.problems.len() == before)
+            .then_some(resolved)
+            .flatten()
     }
 
     /// Fields that belong to other actions are errors, not silently ignored.
@@ -141,14 +160,25 @@ impl Resolver {
         let wanted = fields_of(action);
         for (field, is_present) in present {
             if is_present && !wanted.contains(&field) {
-                let text = format!("does not belong to action \"{action}\", which takes {}", quoted_list(wanted.iter().copied()));
+                let text = format!(
+                    "does not belong to action \"{action}\", which takes {}",
+                    quoted_list(wanted.iter().copied())
+                );
                 self.push(Problem::new(child(path, field), text));
             }
         }
     }
 
-    fn action_fields(&mut self, entry: &RawTimelineEntry, path: &str, action: &str, world: &mut World) -> Option<Action> {
-        let duration = |resolver: &mut Resolver| resolver.time_ms(entry.duration_ms, &child(path, "duration_ms"), None, true);
+    fn action_fields(
+        &mut self,
+        entry: &RawTimelineEntry,
+        path: &str,
+        action: &str,
+        world: &mut World,
+    ) -> Option<Action> {
+        let duration = |resolver: &mut Resolver| {
+            resolver.time_ms(entry.duration_ms, &child(path, "duration_ms"), None, true)
+        };
         let resolved = match action {
             "consumer-join" => {
                 let group = self.group_ref(entry.group.as_deref(), path, world)?;
@@ -157,20 +187,38 @@ impl Resolver {
                 }
                 Action::ConsumerJoin { group }
             }
-            "consumer-leave" | "consumer-crash" | "consumer-restart" | "consumer-pause" | "consumer-slow" => {
+            "consumer-leave" | "consumer-crash" | "consumer-restart" | "consumer-pause"
+            | "consumer-slow" => {
                 let group = self.group_ref(entry.group.as_deref(), path, world);
-                let member = group.and_then(|group| self.member_ref(entry.member, group, path, world));
-                let duration_ns = (action == "consumer-pause" || action == "consumer-slow").then(|| duration(self));
+                let member =
+                    group.and_then(|group| self.member_ref(entry.member, group, path, world));
+                let duration_ns = (action == "consumer-pause" || action == "consumer-slow")
+                    .then(|| duration(self));
                 let factor = (action == "consumer-slow").then(|| {
-                    self.number(entry.factor, &child(path, "factor"), None, "must be a processing-time multiplier > 0", |v| v > 0.0)
+                    self.number(
+                        entry.factor,
+                        &child(path, "factor"),
+                        None,
+                        "must be a processing-time multiplier > 0",
+                        |v| v > 0.0,
+                    )
                 });
                 let (group, member) = (group?, member?);
                 match action {
                     "consumer-leave" => Action::ConsumerLeave { group, member },
                     "consumer-crash" => Action::ConsumerCrash { group, member },
                     "consumer-restart" => Action::ConsumerRestart { group, member },
-                    "consumer-pause" => Action::ConsumerPause { group, member, duration_ns: duration_ns? },
-                    _ => Action::ConsumerSlow { group, member, factor: factor?, duration_ns: duration_ns? },
+                    "consumer-pause" => Action::ConsumerPause {
+                        group,
+                        member,
+                        duration_ns: duration_ns?,
+                    },
+                    _ => Action::ConsumerSlow {
+                        group,
+                        member,
+                        factor: factor?,
+                        duration_ns: duration_ns?,
+                    },
                 }
             }
             "producer-start" | "producer-stop" | "producer-restart" => {
@@ -188,7 +236,10 @@ impl Resolver {
                 match action {
                     "broker-crash" => Action::BrokerCrash { broker },
                     "broker-restart" => Action::BrokerRestart { broker },
-                    _ => Action::BrokerStall { broker, duration_ns: duration_ns? },
+                    _ => Action::BrokerStall {
+                        broker,
+                        duration_ns: duration_ns?,
+                    },
                 }
             }
             "add-partitions" => self.add_partitions(entry, path, world)?,
@@ -197,7 +248,13 @@ impl Resolver {
         Some(resolved)
     }
 
-    fn network_action(&mut self, entry: &RawTimelineEntry, path: &str, action: &str, world: &World) -> Option<Action> {
+    fn network_action(
+        &mut self,
+        entry: &RawTimelineEntry,
+        path: &str,
+        action: &str,
+        world: &World,
+    ) -> Option<Action> {
         let duration_ns = self.time_ms(entry.duration_ms, &child(path, "duration_ms"), None, true);
         match action {
             "network-partition" => {
@@ -206,7 +263,11 @@ impl Resolver {
                 let sides = match entry.between.as_deref() {
                     Some([left, right]) if !left.is_empty() && !right.is_empty() => (left, right),
                     Some(other) => {
-                        self.push(Problem::field(between_path, serde_json::json!(other), allowed));
+                        self.push(Problem::field(
+                            between_path,
+                            serde_json::json!(other),
+                            allowed,
+                        ));
                         return None;
                     }
                     None => {
@@ -220,23 +281,45 @@ impl Resolver {
                     let text = format!("node {node:?} is on both sides of the partition");
                     self.push(Problem::new(between_path, text));
                 }
-                Some(Action::NetworkPartition { between: [left, right], duration_ns })
+                Some(Action::NetworkPartition {
+                    between: [left, right],
+                    duration_ns,
+                })
             }
             "network-delay" => {
                 let nodes = self.node_list(entry.nodes.as_deref(), path, world);
                 let extra_ns = self.time_ms(entry.extra_ms, &child(path, "extra_ms"), None, false);
-                Some(Action::NetworkDelay { nodes, extra_ns, duration_ns })
+                Some(Action::NetworkDelay {
+                    nodes,
+                    extra_ns,
+                    duration_ns,
+                })
             }
             _ => {
                 let nodes = self.node_list(entry.nodes.as_deref(), path, world);
                 let allowed = "must be a probability in [0, 1]";
-                let probability = self.number(entry.probability, &child(path, "probability"), None, allowed, |v| (0.0..=1.0).contains(&v));
-                Some(Action::NetworkLoss { nodes, probability, duration_ns })
+                let probability = self.number(
+                    entry.probability,
+                    &child(path, "probability"),
+                    None,
+                    allowed,
+                    |v| (0.0..=1.0).contains(&v),
+                );
+                Some(Action::NetworkLoss {
+                    nodes,
+                    probability,
+                    duration_ns,
+                })
             }
         }
     }
 
-    fn add_partitions(&mut self, entry: &RawTimelineEntry, path: &str, world: &mut World) -> Option<Action> {
+    fn add_partitions(
+        &mut self,
+        entry: &RawTimelineEntry,
+        path: &str,
+        world: &mut World,
+    ) -> Option<Action> {
         let topic = self.topic_index(entry.topic.as_deref(), &child(path, "topic"), world.topics);
         let partitions_path = child(path, "partitions");
         let current = world.partitions.get(topic).copied().unwrap_or(0);
@@ -246,7 +329,9 @@ impl Resolver {
             // `count` already reported it; say why the minimum is what it is.
             self.push(Problem::new(
                 &partitions_path,
-                format!("is the new total partition count, so it must exceed the current {current}"),
+                format!(
+                    "is the new total partition count, so it must exceed the current {current}"
+                ),
             ));
         }
         if let Some(slot) = world.partitions.get_mut(topic) {
@@ -259,7 +344,10 @@ impl Resolver {
         let group_path = child(path, "group");
         let ids = world.groups.iter().map(|g| g.group_id.as_str());
         let Some(name) = name else {
-            self.push(Problem::missing(group_path, &format!("one of the groups {}", quoted_list(ids))));
+            self.push(Problem::missing(
+                group_path,
+                &format!("one of the groups {}", quoted_list(ids)),
+            ));
             return None;
         };
         let found = world.groups.iter().position(|g| g.group_id == name);
@@ -271,10 +359,20 @@ impl Resolver {
         found
     }
 
-    fn member_ref(&mut self, member: Option<i64>, group: usize, path: &str, world: &World) -> Option<u32> {
+    fn member_ref(
+        &mut self,
+        member: Option<i64>,
+        group: usize,
+        path: &str,
+        world: &World,
+    ) -> Option<u32> {
         let member_path = child(path, "member");
         let count = world.members.get(group).copied().unwrap_or(0);
-        let group_id = world.groups.get(group).map(|g| g.group_id.as_str()).unwrap_or_default();
+        let group_id = world
+            .groups
+            .get(group)
+            .map(|g| g.group_id.as_str())
+            .unwrap_or_default();
         let allowed = if count == 0 {
             format!("group \"{group_id}\" has no members at this time (members + consumer-joins so far = 0)")
         } else {
@@ -293,20 +391,35 @@ impl Resolver {
         }
     }
 
-    fn producer_ref(&mut self, entry: &RawTimelineEntry, path: &str, world: &World) -> Option<(usize, Option<u32>)> {
+    fn producer_ref(
+        &mut self,
+        entry: &RawTimelineEntry,
+        path: &str,
+        world: &World,
+    ) -> Option<(usize, Option<u32>)> {
         let producer_path = child(path, "producer");
         let names = world.producers.iter().map(|p| p.name.as_str());
         let Some(name) = entry.producer.as_deref() else {
-            self.push(Problem::missing(producer_path, &format!("one of the producers {}", quoted_list(names))));
+            self.push(Problem::missing(
+                producer_path,
+                &format!("one of the producers {}", quoted_list(names)),
+            ));
             return None;
         };
         let Some(producer) = world.producers.iter().position(|p| p.name == name) else {
             let hint = suggestion(name, names.clone());
-            let allowed = format!("no such producer{hint}; the producers are {}", quoted_list(names));
+            let allowed = format!(
+                "no such producer{hint}; the producers are {}",
+                quoted_list(names)
+            );
             self.push(Problem::field(producer_path, Value::from(name), &allowed));
             return None;
         };
-        let instances = world.producers.get(producer).map(|p| p.instances).unwrap_or(0);
+        let instances = world
+            .producers
+            .get(producer)
+            .map(|p| p.instances)
+            .unwrap_or(0);
         let Some(instance) = entry.instance else {
             return Some((producer, None));
         };
@@ -322,7 +435,10 @@ impl Resolver {
 
     fn broker_ref(&mut self, broker: Option<i64>, path: &str, world: &World) -> Option<u32> {
         let brokers = world.cluster.brokers;
-        let allowed = format!("must be a broker id from 0 to {} (cluster.brokers = {brokers})", brokers.saturating_sub(1));
+        let allowed = format!(
+            "must be a broker id from 0 to {} (cluster.brokers = {brokers})",
+            brokers.saturating_sub(1)
+        );
         let broker_path = child(path, "broker");
         let Some(broker) = broker else {
             self.push(Problem::missing(broker_path, &allowed));
@@ -353,7 +469,11 @@ impl Resolver {
         for (index, name) in names.iter().enumerate() {
             match node(name, world) {
                 Ok(node) => nodes.push(node),
-                Err(allowed) => self.push(Problem::field(element(path, index), Value::from(name.as_str()), &allowed)),
+                Err(allowed) => self.push(Problem::field(
+                    element(path, index),
+                    Value::from(name.as_str()),
+                    &allowed,
+                )),
             }
         }
         nodes
@@ -370,7 +490,10 @@ fn node(name: &str, world: &World) -> Result<NodeRef, String> {
         let brokers = world.cluster.brokers;
         return match id.parse::<u32>() {
             Ok(id) if id < brokers => Ok(NodeRef::Broker(id)),
-            _ => Err(format!("no such broker: broker ids are 0 to {} (cluster.brokers = {brokers})", brokers.saturating_sub(1))),
+            _ => Err(format!(
+                "no such broker: broker ids are 0 to {} (cluster.brokers = {brokers})",
+                brokers.saturating_sub(1)
+            )),
         };
     }
     let Some((kind, rest)) = name.split_once(':') else {
@@ -383,18 +506,33 @@ fn node(name: &str, world: &World) -> Result<NodeRef, String> {
         "producer" => {
             let names = world.producers.iter().map(|p| p.name.as_str());
             let Some(producer) = world.producers.iter().position(|p| p.name == entity) else {
-                return Err(format!("no producer \"{entity}\"{}; the producers are {}", suggestion(entity, names.clone()), quoted_list(names)));
+                return Err(format!(
+                    "no producer \"{entity}\"{}; the producers are {}",
+                    suggestion(entity, names.clone()),
+                    quoted_list(names)
+                ));
             };
-            let instances = world.producers.get(producer).map(|p| p.instances).unwrap_or(0);
+            let instances = world
+                .producers
+                .get(producer)
+                .map(|p| p.instances)
+                .unwrap_or(0);
             match index.parse::<u32>() {
                 Ok(instance) if instance < instances => Ok(NodeRef::Producer(producer, instance)),
-                _ => Err(format!("producer \"{entity}\" has instances 0 to {}", instances.saturating_sub(1))),
+                _ => Err(format!(
+                    "producer \"{entity}\" has instances 0 to {}",
+                    instances.saturating_sub(1)
+                )),
             }
         }
         "consumer" => {
             let ids = world.groups.iter().map(|g| g.group_id.as_str());
             let Some(group) = world.groups.iter().position(|g| g.group_id == entity) else {
-                return Err(format!("no group \"{entity}\"{}; the groups are {}", suggestion(entity, ids.clone()), quoted_list(ids)));
+                return Err(format!(
+                    "no group \"{entity}\"{}; the groups are {}",
+                    suggestion(entity, ids.clone()),
+                    quoted_list(ids)
+                ));
             };
             let members = world.members.get(group).copied().unwrap_or(0);
             match index.parse::<u32>() {
@@ -416,7 +554,11 @@ fn set_producer_starts(events: &[TimelineEvent], producers: &mut [ProducerSpec])
             | Action::ProducerRestart { producer, .. } => *producer == index,
             _ => false,
         });
-        if let Some(TimelineEvent { at_ns, action: Action::ProducerStart { instance: None, .. } }) = first {
+        if let Some(TimelineEvent {
+            at_ns,
+            action: Action::ProducerStart { instance: None, .. },
+        }) = first
+        {
             producer.start_ns = *at_ns;
         }
     }
