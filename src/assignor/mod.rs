@@ -1,0 +1,152 @@
+//! Partition assignors, as pure functions of (members, subscriptions, owned partitions, topic
+//! metadata) to an assignment. Each must give exactly what Kafka's Java class gives on the same
+//! input, which `conformance/` checks against Kafka's own code. The group coordinator of the
+//! simulation calls [`assign`]; `kafkasim assign` calls [`assign_json`].
+
+mod java_order;
+mod json;
+mod range;
+mod roundrobin;
+mod server_range;
+mod sticky;
+mod types;
+mod uniform;
+
+pub use json::{assign_json, parse_input, render_output, AssignInput};
+pub use types::{
+    kafka_member_order, Assignment, AssignorName, MemberSubscription, RebalanceProtocol,
+    TopicPartitions, NO_GENERATION,
+};
+
+use crate::error::UserError;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Largest partition count accepted per topic, so a typo cannot ask for gigabytes.
+pub const PARTITIONS_PER_TOPIC_MAX: u32 = 100_000;
+
+/// Runs one assignor. `topics` maps every existing topic to its partition count; members may own
+/// partitions of topics they no longer subscribe to. Fails, without panicking, on inputs Kafka
+/// could never see: duplicate members, subscriptions to missing topics, out-of-range ownership.
+pub fn assign(
+    assignor: AssignorName,
+    topics: &BTreeMap<String, u32>,
+    members: &[MemberSubscription],
+) -> Result<Assignment, UserError> {
+    validate(assignor, topics, members)?;
+    let assignment = match assignor {
+        AssignorName::Range => range::assign(topics, members),
+        AssignorName::RoundRobin => roundrobin::assign(topics, members),
+        AssignorName::ServerRange => server_range::assign(topics, members),
+        AssignorName::Sticky => sticky::assign(topics, members, RebalanceProtocol::Eager),
+        AssignorName::CooperativeSticky => {
+            sticky::assign(topics, members, RebalanceProtocol::Cooperative)
+        }
+        AssignorName::Uniform => uniform::assign(topics, members),
+    };
+    assert_eq!(
+        assignment.len(),
+        members.len(),
+        "every member gets an entry"
+    );
+    Ok(assignment)
+}
+
+fn validate(
+    assignor: AssignorName,
+    topics: &BTreeMap<String, u32>,
+    members: &[MemberSubscription],
+) -> Result<(), UserError> {
+    let known_topics = || {
+        let names: Vec<&str> = topics.keys().map(String::as_str).collect();
+        format!("a topic listed in \"topics\" ({})", names.join(", "))
+    };
+    for (topic, &count) in topics {
+        if count > PARTITIONS_PER_TOPIC_MAX {
+            let allowed = format!("a partition count from 0 to {PARTITIONS_PER_TOPIC_MAX}");
+            return Err(UserError::field(
+                &format!("topics.{topic}"),
+                count,
+                &allowed,
+            ));
+        }
+    }
+    let mut member_ids = BTreeSet::new();
+    let mut instance_ids = BTreeSet::new();
+    // Server-side ownership is the previous target assignment, which is a function of partitions.
+    let mut targeted: BTreeMap<(&str, u32), &str> = BTreeMap::new();
+    for (index, member) in members.iter().enumerate() {
+        let path = format!("members[{index}]");
+        if !member_ids.insert(member.member_id.as_str()) {
+            return Err(UserError::field(
+                &format!("{path}.member_id"),
+                format!("\"{}\"", member.member_id),
+                "a member id not used by an earlier member",
+            ));
+        }
+        if let Some(instance) = &member.group_instance_id {
+            if !instance_ids.insert(instance.as_str()) {
+                return Err(UserError::field(
+                    &format!("{path}.group_instance_id"),
+                    format!("\"{instance}\""),
+                    "a group.instance.id not used by an earlier member",
+                ));
+            }
+        }
+        let mut seen_topics = BTreeSet::new();
+        for (topic_index, topic) in member.topics.iter().enumerate() {
+            let topic_path = format!("{path}.topics[{topic_index}]");
+            if !topics.contains_key(topic) {
+                return Err(UserError::field(
+                    &topic_path,
+                    format!("\"{topic}\""),
+                    &known_topics(),
+                ));
+            }
+            if !seen_topics.insert(topic.as_str()) {
+                let allowed = "a topic not already listed by this member";
+                return Err(UserError::field(
+                    &topic_path,
+                    format!("\"{topic}\""),
+                    allowed,
+                ));
+            }
+        }
+        if let Some(generation) = member.generation {
+            if generation < NO_GENERATION {
+                let allowed = "a generation of -1 (never joined) or more";
+                return Err(UserError::field(
+                    &format!("{path}.generation"),
+                    generation,
+                    allowed,
+                ));
+            }
+        }
+        for (topic, partitions) in &member.owned {
+            let owned_path = format!("{path}.owned.{topic}");
+            let Some(&count) = topics.get(topic) else {
+                return Err(UserError::field(
+                    &owned_path,
+                    format!("\"{topic}\""),
+                    &known_topics(),
+                ));
+            };
+            let mut seen = BTreeSet::new();
+            for &partition in partitions {
+                if partition >= count || !seen.insert(partition) {
+                    let allowed = format!("distinct partitions from 0 to {}", count as i64 - 1);
+                    return Err(UserError::field(&owned_path, partition, &allowed));
+                }
+                if assignor.is_server_side() {
+                    if let Some(other) = targeted.insert((topic, partition), &member.member_id) {
+                        let allowed = format!(
+                            "a partition no other member owns (server-side assignors take the \
+                             previous target assignment; {other} already owns it)"
+                        );
+                        return Err(UserError::field(&owned_path, partition, &allowed));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

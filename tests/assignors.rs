@@ -1,0 +1,448 @@
+//! Assignors against Kafka itself, and against the promises they make.
+//!
+//! Method: `conformance/vectors/<assignor>.jsonl` holds inputs with the assignment Kafka's own Java
+//! classes computed (see conformance/README.md), so this needs no Java. Every vector is run
+//! through `kafkasim::assignor` and compared; the match rate per assignor is printed. range,
+//! roundrobin and server-range must match every vector. The sticky ones and uniform must match
+//! at least 99%, and on every vector be at least as balanced as Kafka and keep at least as many
+//! owned partitions. Property tests then check the invariants on random groups.
+
+use kafkasim::assignor::{
+    assign, parse_input, Assignment, AssignorName, MemberSubscription, TopicPartitions,
+};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn parse_compact(text: &str) -> Vec<u32> {
+    let mut partitions = Vec::new();
+    for piece in text.split(',').filter(|piece| !piece.is_empty()) {
+        match piece.split_once('-') {
+            Some((start, end)) => {
+                let start: u32 = start.parse().expect("vector range start");
+                let end: u32 = end.parse().expect("vector range end");
+                partitions.extend(start..=end);
+            }
+            None => partitions.push(piece.parse().expect("vector partition")),
+        }
+    }
+    partitions
+}
+
+fn compact_map(value: &serde_json::Value) -> TopicPartitions {
+    let mut partitions = TopicPartitions::new();
+    if let Some(object) = value.as_object() {
+        for (topic, text) in object {
+            let mut list = parse_compact(text.as_str().expect("compact partition list"));
+            list.sort_unstable();
+            partitions.insert(topic.clone(), list);
+        }
+    }
+    partitions
+}
+
+struct Vector {
+    name: String,
+    assignor: AssignorName,
+    topics: BTreeMap<String, u32>,
+    members: Vec<MemberSubscription>,
+    expected: Assignment,
+}
+
+/// Vectors whose Kafka run threw are skipped: there is no answer to compare with.
+fn load_vectors(assignor: AssignorName) -> Vec<Vector> {
+    let path = format!(
+        "{}/conformance/vectors/{}.jsonl",
+        env!("CARGO_MANIFEST_DIR"),
+        assignor.name()
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let mut vectors = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        let mut value: serde_json::Value = serde_json::from_str(line).expect("vector line is JSON");
+        if value.get("error").is_some() {
+            continue;
+        }
+        let name = value["name"].as_str().expect("vector name").to_string();
+        let expected: Assignment = value["expected"]
+            .as_object()
+            .expect("expected assignment")
+            .iter()
+            .map(|(member, topics)| (member.clone(), compact_map(topics)))
+            .collect();
+        // Owned lists are compact strings in the vectors; the input format wants arrays.
+        if let Some(members) = value["input"]["members"].as_array_mut() {
+            for member in members {
+                if let Some(owned) = member.get("owned") {
+                    let arrays = serde_json::to_value(compact_map(owned)).expect("owned");
+                    member["owned"] = arrays;
+                }
+            }
+        }
+        let input = parse_input(&value["input"].to_string())
+            .unwrap_or_else(|error| panic!("vector {name} does not parse: {error}"));
+        assert_eq!(
+            input.assignor, assignor,
+            "vector {name} names another assignor"
+        );
+        vectors.push(Vector {
+            name,
+            assignor,
+            topics: input.topics,
+            members: input.members,
+            expected,
+        });
+    }
+    vectors
+}
+
+/// Kafka's own balance score (`getBalanceScore`): the sum over member pairs of the size gap.
+fn balance_score(assignment: &Assignment) -> u64 {
+    let sizes: Vec<i64> = assignment
+        .values()
+        .map(|topics| topics.values().map(|list| list.len() as i64).sum())
+        .collect();
+    let mut score = 0u64;
+    for (index, a) in sizes.iter().enumerate() {
+        for b in &sizes[index + 1..] {
+            score += a.abs_diff(*b);
+        }
+    }
+    score
+}
+
+/// Owned partitions the member keeps: what stickiness is about.
+fn kept(members: &[MemberSubscription], assignment: &Assignment) -> usize {
+    let mut count = 0;
+    for member in members {
+        let Some(given) = assignment.get(&member.member_id) else {
+            continue;
+        };
+        for (topic, partitions) in &member.owned {
+            let Some(given_list) = given.get(topic) else {
+                continue;
+            };
+            count += partitions.iter().filter(|p| given_list.contains(p)).count();
+        }
+    }
+    count
+}
+
+fn normalized(assignment: &Assignment) -> Assignment {
+    assignment
+        .iter()
+        .map(|(member, topics)| {
+            let topics = topics
+                .iter()
+                .filter(|(_, list)| !list.is_empty())
+                .map(|(topic, list)| {
+                    let mut list = list.clone();
+                    list.sort_unstable();
+                    (topic.clone(), list)
+                })
+                .collect();
+            (member.clone(), topics)
+        })
+        .collect()
+}
+
+fn conformance(assignor: AssignorName, exact: bool) {
+    let vectors = load_vectors(assignor);
+    assert!(!vectors.is_empty(), "no vectors for {assignor}");
+    let mut matched = 0usize;
+    let mut mismatches = Vec::new();
+    let mut worse = Vec::new();
+    for vector in &vectors {
+        let ours = assign(vector.assignor, &vector.topics, &vector.members)
+            .unwrap_or_else(|error| panic!("{}: {error}", vector.name));
+        let ours = normalized(&ours);
+        let theirs = normalized(&vector.expected);
+        if ours == theirs {
+            matched += 1;
+            continue;
+        }
+        mismatches.push(vector.name.clone());
+        if balance_score(&ours) > balance_score(&theirs) {
+            worse.push(format!("{}: less balanced than Kafka", vector.name));
+        }
+        if kept(&vector.members, &ours) < kept(&vector.members, &theirs) {
+            worse.push(format!(
+                "{}: moves more owned partitions than Kafka",
+                vector.name
+            ));
+        }
+    }
+    let rate = 100.0 * matched as f64 / vectors.len() as f64;
+    println!(
+        "conformance {assignor}: {matched}/{} vectors identical to Kafka ({rate:.2}%)",
+        vectors.len()
+    );
+    let sample: Vec<&String> = mismatches.iter().take(10).collect();
+    if exact {
+        assert!(
+            mismatches.is_empty(),
+            "{assignor} differs from Kafka on {sample:?}"
+        );
+    } else {
+        assert!(
+            rate >= 99.0,
+            "{assignor} matches only {rate:.2}%; first: {sample:?}"
+        );
+        let sample: Vec<&String> = worse.iter().take(10).collect();
+        assert!(
+            worse.is_empty(),
+            "{assignor} is worse than Kafka: {sample:?}"
+        );
+    }
+}
+
+#[test]
+fn range_matches_kafka_exactly() {
+    conformance(AssignorName::Range, true);
+}
+
+#[test]
+fn roundrobin_matches_kafka_exactly() {
+    conformance(AssignorName::RoundRobin, true);
+}
+
+#[test]
+fn server_range_matches_kafka_exactly() {
+    conformance(AssignorName::ServerRange, true);
+}
+
+#[test]
+fn uniform_matches_kafka() {
+    conformance(AssignorName::Uniform, false);
+}
+
+#[test]
+fn sticky_matches_kafka() {
+    conformance(AssignorName::Sticky, false);
+}
+
+#[test]
+fn cooperative_sticky_matches_kafka() {
+    conformance(AssignorName::CooperativeSticky, false);
+}
+
+#[test]
+fn assignor_names_parse_with_suggestions() {
+    for assignor in AssignorName::ALL {
+        assert_eq!(AssignorName::parse(assignor.name()), Ok(assignor));
+        assert_eq!(AssignorName::parse(assignor.class_name()), Ok(assignor));
+    }
+    let error = AssignorName::parse("rnage").expect_err("typo");
+    assert!(
+        error.message.contains("did you mean \"range\""),
+        "{}",
+        error.message
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties.
+
+#[derive(Debug, Clone)]
+struct Group {
+    topics: BTreeMap<String, u32>,
+    members: Vec<MemberSubscription>,
+}
+
+/// Random groups: up to 8 members and 4 topics, equal or unequal subscriptions, some static.
+fn group_strategy(equal: bool) -> impl Strategy<Value = Group> {
+    let topics = prop::collection::vec(0u32..12, 1..5);
+    (topics, 1usize..9).prop_flat_map(move |(counts, member_count)| {
+        let topic_count = counts.len();
+        let subscriptions = prop::collection::vec(
+            (
+                prop::collection::vec(any::<bool>(), topic_count),
+                any::<bool>(),
+            ),
+            member_count,
+        );
+        (Just(counts), subscriptions).prop_map(move |(counts, subscriptions)| {
+            let topics: BTreeMap<String, u32> = counts
+                .iter()
+                .enumerate()
+                .map(|(index, &count)| (format!("t{index}"), count))
+                .collect();
+            let names: Vec<String> = topics.keys().cloned().collect();
+            let members = subscriptions
+                .iter()
+                .enumerate()
+                .map(|(index, (chosen, is_static))| {
+                    let mut subscribed: Vec<String> = names
+                        .iter()
+                        .zip(chosen)
+                        .filter(|(_, &keep)| equal || keep)
+                        .map(|(name, _)| name.clone())
+                        .collect();
+                    if subscribed.is_empty() {
+                        subscribed.push(names[index % names.len()].clone());
+                    }
+                    MemberSubscription {
+                        member_id: format!("m{index}"),
+                        group_instance_id: is_static.then(|| format!("i{}", 9 - index)),
+                        topics: subscribed,
+                        ..MemberSubscription::default()
+                    }
+                })
+                .collect();
+            Group { topics, members }
+        })
+    })
+}
+
+fn subscribed_partitions(group: &Group) -> BTreeSet<(String, u32)> {
+    let mut all = BTreeSet::new();
+    for member in &group.members {
+        for topic in &member.topics {
+            for partition in 0..group.topics[topic] {
+                all.insert((topic.clone(), partition));
+            }
+        }
+    }
+    all
+}
+
+/// Each partition at most once, only to subscribers; returns the partitions given out.
+fn check_valid(group: &Group, assignment: &Assignment) -> BTreeSet<(String, u32)> {
+    let mut given = BTreeSet::new();
+    for member in &group.members {
+        let topics = &assignment[&member.member_id];
+        for (topic, partitions) in topics {
+            if partitions.is_empty() {
+                continue;
+            }
+            assert!(
+                member.subscribes_to(topic),
+                "{} got {topic} unsubscribed",
+                member.member_id
+            );
+            for &partition in partitions {
+                assert!(
+                    given.insert((topic.clone(), partition)),
+                    "{topic}-{partition} twice"
+                );
+            }
+        }
+    }
+    given
+}
+
+fn sizes(assignment: &Assignment) -> Vec<usize> {
+    assignment
+        .values()
+        .map(|topics| topics.values().map(Vec::len).sum())
+        .collect()
+}
+
+/// Feed the assignment back as owned, one generation later.
+fn next_round(group: &Group, assignment: &Assignment, generation: i32) -> Group {
+    let mut next = group.clone();
+    for member in &mut next.members {
+        member.owned = assignment[&member.member_id].clone();
+        member.generation = Some(generation);
+    }
+    next
+}
+
+fn check_properties(assignor: AssignorName, group: &Group, equal: bool) {
+    let first = assign(assignor, &group.topics, &group.members).expect("valid group");
+    let given = check_valid(group, &first);
+    if assignor != AssignorName::CooperativeSticky {
+        assert_eq!(
+            given,
+            subscribed_partitions(group),
+            "every subscribed partition assigned"
+        );
+    }
+    let balanced_promised = matches!(
+        assignor,
+        AssignorName::Sticky | AssignorName::CooperativeSticky | AssignorName::Uniform
+    );
+    if equal && balanced_promised && assignor != AssignorName::CooperativeSticky {
+        let counts = sizes(&first);
+        let spread = counts.iter().max().unwrap_or(&0) - counts.iter().min().unwrap_or(&0);
+        assert!(spread <= 1, "{assignor} unbalanced: {counts:?}");
+    }
+    // A round where nothing changed keeps everything: stickiness, and convergence for the
+    // cooperative protocol, whose second round hands out what the first left unassigned.
+    let second_group = next_round(group, &first, 1);
+    let second = assign(assignor, &second_group.topics, &second_group.members).expect("valid");
+    check_valid(group, &second);
+    if assignor == AssignorName::CooperativeSticky {
+        // Anything the first round left out was owned by someone else: the revocation.
+        let all = subscribed_partitions(group);
+        assert_eq!(
+            check_valid(group, &second),
+            all,
+            "cooperative second round completes"
+        );
+        let third_group = next_round(group, &second, 2);
+        let third = assign(assignor, &third_group.topics, &third_group.members).expect("valid");
+        assert_eq!(
+            normalized(&third),
+            normalized(&second),
+            "stable once settled"
+        );
+    } else {
+        assert_eq!(
+            normalized(&second),
+            normalized(&first),
+            "{assignor} not stable"
+        );
+    }
+}
+
+fn check_cooperative_withholding(group: &Group, owned_from: &Assignment) {
+    // Members own a shuffled earlier assignment; anything withheld must change owner.
+    let prior = next_round(group, owned_from, 3);
+    let result = assign(
+        AssignorName::CooperativeSticky,
+        &prior.topics,
+        &prior.members,
+    )
+    .expect("valid");
+    let given = check_valid(group, &result);
+    for (topic, partition) in subscribed_partitions(group) {
+        if given.contains(&(topic.clone(), partition)) {
+            continue;
+        }
+        let owner = prior.members.iter().find(|member| {
+            member
+                .owned
+                .get(&topic)
+                .is_some_and(|list| list.contains(&partition))
+        });
+        assert!(
+            owner.is_some(),
+            "{topic}-{partition} unassigned without an owner"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_assignor_keeps_its_promises(group in group_strategy(false)) {
+        for assignor in AssignorName::ALL {
+            check_properties(assignor, &group, false);
+        }
+    }
+
+    #[test]
+    fn equal_subscriptions_are_balanced(group in group_strategy(true)) {
+        for assignor in AssignorName::ALL {
+            check_properties(assignor, &group, true);
+        }
+    }
+
+    #[test]
+    fn cooperative_withholds_only_moving_partitions(group in group_strategy(false)) {
+        // Ownership from roundrobin, then cooperative-sticky must revoke rather than reassign.
+        let start = assign(AssignorName::RoundRobin, &group.topics, &group.members).expect("valid");
+        check_cooperative_withholding(&group, &start);
+    }
+}
