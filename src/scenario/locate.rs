@@ -33,6 +33,20 @@ impl Positions {
         }
     }
 
+    /// Paths that appear more than once: a key repeated in one object, which JSON parsers
+    /// resolve silently (the last one wins) but is almost always a mistake.
+    pub fn duplicates(&self) -> Vec<&str> {
+        let mut seen: Vec<&str> = self.entries.iter().map(|(_, path)| path.as_str()).collect();
+        seen.sort_unstable();
+        let mut repeated: Vec<&str> = seen
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
+        repeated.dedup();
+        repeated
+    }
+
     /// `line:column` (both from 1, column in bytes as serde_json counts) of a path, if the text has it.
     pub fn line_column(&self, path: &str) -> Option<(usize, usize)> {
         let offset = self
@@ -192,6 +206,12 @@ mod tests {
             positions.path_before(4, 37),
             Some("producers[0].config.linger.ms")
         );
+    }
+
+    #[test]
+    fn finds_repeated_keys() {
+        let positions = Positions::scan("{\"a\": 1, \"b\": [{\"c\": 1, \"c\": 2}], \"a\": 3}");
+        assert_eq!(positions.duplicates(), ["a", "b[0].c"]);
     }
 
     #[test]

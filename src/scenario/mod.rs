@@ -50,7 +50,16 @@ pub fn load_str(
     let report = |problems: Vec<Problem>, origins: &BTreeMap<String, String>| {
         render(&problems, source, &positions, origins)
     };
-    let mut problems = Vec::new();
+    let mut problems: Vec<Problem> = positions
+        .duplicates()
+        .into_iter()
+        .map(|path| {
+            Problem::new(
+                path,
+                "this key appears more than once in its object; keep one",
+            )
+        })
+        .collect();
     check_keys(&mut tree, &mut problems);
     let variants = variants(&tree, &mut problems);
     let chosen =
@@ -410,5 +419,216 @@ fn render(
             lines.len(),
             lines.join("\n  ")
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model::*;
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "name": "unit",
+            "duration_ms": 60000,
+            "topics": [ { "name": "t", "partitions": 2 } ],
+            "producers": [ { "name": "p", "instances": 2, "topic": "t", "rate_per_sec": 10 } ],
+            "consumer_groups": [ { "group.id": "g", "members": 1, "topics": ["t"] } ]
+        })
+    }
+
+    fn load(scenario: &Value) -> Result<Scenario, String> {
+        let text = serde_json::to_string_pretty(scenario).unwrap_or_default();
+        load_str(&text, "unit.json", &[], None).map_err(|e| e.message)
+    }
+
+    fn error(scenario: &Value) -> String {
+        load(scenario)
+            .err()
+            .unwrap_or_else(|| panic!("expected an error"))
+    }
+
+    fn ok(scenario: &Value) -> Scenario {
+        load(scenario).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn serde_messages_are_rephrased() {
+        assert_eq!(
+            friendly_serde("invalid type: string \"x\", expected i64"),
+            "string \"x\" is not allowed: expected an integer"
+        );
+        assert_eq!(friendly_serde("something else"), "something else");
+    }
+
+    #[test]
+    fn timeline_is_sorted_stably_and_sets_producer_start() {
+        let mut scenario = base();
+        scenario["timeline"] = json!([
+            { "at_ms": 500, "action": "broker-crash", "broker": 1 },
+            { "at_ms": 200, "action": "producer-start", "producer": "p" },
+            { "at_ms": 500, "action": "broker-restart", "broker": 1 },
+            { "at_ms": 100, "action": "consumer-join", "group": "g" },
+            { "at_ms": 300, "action": "network-partition",
+              "between": [["consumer:g:1", "controller"], ["broker-0", "producer:p:1"]], "duration_ms": 50 }
+        ]);
+        let resolved = ok(&scenario);
+        let times: Vec<u64> = resolved
+            .timeline
+            .iter()
+            .map(|e| e.at_ns / 1_000_000)
+            .collect();
+        assert_eq!(times, [100, 200, 300, 500, 500]);
+        assert_eq!(
+            resolved.timeline[3].action,
+            Action::BrokerCrash { broker: 1 }
+        );
+        assert_eq!(
+            resolved.timeline[4].action,
+            Action::BrokerRestart { broker: 1 }
+        );
+        assert_eq!(resolved.producers[0].start_ns, 200_000_000);
+        let expected = Action::NetworkPartition {
+            between: [
+                vec![NodeRef::Consumer(0, 1), NodeRef::Controller],
+                vec![NodeRef::Broker(0), NodeRef::Producer(0, 1)],
+            ],
+            duration_ns: 50_000_000,
+        };
+        assert_eq!(resolved.timeline[2].action, expected);
+    }
+
+    #[test]
+    fn timeline_fields_and_nodes_are_checked() {
+        let mut scenario = base();
+        scenario["timeline"] = json!([
+            { "at_ms": 100, "action": "broker-crash", "broker": 0, "member": 1 },
+            { "at_ms": 100, "action": "network-loss", "nodes": ["broker-9", "consumer:g:1"], "probability": 1.5, "duration_ms": 10 },
+            { "at_ms": 100, "action": "add-partitions", "topic": "t", "partitions": 2 },
+            { "at_ms": 70000, "action": "consumer-slow", "group": "g", "member": 0, "factor": 0, "duration_ms": 1 },
+            { "at_ms": 100, "action": "brokr-crash" }
+        ]);
+        let message = error(&scenario);
+        for piece in [
+            "timeline[0].member: does not belong to action \"broker-crash\"",
+            "timeline[1].nodes[0]: \"broker-9\" is not allowed",
+            "timeline[1].nodes[1]: \"consumer:g:1\" is not allowed",
+            "timeline[1].probability: 1.5 is not allowed",
+            "timeline[2].partitions: 2 is not allowed",
+            "timeline[3].at_ms: 70000 is not allowed",
+            "timeline[3].factor: 0 is not allowed",
+            "did you mean \"broker-crash\"",
+        ] {
+            assert!(message.contains(piece), "expected {piece:?} in:\n{message}");
+        }
+    }
+
+    #[test]
+    fn consumer_protocol_rejects_classic_only_configs() {
+        let mut scenario = base();
+        scenario["consumer_groups"][0]["config"] =
+            json!({ "group.protocol": "consumer", "session.timeout.ms": 10000 });
+        let message = error(&scenario);
+        assert!(message.contains("session.timeout.ms: 10000 is not allowed: cannot be set when group.protocol=consumer"), "{message}");
+        scenario["consumer_groups"][0]["config"] =
+            json!({ "group.protocol": "consumer", "group.remote.assignor": "range" });
+        let resolved = ok(&scenario);
+        assert_eq!(
+            resolved.consumer_groups[0].config.group_protocol,
+            GroupProtocol::Consumer
+        );
+    }
+
+    #[test]
+    fn assignment_strategy_accepts_lists_strings_and_class_names() {
+        let mut scenario = base();
+        scenario["consumer_groups"][0]["config"] = json!({
+            "partition.assignment.strategy": "org.apache.kafka.clients.consumer.RoundRobinAssignor, StickyAssignor"
+        });
+        let resolved = ok(&scenario);
+        assert_eq!(
+            resolved.consumer_groups[0]
+                .config
+                .partition_assignment_strategy,
+            ["roundrobin", "sticky"]
+        );
+        scenario["consumer_groups"][0]["config"] =
+            json!({ "partition.assignment.strategy": ["range", "cooperativ-sticky"] });
+        let message = error(&scenario);
+        assert!(
+            message.contains("did you mean \"cooperative-sticky\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn distributions_keys_and_units() {
+        let mut scenario = base();
+        scenario["producers"][0]["keys"] = json!({ "dist": "zipf", "count": 100, "exponent": 1.1 });
+        scenario["producers"][0]["record_bytes"] =
+            json!({ "dist": "uniform", "min": 100, "max": 200 });
+        scenario["consumer_groups"][0]["processing_ms_per_record"] =
+            json!({ "dist": "exponential", "mean": 0.5 });
+        let resolved = ok(&scenario);
+        assert_eq!(
+            resolved.producers[0].keys,
+            Keys::Zipf {
+                count: 100,
+                exponent: 1.1
+            }
+        );
+        assert_eq!(
+            resolved.producers[0].record_bytes,
+            Dist::Uniform {
+                min: 100.0,
+                max: 200.0
+            }
+        );
+        assert_eq!(
+            resolved.consumer_groups[0].processing_ns_per_record,
+            Dist::Exponential { mean: 500_000.0 }
+        );
+        scenario["cluster"] = json!({ "network": { "latency_ms": { "dist": "lognormal", "p50": 2, "p99": 1, "value": 3 } } });
+        let message = error(&scenario);
+        assert!(
+            message.contains("cluster.network.latency_ms.p99: 1 is not allowed: must be ≥ p50 (2)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("cluster.network.latency_ms.value: does not belong"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_and_bad_names_are_reported() {
+        let text = "{\"name\": \"a b\", \"duration_ms\": 1, \"duration_ms\": 2, \"topics\": [{\"name\": \"t\", \"partitions\": 1}]}";
+        let message = load_str(text, "dup.json", &[], None)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            message.contains("dup.json:1:17: duration_ms: this key appears more than once"),
+            "{message}"
+        );
+        assert!(
+            message.contains("dup.json:1:2: name: \"a b\" is not allowed"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_required_fields_are_all_named() {
+        let message = error(&json!({ "topics": [ {} ], "producers": [ {} ] }));
+        for piece in [
+            "name: missing",
+            "duration_ms: missing",
+            "topics[0].partitions: missing",
+            "producers[0].topic: missing",
+            "producers[0].rate_per_sec: missing",
+        ] {
+            assert!(message.contains(piece), "expected {piece:?} in:\n{message}");
+        }
     }
 }

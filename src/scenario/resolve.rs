@@ -241,8 +241,8 @@ impl Resolver {
                         value,
                         &field_path,
                         None,
-                        "must be a finite number ≥ 0",
-                        |v| v >= 0.0,
+                        "must be a number from 0 to 1e12",
+                        |v| (0.0..=1e12).contains(&v),
                     );
                     values.push(number);
                 }
@@ -387,6 +387,14 @@ impl Resolver {
         for (index, topic) in raw.iter().enumerate() {
             let path = element("topics", index);
             let name = self.name(topic.name.as_deref(), &child(&path, "name"));
+            if name.len() > 249 {
+                let allowed = "Kafka topic names are at most 249 characters";
+                self.push(Problem::field(
+                    child(&path, "name"),
+                    Value::from(name.as_str()),
+                    allowed,
+                ));
+            }
             if topics.iter().any(|t| t.name == name) && !name.is_empty() {
                 self.push(Problem::field(
                     child(&path, "name"),
@@ -499,8 +507,8 @@ impl Resolver {
                 raw.rate_per_sec,
                 &child(path, "rate_per_sec"),
                 None,
-                "must be records per second > 0",
-                |v| v > 0.0,
+                "must be records per second per instance, > 0 and at most 1e9",
+                |v| v > 0.0 && v <= 1e9,
             ),
             arrivals,
             record_bytes: self.dist(
