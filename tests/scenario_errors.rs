@@ -624,3 +624,20 @@ fn implicit_delivery_timeout_is_raised() {
         130_000_000_000
     );
 }
+
+#[test]
+fn unknown_field_in_an_override_value_is_named() {
+    expect_error(
+        "override_unknown_field",
+        &base(),
+        &[
+            "--set",
+            "producer:*:record_bytes={\"dist\":\"fixed\",\"vale\":512}",
+        ],
+        &[
+            "producers[0].record_bytes.vale",
+            "did you mean \"value\"",
+            "set by --set",
+        ],
+    );
+}

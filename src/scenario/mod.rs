@@ -46,6 +46,12 @@ pub fn load_str(
     variant: Option<&str>,
 ) -> Result<model::Scenario, UserError> {
     let mut tree = parse_json(text, source)?;
+    if !tree.is_object() {
+        return Err(UserError::new(format!(
+            "{source}: the scenario must be a JSON object ({{\"name\": ..., \"duration_ms\": ..., \"topics\": [...]}}), not {}",
+            json_kind(&tree)
+        )));
+    }
     let positions = Positions::scan(text);
     let report = |problems: Vec<Problem>, origins: &BTreeMap<String, String>| {
         render(&problems, source, &positions, origins)
@@ -60,10 +66,11 @@ pub fn load_str(
             )
         })
         .collect();
-    check_keys(&mut tree, &mut problems);
     let variants = variants(&tree, &mut problems);
-    let chosen =
-        choose_variant(&variants, variant).map_err(|e| report(vec![e], &BTreeMap::new()))?;
+    let chosen = choose_variant(&variants, variant).unwrap_or_else(|problem| {
+        problems.push(problem);
+        None
+    });
     let mut list: Vec<(String, &str)> = Vec::new();
     if let Some((name, items)) = &chosen {
         for (index, item) in items.iter().enumerate() {
@@ -75,6 +82,8 @@ pub fn load_str(
         list.push((format!("--set \"{item}\""), item));
     }
     let origins = apply_overrides(&mut tree, &list, &mut problems);
+    // After the overrides, so that objects they set are checked too.
+    check_keys(&mut tree, &mut problems);
     // Unknown fields were removed from the tree: print it back unless it is exactly the file.
     let edited = !list.is_empty() || !problems.is_empty();
     let raw = match typed_parse(text, &tree, edited) {
@@ -123,6 +132,17 @@ fn parse_json(text: &str, source: &str) -> Result<Value, UserError> {
             bare_message(&error)
         ))
     })
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// serde_json's message without its " at line L column C" suffix.

@@ -291,7 +291,10 @@ fn apply_entity(
 fn unknown_key(key: &str, noun: &str, fields: &[&str], registry: &[ConfigDef]) -> String {
     let configs: Vec<&str> = registry.iter().map(|d| d.name).collect();
     let hint = suggestion(key, fields.iter().chain(configs.iter()).copied());
-    let mut text = format!("unknown {noun} key \"{key}\"{hint}; allowed:");
+    if !hint.is_empty() {
+        return format!("unknown {noun} key \"{key}\"{hint}");
+    }
+    let mut text = format!("unknown {noun} key \"{key}\"; allowed:");
     if !fields.is_empty() {
         text.push_str(&format!(
             " scenario fields {}",

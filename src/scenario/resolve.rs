@@ -131,7 +131,12 @@ impl Resolver {
 
     /// An integer count in `[min, u32::MAX]`. `default` None means required.
     pub fn count(&mut self, value: Option<i64>, path: &str, default: Option<u32>, min: u32) -> u32 {
-        let allowed = configs::int_range_text(i64::from(min), i64::from(u32::MAX));
+        let allowed = match value {
+            Some(number) if number > i64::from(u32::MAX) => {
+                configs::int_range_text(i64::from(min), i64::from(u32::MAX))
+            }
+            _ => format!("must be an integer ≥ {min}"),
+        };
         match (value, default) {
             (None, Some(default)) => default,
             (None, None) => {
@@ -142,7 +147,8 @@ impl Resolver {
                 Ok(count) if count >= min => count,
                 _ => {
                     self.push(Problem::field(path, number, &allowed));
-                    min
+                    // The default (not the bound) keeps later checks from piling up on this one.
+                    default.unwrap_or(min)
                 }
             },
         }
