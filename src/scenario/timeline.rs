@@ -188,39 +188,7 @@ impl Resolver {
                 Action::ConsumerJoin { group }
             }
             "consumer-leave" | "consumer-crash" | "consumer-restart" | "consumer-pause"
-            | "consumer-slow" => {
-                let group = self.group_ref(entry.group.as_deref(), path, world);
-                let member =
-                    group.and_then(|group| self.member_ref(entry.member, group, path, world));
-                let duration_ns = (action == "consumer-pause" || action == "consumer-slow")
-                    .then(|| duration(self));
-                let factor = (action == "consumer-slow").then(|| {
-                    self.number(
-                        entry.factor,
-                        &child(path, "factor"),
-                        None,
-                        "must be a processing-time multiplier > 0",
-                        |v| v > 0.0,
-                    )
-                });
-                let (group, member) = (group?, member?);
-                match action {
-                    "consumer-leave" => Action::ConsumerLeave { group, member },
-                    "consumer-crash" => Action::ConsumerCrash { group, member },
-                    "consumer-restart" => Action::ConsumerRestart { group, member },
-                    "consumer-pause" => Action::ConsumerPause {
-                        group,
-                        member,
-                        duration_ns: duration_ns?,
-                    },
-                    _ => Action::ConsumerSlow {
-                        group,
-                        member,
-                        factor: factor?,
-                        duration_ns: duration_ns?,
-                    },
-                }
-            }
+            | "consumer-slow" => self.member_action(entry, path, action, world)?,
             "producer-start" | "producer-stop" | "producer-restart" => {
                 let (producer, instance) = self.producer_ref(entry, path, world)?;
                 match action {
@@ -246,6 +214,46 @@ impl Resolver {
             _ => self.network_action(entry, path, action, world)?,
         };
         Some(resolved)
+    }
+
+    /// `consumer-leave`, `-crash`, `-restart`, `-pause` and `-slow`: a group and one member.
+    fn member_action(
+        &mut self,
+        entry: &RawTimelineEntry,
+        path: &str,
+        action: &str,
+        world: &World,
+    ) -> Option<Action> {
+        let group = self.group_ref(entry.group.as_deref(), path, world);
+        let member = group.and_then(|group| self.member_ref(entry.member, group, path, world));
+        let duration_ns = (action == "consumer-pause" || action == "consumer-slow")
+            .then(|| self.time_ms(entry.duration_ms, &child(path, "duration_ms"), None, true));
+        let factor = (action == "consumer-slow").then(|| {
+            self.number(
+                entry.factor,
+                &child(path, "factor"),
+                None,
+                "must be a processing-time multiplier > 0",
+                |v| v > 0.0,
+            )
+        });
+        let (group, member) = (group?, member?);
+        Some(match action {
+            "consumer-leave" => Action::ConsumerLeave { group, member },
+            "consumer-crash" => Action::ConsumerCrash { group, member },
+            "consumer-restart" => Action::ConsumerRestart { group, member },
+            "consumer-pause" => Action::ConsumerPause {
+                group,
+                member,
+                duration_ns: duration_ns?,
+            },
+            _ => Action::ConsumerSlow {
+                group,
+                member,
+                factor: factor?,
+                duration_ns: duration_ns?,
+            },
+        })
     }
 
     fn network_action(
