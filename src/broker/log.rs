@@ -1,0 +1,117 @@
+//! A partition's log as batches with offset ranges, never records. Designed so followers can
+//! hold the same structure: append, read from an offset, truncate, trim the start.
+
+use crate::producer::batch::BatchData;
+use std::collections::VecDeque;
+
+/// One batch as stored: its offsets and the producer's batch data.
+#[derive(Debug, Clone)]
+pub struct LogBatch {
+    pub base_offset: u64,
+    pub leader_epoch: u32,
+    pub append_ns: u64,
+    pub data: BatchData,
+}
+
+impl LogBatch {
+    /// The offset after this batch's last record.
+    pub fn next_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.data.records)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct PartitionLog {
+    batches: VecDeque<LogBatch>,
+    /// First offset still held (batches below were trimmed once every reader passed them).
+    pub log_start_offset: u64,
+    /// Log end offset: the offset the next record gets.
+    pub log_end_offset: u64,
+    pub high_watermark: u64,
+}
+
+impl PartitionLog {
+    /// Appends a batch at the log end; returns its base offset.
+    pub fn append(&mut self, data: BatchData, leader_epoch: u32, now_ns: u64) -> u64 {
+        let base_offset = self.log_end_offset;
+        self.log_end_offset += u64::from(data.records);
+        self.batches.push_back(LogBatch {
+            base_offset,
+            leader_epoch,
+            append_ns: now_ns,
+            data,
+        });
+        base_offset
+    }
+
+    /// Moves the high watermark forward (never back on a leader).
+    pub fn advance_high_watermark(&mut self, offset: u64) {
+        assert!(
+            offset <= self.log_end_offset,
+            "HW {offset} above LEO {}",
+            self.log_end_offset
+        );
+        self.high_watermark = self.high_watermark.max(offset);
+    }
+
+    /// Bytes of whole batches from `offset` up to `limit_offset`.
+    pub fn available_bytes(&self, offset: u64, limit_offset: u64) -> u64 {
+        self.batches
+            .iter()
+            .skip(self.first_batch_at_or_after(offset))
+            .take_while(|batch| batch.next_offset() <= limit_offset)
+            .map(|batch| batch.data.wire_bytes)
+            .sum()
+    }
+
+    fn first_batch_at_or_after(&self, offset: u64) -> usize {
+        // The batch containing `offset`, or the first after it.
+        self.batches
+            .partition_point(|batch| batch.next_offset() <= offset)
+    }
+
+    /// Whole batches from the one containing `offset`, below `limit_offset`, up to `max_bytes`
+    /// (the first batch goes even when larger, as KIP-74 has it, if `first_always` is set).
+    pub fn read(
+        &self,
+        offset: u64,
+        limit_offset: u64,
+        max_bytes: u64,
+        first_always: bool,
+    ) -> Vec<LogBatch> {
+        let mut taken = Vec::new();
+        let mut bytes = 0;
+        for batch in self
+            .batches
+            .iter()
+            .skip(self.first_batch_at_or_after(offset))
+        {
+            if batch.next_offset() > limit_offset {
+                break;
+            }
+            let size = batch.data.wire_bytes;
+            if bytes + size > max_bytes && !(taken.is_empty() && first_always) {
+                break;
+            }
+            bytes += size;
+            taken.push(batch.clone());
+        }
+        taken
+    }
+
+    /// Drops batches that end at or below `offset`: no reader will ask for them again.
+    pub fn trim_before(&mut self, offset: u64) {
+        while self
+            .batches
+            .front()
+            .is_some_and(|batch| batch.next_offset() <= offset)
+        {
+            let batch = self.batches.pop_front().expect("front exists");
+            self.log_start_offset = batch.next_offset();
+        }
+    }
+
+    pub fn batches_held(&self) -> usize {
+        self.batches.len()
+    }
+}

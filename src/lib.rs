@@ -1,0 +1,18 @@
+//! kafkasim: a deterministic discrete-event simulator of Apache Kafka producers, brokers and
+//! consumer groups. Scenario in, metrics out; same scenario and seed, same bytes.
+
+pub mod assignor;
+pub mod broker;
+pub mod cli;
+pub mod codec;
+pub mod consumer;
+pub mod error;
+pub mod ids;
+pub mod metrics;
+pub mod msg;
+pub mod net;
+pub mod producer;
+pub mod report;
+pub mod scenario;
+pub mod sim;
+pub mod world;

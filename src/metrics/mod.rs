@@ -1,0 +1,283 @@
+//! The recorder: counters, latency histograms (HDR, 3 significant digits) and per-interval time
+//! series, filled during a run. Pure data, no I/O: `report` turns it into files.
+
+use hdrhistogram::Histogram;
+
+/// Latencies above this (one day) are recorded as this.
+const LATENCY_MAX_NS: u64 = 86_400 * 1_000_000_000;
+
+/// A latency histogram in nanoseconds.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    histogram: Histogram<u64>,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            histogram: Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3)
+                .expect("bounds and 3 significant digits are valid"),
+        }
+    }
+}
+
+impl Latency {
+    pub fn record(&mut self, value_ns: u64) {
+        self.histogram.saturating_record(value_ns);
+    }
+
+    pub fn record_n(&mut self, value_ns: u64, count: u64) {
+        self.histogram.saturating_record_n(value_ns, count);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    /// The value at quantile `q` (0..=1), in ns; 0 when empty.
+    pub fn quantile_ns(&self, q: f64) -> u64 {
+        if self.histogram.is_empty() {
+            0
+        } else {
+            self.histogram.value_at_quantile(q)
+        }
+    }
+
+    pub fn max_ns(&self) -> u64 {
+        if self.histogram.is_empty() {
+            0
+        } else {
+            self.histogram.max()
+        }
+    }
+
+    pub fn mean_ns(&self) -> f64 {
+        self.histogram.mean()
+    }
+
+    pub fn reset(&mut self) {
+        self.histogram.reset();
+    }
+
+    /// (value in ns, cumulative fraction) at each recorded value step, for a CDF.
+    pub fn cdf(&self) -> Vec<(u64, f64)> {
+        let total = self.histogram.len() as f64;
+        if total == 0.0 {
+            return Vec::new();
+        }
+        let mut seen = 0u64;
+        self.histogram
+            .iter_recorded()
+            .map(|step| {
+                seen += step.count_at_value();
+                (
+                    self.histogram.highest_equivalent(step.value_iterated_to()),
+                    seen as f64 / total,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Producer figures with Kafka's metric meanings, summed over all producers.
+#[derive(Debug, Clone, Default)]
+pub struct ProducerMetrics {
+    /// Records handed to `send()`.
+    pub records_created: u64,
+    /// Records in produce requests, retries included (`record-send-total`).
+    pub records_sent: u64,
+    pub records_retried: u64,
+    pub records_failed: u64,
+    pub records_acked: u64,
+    pub bytes_acked: u64,
+    /// Batches put into requests, every attempt counted (Kafka's batch-size and queue-time sensors).
+    pub batches_sent: u64,
+    pub batch_bytes_total: u64,
+    pub queue_time_ns_total: u64,
+    pub requests: u64,
+    pub request_latency_ns_total: u64,
+    pub responses: u64,
+    /// Time from `send()` to acknowledgement, per record.
+    pub latency: Latency,
+}
+
+impl ProducerMetrics {
+    pub fn batch_size_avg(&self) -> f64 {
+        ratio(self.batch_bytes_total, self.batches_sent)
+    }
+
+    pub fn record_queue_time_avg_ms(&self) -> f64 {
+        ratio(self.queue_time_ns_total, self.batches_sent) / 1e6
+    }
+
+    pub fn records_per_request_avg(&self) -> f64 {
+        ratio(self.records_sent, self.requests)
+    }
+
+    pub fn request_latency_avg_ms(&self) -> f64 {
+        ratio(self.request_latency_ns_total, self.responses) / 1e6
+    }
+}
+
+/// Per-group consumer figures.
+#[derive(Debug, Clone, Default)]
+pub struct GroupMetrics {
+    pub records_processed: u64,
+    /// Largest lag (high watermark − fetch position) seen in a fetch response (`records-lag-max`).
+    pub records_lag_max: u64,
+}
+
+/// Counts per time bucket of `interval_ns`.
+#[derive(Debug, Clone, Default)]
+pub struct TimeSeries {
+    pub interval_ns: u64,
+    pub produced: Vec<u64>,
+    pub acked: Vec<u64>,
+    pub consumed: Vec<u64>,
+    /// p99 produce latency of records acknowledged in each bucket (ns; 0 when none).
+    pub produce_p99_ns: Vec<u64>,
+    /// Total lag of all groups at the end of each bucket.
+    pub lag: Vec<u64>,
+    current_bucket: usize,
+    current_latency: Latency,
+}
+
+impl TimeSeries {
+    fn new(interval_ns: u64, buckets: usize) -> Self {
+        TimeSeries {
+            interval_ns: interval_ns.max(1),
+            produced: vec![0; buckets],
+            acked: vec![0; buckets],
+            consumed: vec![0; buckets],
+            produce_p99_ns: vec![0; buckets],
+            lag: vec![0; buckets],
+            current_bucket: 0,
+            current_latency: Latency::default(),
+        }
+    }
+
+    fn bucket(&self, at_ns: u64) -> usize {
+        ((at_ns / self.interval_ns) as usize).min(self.produced.len().saturating_sub(1))
+    }
+
+    fn add(counts: &mut [u64], bucket: usize, amount: u64) {
+        if let Some(slot) = counts.get_mut(bucket) {
+            *slot += amount;
+        }
+    }
+
+    /// Latencies arrive in time order; a bucket's p99 is final once a later bucket starts.
+    fn record_latency(&mut self, at_ns: u64, latency_ns: u64) {
+        let bucket = self.bucket(at_ns);
+        if bucket != self.current_bucket {
+            self.close_latency_bucket();
+            self.current_bucket = bucket;
+        }
+        self.current_latency.record(latency_ns);
+    }
+
+    fn close_latency_bucket(&mut self) {
+        if let Some(slot) = self.produce_p99_ns.get_mut(self.current_bucket) {
+            *slot = self.current_latency.quantile_ns(0.99);
+        }
+        self.current_latency.reset();
+    }
+}
+
+/// Everything measured in one run.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    pub producer: ProducerMetrics,
+    pub end_to_end: Latency,
+    pub groups: Vec<GroupMetrics>,
+    pub series: TimeSeries,
+}
+
+impl Recorder {
+    pub fn new(groups: usize, interval_ns: u64, duration_ns: u64) -> Self {
+        let buckets = duration_ns.div_ceil(interval_ns.max(1)).max(1) as usize;
+        Recorder {
+            producer: ProducerMetrics::default(),
+            end_to_end: Latency::default(),
+            groups: vec![GroupMetrics::default(); groups],
+            series: TimeSeries::new(interval_ns, buckets),
+        }
+    }
+
+    pub fn record_created(&mut self, created_ns: u64) {
+        self.producer.records_created += 1;
+        let bucket = self.series.bucket(created_ns);
+        TimeSeries::add(&mut self.series.produced, bucket, 1);
+    }
+
+    /// A batch went into a request; `queue_ns` is Kafka's `queueTimeMs` (drain − creation).
+    pub fn batch_sent(&mut self, wire_bytes: u64, queue_ns: u64) {
+        self.producer.batches_sent += 1;
+        self.producer.batch_bytes_total += wire_bytes;
+        self.producer.queue_time_ns_total += queue_ns;
+    }
+
+    pub fn request_sent(&mut self, records: u64) {
+        self.producer.requests += 1;
+        self.producer.records_sent += records;
+    }
+
+    pub fn request_latency(&mut self, latency_ns: u64) {
+        self.producer.responses += 1;
+        self.producer.request_latency_ns_total += latency_ns;
+    }
+
+    pub fn batch_acked(&mut self, now_ns: u64, record_created_ns: &[u64], wire_bytes: u64) {
+        let records = record_created_ns.len() as u64;
+        self.producer.records_acked += records;
+        self.producer.bytes_acked += wire_bytes;
+        for &created_ns in record_created_ns {
+            self.producer.latency.record(now_ns - created_ns);
+            self.series.record_latency(now_ns, now_ns - created_ns);
+        }
+        let bucket = self.series.bucket(now_ns);
+        TimeSeries::add(&mut self.series.acked, bucket, records);
+    }
+
+    pub fn records_retried(&mut self, records: u32) {
+        self.producer.records_retried += u64::from(records);
+    }
+
+    pub fn records_failed(&mut self, records: u64) {
+        self.producer.records_failed += records;
+    }
+
+    /// A record finished processing in a group's member.
+    pub fn record_processed(&mut self, group: usize, created_ns: u64, done_ns: u64) {
+        self.end_to_end.record(done_ns.saturating_sub(created_ns));
+        self.groups[group].records_processed += 1;
+        let bucket = self.series.bucket(done_ns);
+        TimeSeries::add(&mut self.series.consumed, bucket, 1);
+    }
+
+    pub fn record_lag_seen(&mut self, group: usize, lag: u64) {
+        let metrics = &mut self.groups[group];
+        metrics.records_lag_max = metrics.records_lag_max.max(lag);
+    }
+
+    /// The world samples total lag at the end of each bucket.
+    pub fn sample_lag(&mut self, at_ns: u64, lag: u64) {
+        let bucket = self.series.bucket(at_ns.saturating_sub(1));
+        if let Some(slot) = self.series.lag.get_mut(bucket) {
+            *slot = lag;
+        }
+    }
+
+    /// Closes the last open latency bucket at the end of the run.
+    pub fn finish(&mut self) {
+        self.series.close_latency_bucket();
+    }
+}
+
+fn ratio(total: u64, count: u64) -> f64 {
+    if count == 0 {
+        0.0
+    } else {
+        total as f64 / count as f64
+    }
+}

@@ -1,0 +1,148 @@
+//! The network: per-message latency drawn from the scenario's distribution, and one NIC per node
+//! whose egress link carries one message at a time (a message of B bytes holds it for
+//! B / bandwidth), so throughput saturates as a real link does. Delivery between two nodes is
+//! FIFO, as on a TCP connection.
+
+use crate::ids::NodeId;
+use crate::scenario::model::{Dist, Network as NetworkSpec};
+use crate::sim::rng::{Purpose, SimRng, StreamKind};
+use crate::sim::time::{f64_to_ns, NS_PER_SEC};
+use std::collections::BTreeMap;
+
+/// Where each kind of node starts in the flat node index.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeLayout {
+    pub brokers: u32,
+    pub producers: u32,
+    pub consumers: u32,
+}
+
+impl NodeLayout {
+    pub fn index(&self, node: NodeId) -> usize {
+        match node {
+            NodeId::Broker(id) => id.0 as usize,
+            NodeId::Producer(id) => (self.brokers + id.0) as usize,
+            NodeId::Consumer(id) => (self.brokers + self.producers + id.0) as usize,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        (self.brokers + self.producers + self.consumers) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// When a message leaves its sender and when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmission {
+    /// The last byte is on the wire: Kafka's "send completed".
+    pub sent_ns: u64,
+    pub deliver_at_ns: u64,
+}
+
+pub struct Network {
+    layout: NodeLayout,
+    latency_ns: Dist,
+    bandwidth_bytes_per_sec: u64,
+    /// One latency stream per sending node (common random numbers across variants).
+    latency_rng: Vec<SimRng>,
+    link_free_at_ns: Vec<u64>,
+    /// Last delivery time per (from, to) pair: a later message never overtakes an earlier one.
+    last_delivery_ns: BTreeMap<(usize, usize), u64>,
+}
+
+impl Network {
+    pub fn new(spec: &NetworkSpec, layout: NodeLayout, seed: u64) -> Self {
+        let latency_rng = (0..layout.len())
+            .map(|index| SimRng::new(seed, StreamKind::Network, index as u64, Purpose::Latency))
+            .collect();
+        Network {
+            layout,
+            latency_ns: spec.latency_ns.clone(),
+            bandwidth_bytes_per_sec: spec.bandwidth_bytes_per_sec.max(1),
+            latency_rng,
+            link_free_at_ns: vec![0; layout.len()],
+            last_delivery_ns: BTreeMap::new(),
+        }
+    }
+
+    pub fn layout(&self) -> NodeLayout {
+        self.layout
+    }
+
+    /// Transmission time of `bytes` on one link.
+    pub fn serialization_ns(&self, bytes: u64) -> u64 {
+        let ns =
+            u128::from(bytes) * u128::from(NS_PER_SEC) / u128::from(self.bandwidth_bytes_per_sec);
+        u64::try_from(ns).unwrap_or(u64::MAX)
+    }
+
+    /// Puts a message of `bytes` on the sender's link at `now_ns`.
+    pub fn transmit(&mut self, now_ns: u64, from: NodeId, to: NodeId, bytes: u64) -> Transmission {
+        let from_index = self.layout.index(from);
+        let to_index = self.layout.index(to);
+        let start_ns = now_ns.max(self.link_free_at_ns[from_index]);
+        let sent_ns = start_ns + self.serialization_ns(bytes);
+        self.link_free_at_ns[from_index] = sent_ns;
+        let latency_ns = f64_to_ns(self.latency_rng[from_index].sample(&self.latency_ns));
+        let last = self
+            .last_delivery_ns
+            .entry((from_index, to_index))
+            .or_insert(0);
+        let deliver_at_ns = (sent_ns + latency_ns).max(*last);
+        *last = deliver_at_ns;
+        Transmission {
+            sent_ns,
+            deliver_at_ns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{BrokerId, ProducerId};
+
+    fn network(latency: f64, bandwidth_bytes_per_sec: u64) -> Network {
+        let spec = NetworkSpec {
+            latency_ns: Dist::Fixed { value: latency },
+            bandwidth_bytes_per_sec,
+        };
+        let layout = NodeLayout {
+            brokers: 1,
+            producers: 1,
+            consumers: 0,
+        };
+        Network::new(&spec, layout, 1)
+    }
+
+    #[test]
+    fn messages_queue_on_the_senders_link() {
+        // 1000 bytes at 1 MB/s take 1 ms on the link; latency 0.5 ms.
+        let mut net = network(500_000.0, 1_000_000);
+        let producer = NodeId::Producer(ProducerId(0));
+        let broker = NodeId::Broker(BrokerId(0));
+        let first = net.transmit(0, producer, broker, 1000);
+        let second = net.transmit(0, producer, broker, 1000);
+        assert_eq!(
+            first,
+            Transmission {
+                sent_ns: 1_000_000,
+                deliver_at_ns: 1_500_000
+            }
+        );
+        assert_eq!(
+            second,
+            Transmission {
+                sent_ns: 2_000_000,
+                deliver_at_ns: 2_500_000
+            }
+        );
+        // The broker's own link is free.
+        let reply = net.transmit(0, broker, producer, 1000);
+        assert_eq!(reply.deliver_at_ns, 1_500_000);
+    }
+}

@@ -1,0 +1,470 @@
+//! Kafka's `RecordAccumulator` for one producer and its one topic: a deque of batches per
+//! partition (only the last accepts appends), the buffer pool, the ready check (full, linger
+//! expired, memory exhausted; held back in retry backoff) and the drain of one request per node.
+
+use super::batch::{record_bytes, BatchBuilder, ProducerBatch, BATCH_HEADER_BYTES};
+use super::partitioner::StickyPartitioner;
+use super::workload::PendingRecord;
+use crate::ids::{BrokerId, TopicId, TopicPartition};
+use crate::sim::time::NS_PER_MS;
+use std::collections::{BTreeSet, VecDeque};
+
+/// Kafka's compression-ratio estimate steps (`CompressionRatioEstimator`).
+const RATIO_IMPROVING_STEP: f32 = 0.005;
+const RATIO_DETERIORATE_STEP: f32 = 0.05;
+
+/// Accumulator settings taken from the producer's config.
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    pub topic: TopicId,
+    pub partitions: u32,
+    pub batch_size_bytes: u32,
+    pub linger_ns: u64,
+    pub buffer_memory_bytes: u64,
+    pub compressed: bool,
+    /// Compressed / uncompressed size of this workload's data with the configured codec.
+    pub compression_ratio: f64,
+    pub key_bytes: u32,
+    pub adaptive_partitioning: bool,
+    /// `max.in.flight.requests.per.connection = 1`: a partition with a batch in flight is muted.
+    pub guarantee_order: bool,
+}
+
+/// Where one record goes and what appending it does, computed without changing anything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub new_batch: bool,
+    /// Bytes the partition's estimate grows by (Kafka's `appendedBytes`).
+    pub appended_bytes: u64,
+    /// The last batch after the append.
+    pub builder_after: BatchBuilder,
+    /// Kafka's `batchIsFull` after the append: more than one batch queued, or the last one full.
+    pub full_after: bool,
+    /// The same before the append: if it already held, the sender had been woken for it.
+    pub full_before: bool,
+    pub record_bytes: u64,
+    pub write_limit_bytes: u64,
+}
+
+impl Placement {
+    /// Whether this append makes a batch sendable, so the sender must look now: a batch became
+    /// full (or a new one queued behind it), or, with `linger.ms=0`, a new batch is due at once.
+    /// Kafka also wakes its sender for every new batch; when nothing becomes sendable that wake
+    /// only refreshes the adaptive partitioner's statistics, which the model leaves to the
+    /// sender's other runs.
+    pub fn wakes_sender(&self, linger_ns: u64) -> bool {
+        (self.full_after && !self.full_before) || (self.new_batch && linger_ns == 0)
+    }
+}
+
+/// The outcome of a real append.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AppendOutcome {
+    Appended(Placement),
+    /// No buffer memory for a new batch: the application thread blocks.
+    BufferExhausted,
+}
+
+pub struct Accumulator {
+    pub config: AccumulatorConfig,
+    pub deques: Vec<VecDeque<ProducerBatch>>,
+    /// Partitions that have ever had a deque (Kafka creates deques lazily and adaptive
+    /// partitioning waits until every partition has one).
+    has_deque: Vec<bool>,
+    deques_created: u32,
+    nonempty: BTreeSet<u32>,
+    muted: Vec<bool>,
+    pub sticky: StickyPartitioner,
+    /// Kafka keeps the estimate as a float.
+    ratio_estimate: f32,
+    pub buffer_used_bytes: u64,
+    /// Set while the application thread waits for buffer memory: every batch is then sendable.
+    pub exhausted: bool,
+    drain_index: Vec<usize>,
+    next_record_id: u64,
+}
+
+/// Whether the last batch of a deque is full, or the deque is empty (Kafka's `allBatchesFull`).
+pub fn all_batches_full(last: Option<&BatchBuilder>) -> bool {
+    last.is_none_or(BatchBuilder::is_full)
+}
+
+impl Accumulator {
+    pub fn new(config: AccumulatorConfig, brokers: usize) -> Self {
+        let partitions = config.partitions as usize;
+        Accumulator {
+            deques: (0..partitions).map(|_| VecDeque::new()).collect(),
+            has_deque: vec![false; partitions],
+            deques_created: 0,
+            nonempty: BTreeSet::new(),
+            muted: vec![false; partitions],
+            sticky: StickyPartitioner::new(config.batch_size_bytes),
+            ratio_estimate: 1.0,
+            buffer_used_bytes: 0,
+            exhausted: false,
+            drain_index: vec![0; brokers],
+            next_record_id: 0,
+            config,
+        }
+    }
+
+    pub fn last_builder(&self, partition: u32) -> Option<&BatchBuilder> {
+        self.deques[partition as usize]
+            .back()
+            .map(|batch| &batch.builder)
+    }
+
+    pub fn deque_len(&self, partition: u32) -> usize {
+        self.deques[partition as usize].len()
+    }
+
+    fn key_bytes(&self, record: &PendingRecord) -> Option<u32> {
+        record.key.map(|_| self.config.key_bytes)
+    }
+
+    /// Where a record would land given the partition's last batch and deque length.
+    pub fn place(
+        &self,
+        last: Option<&BatchBuilder>,
+        deque_len: usize,
+        record: &PendingRecord,
+    ) -> Placement {
+        let timestamp_ms = record.created_ns / NS_PER_MS;
+        let key_bytes = self.key_bytes(record);
+        let full_before = deque_len > 1 || last.is_some_and(BatchBuilder::is_full);
+        if let Some(builder) = last {
+            let size = builder.next_record_bytes(timestamp_ms, key_bytes, record.value_bytes);
+            if builder.has_room_for(size) {
+                let mut after = *builder;
+                let before_bytes = after.estimated_bytes();
+                after.append(size);
+                return Placement {
+                    new_batch: false,
+                    appended_bytes: after.estimated_bytes() - before_bytes,
+                    builder_after: after,
+                    full_after: deque_len > 1 || after.is_full(),
+                    full_before,
+                    record_bytes: size,
+                    write_limit_bytes: after.write_limit_bytes,
+                };
+            }
+        }
+        // Kafka sizes a new buffer for the worst-case framing of the record.
+        let upper_bound = BATCH_HEADER_BYTES
+            + record_bytes(
+                i32::MAX as u64,
+                i64::MAX as u64,
+                key_bytes,
+                record.value_bytes,
+            );
+        let write_limit_bytes = u64::from(self.config.batch_size_bytes).max(upper_bound);
+        let ratio = if self.config.compressed {
+            f64::from(self.ratio_estimate)
+        } else {
+            1.0
+        };
+        let mut builder = BatchBuilder::new(
+            write_limit_bytes,
+            ratio,
+            self.config.compressed,
+            timestamp_ms,
+        );
+        let size = builder.next_record_bytes(timestamp_ms, key_bytes, record.value_bytes);
+        builder.append(size);
+        let queued_after = deque_len + 1;
+        Placement {
+            new_batch: true,
+            appended_bytes: builder.estimated_bytes(),
+            builder_after: builder,
+            full_after: queued_after > 1 || builder.is_full(),
+            full_before,
+            record_bytes: size,
+            write_limit_bytes,
+        }
+    }
+
+    /// Appends a record to `partition` at `now_ns`.
+    pub fn append(&mut self, partition: u32, record: &PendingRecord, now_ns: u64) -> AppendOutcome {
+        let index = partition as usize;
+        let placement = self.place(
+            self.last_builder(partition),
+            self.deque_len(partition),
+            record,
+        );
+        if !placement.new_batch {
+            let batch = self.deques[index]
+                .back_mut()
+                .expect("placement used the last batch");
+            batch.builder = placement.builder_after;
+            batch.record_created_ns.push(record.created_ns);
+            self.next_record_id += 1;
+            return AppendOutcome::Appended(placement);
+        }
+        let buffer_bytes = placement.write_limit_bytes;
+        if self.buffer_used_bytes + buffer_bytes > self.config.buffer_memory_bytes {
+            self.exhausted = true;
+            return AppendOutcome::BufferExhausted;
+        }
+        self.exhausted = false;
+        self.buffer_used_bytes += buffer_bytes;
+        if let Some(last) = self.deques[index].back_mut() {
+            // The record did not fit: Kafka closes the batch for appends.
+            last.builder.closed = true;
+        }
+        if !self.has_deque[index] {
+            self.has_deque[index] = true;
+            self.deques_created += 1;
+        }
+        let batch = ProducerBatch {
+            tp: TopicPartition {
+                topic: self.config.topic,
+                partition,
+            },
+            builder: placement.builder_after,
+            created_ns: now_ns,
+            last_attempt_ns: now_ns,
+            attempts: 0,
+            backoff_ns: 0,
+            record_created_ns: vec![record.created_ns],
+            first_record_id: self.next_record_id,
+            buffer_bytes,
+            wire_bytes: 0,
+            drained_ns: None,
+        };
+        self.next_record_id += 1;
+        self.deques[index].push_back(batch);
+        self.nonempty.insert(partition);
+        AppendOutcome::Appended(placement)
+    }
+
+    /// Returns a completed batch's buffer to the pool.
+    pub fn deallocate(&mut self, batch: &ProducerBatch) {
+        assert!(
+            self.buffer_used_bytes >= batch.buffer_bytes,
+            "buffer pool underflow"
+        );
+        self.buffer_used_bytes -= batch.buffer_bytes;
+    }
+
+    /// Whether adaptive partitioning has statistics to work with: every partition has a deque.
+    fn adaptive_ready(&self) -> bool {
+        self.config.adaptive_partitioning && self.deques_created >= self.config.partitions
+    }
+
+    fn backing_off(batch: &ProducerBatch, now_ns: u64) -> bool {
+        batch.attempts > 0 && now_ns - batch.last_attempt_ns < batch.backoff_ns
+    }
+
+    /// Kafka's `ready`: the leaders with a sendable partition, and when the next one may become
+    /// sendable. Also refreshes the adaptive partitioner's load statistics, as Kafka does here.
+    pub fn ready(
+        &mut self,
+        now_ns: u64,
+        leader_of: impl Fn(u32) -> Option<BrokerId>,
+    ) -> (BTreeSet<BrokerId>, u64) {
+        let mut ready = BTreeSet::new();
+        let mut next_check_ns = u64::MAX;
+        let collect_stats = self.adaptive_ready();
+        let mut queue_sizes = Vec::new();
+        let mut partition_ids = Vec::new();
+        if collect_stats {
+            for partition in 0..self.config.partitions {
+                if leader_of(partition).is_some() {
+                    queue_sizes.push(self.deque_len(partition) as u32);
+                    partition_ids.push(partition);
+                }
+            }
+        }
+        for &partition in &self.nonempty {
+            let Some(leader) = leader_of(partition) else {
+                continue;
+            };
+            if ready.contains(&leader) || self.muted[partition as usize] {
+                continue;
+            }
+            let deque = &self.deques[partition as usize];
+            let head = deque.front().expect("non-empty deque");
+            let backing_off = Self::backing_off(head, now_ns);
+            let full = deque.len() > 1 || head.builder.is_full();
+            let wait_ns = if backing_off {
+                head.backoff_ns
+            } else {
+                self.config.linger_ns
+            };
+            let waited_ns = now_ns.saturating_sub(head.last_attempt_ns);
+            let expired = waited_ns >= wait_ns;
+            let sendable = full || expired || self.exhausted;
+            if sendable && !backing_off {
+                ready.insert(leader);
+            } else {
+                next_check_ns = next_check_ns.min(head.last_attempt_ns + wait_ns);
+            }
+        }
+        if collect_stats {
+            self.sticky.update_load_stats(
+                &queue_sizes,
+                &partition_ids,
+                self.config.partitions as usize,
+            );
+        } else {
+            self.sticky.load_stats = None;
+        }
+        (ready, next_check_ns)
+    }
+
+    /// Kafka's `drainBatchesForOneNode`: at most one batch per partition led by `node`, starting
+    /// at the node's rotating drain index, up to `max_request_size` bytes (one oversized batch
+    /// still goes alone).
+    pub fn drain(
+        &mut self,
+        node: BrokerId,
+        node_partitions: &[u32],
+        max_request_bytes: u64,
+        now_ns: u64,
+    ) -> Vec<ProducerBatch> {
+        let mut drained = Vec::new();
+        if node_partitions.is_empty() {
+            return drained;
+        }
+        let mut size_bytes = 0;
+        let node_index = node.0 as usize;
+        let start = self.drain_index[node_index] % node_partitions.len();
+        let mut index = start;
+        loop {
+            let partition = node_partitions[index];
+            self.drain_index[node_index] = index;
+            index = (index + 1) % node_partitions.len();
+            if let Some(batch) = self.drain_one(
+                partition,
+                size_bytes,
+                max_request_bytes,
+                !drained.is_empty(),
+                now_ns,
+            ) {
+                size_bytes += batch.wire_bytes;
+                drained.push(batch);
+            } else if self.request_full(
+                partition,
+                size_bytes,
+                max_request_bytes,
+                !drained.is_empty(),
+                now_ns,
+            ) {
+                break;
+            }
+            if index == start {
+                break;
+            }
+        }
+        drained
+    }
+
+    fn head_drainable(&self, partition: u32, now_ns: u64) -> Option<&ProducerBatch> {
+        if self.muted[partition as usize] {
+            return None;
+        }
+        let head = self.deques[partition as usize].front()?;
+        (!Self::backing_off(head, now_ns)).then_some(head)
+    }
+
+    fn request_full(
+        &self,
+        partition: u32,
+        size_bytes: u64,
+        max_bytes: u64,
+        have_some: bool,
+        now_ns: u64,
+    ) -> bool {
+        self.head_drainable(partition, now_ns)
+            .is_some_and(|head| have_some && size_bytes + head.estimated_size_bytes() > max_bytes)
+    }
+
+    fn drain_one(
+        &mut self,
+        partition: u32,
+        size_bytes: u64,
+        max_bytes: u64,
+        have_some: bool,
+        now_ns: u64,
+    ) -> Option<ProducerBatch> {
+        let head = self.head_drainable(partition, now_ns)?;
+        if have_some && size_bytes + head.estimated_size_bytes() > max_bytes {
+            return None;
+        }
+        let deque = &mut self.deques[partition as usize];
+        let mut batch = deque.pop_front().expect("head exists");
+        if deque.is_empty() {
+            self.nonempty.remove(&partition);
+        }
+        if batch.drained_ns.is_none() {
+            self.close_batch(&mut batch);
+        }
+        batch.drained_ns = Some(
+            batch
+                .drained_ns
+                .map_or(now_ns, |earlier| earlier.max(now_ns)),
+        );
+        if self.config.guarantee_order {
+            self.muted[partition as usize] = true;
+        }
+        Some(batch)
+    }
+
+    /// Closes a batch at its first drain and learns the compression ratio from it.
+    fn close_batch(&mut self, batch: &mut ProducerBatch) {
+        batch.close(self.config.compression_ratio);
+        if self.config.compressed {
+            let observed = self.config.compression_ratio as f32;
+            let current = self.ratio_estimate;
+            if observed > current {
+                self.ratio_estimate = (current + RATIO_DETERIORATE_STEP).max(observed);
+            } else if observed < current {
+                self.ratio_estimate = (current - RATIO_IMPROVING_STEP).max(observed);
+            }
+        }
+    }
+
+    pub fn unmute(&mut self, partition: u32) {
+        self.muted[partition as usize] = false;
+    }
+
+    /// Puts a batch back at the front of its deque for a retry (Kafka's `reenqueue`).
+    pub fn reenqueue(&mut self, mut batch: ProducerBatch, now_ns: u64, backoff_ns: u64) {
+        batch.attempts += 1;
+        batch.last_attempt_ns = now_ns;
+        batch.backoff_ns = backoff_ns;
+        let partition = batch.tp.partition;
+        self.deques[partition as usize].push_front(batch);
+        self.nonempty.insert(partition);
+    }
+
+    /// Removes queued batches that reached `delivery.timeout.ms` (from the head of each deque, as
+    /// Kafka does), and returns them; also the earliest expiry still ahead.
+    pub fn expire(&mut self, now_ns: u64, delivery_timeout_ns: u64) -> (Vec<ProducerBatch>, u64) {
+        let mut expired = Vec::new();
+        let mut next_expiry_ns = u64::MAX;
+        let partitions: Vec<u32> = self.nonempty.iter().copied().collect();
+        for partition in partitions {
+            let deque = &mut self.deques[partition as usize];
+            while let Some(head) = deque.front() {
+                let expiry_ns = head.created_ns.saturating_add(delivery_timeout_ns);
+                if expiry_ns <= now_ns {
+                    let mut batch = deque.pop_front().expect("head exists");
+                    batch.builder.closed = true;
+                    expired.push(batch);
+                } else {
+                    next_expiry_ns = next_expiry_ns.min(expiry_ns);
+                    break;
+                }
+            }
+            if deque.is_empty() {
+                self.nonempty.remove(&partition);
+            }
+        }
+        (expired, next_expiry_ns)
+    }
+
+    pub fn has_queued(&self) -> bool {
+        !self.nonempty.is_empty()
+    }
+}

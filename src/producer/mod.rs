@@ -1,0 +1,635 @@
+//! A Kafka producer process: the application's `send()` calls (workload), the record accumulator
+//! and the sender thread, as one component that reacts to wake-ups and produce responses.
+//!
+//! Records are never events. The producer appends every record due by the current time whenever
+//! it handles an event, and sets one wake-up timer at the earliest moment something could change
+//! what the sender does: a linger or backoff expiry, a timeout, a send completing, or the next
+//! record that creates or fills a batch (found by looking ahead on a scratch copy).
+
+pub mod accumulator;
+pub mod batch;
+pub mod partitioner;
+pub mod workload;
+
+use crate::codec;
+use crate::ids::{BrokerId, NodeId, ProducerId, TopicPartition};
+use crate::msg::{ErrorCode, Message, ProduceRequest, ProduceResponse};
+use crate::scenario::model::{Acks, Keys, Partitioner, ProducerConfig, ProducerSpec};
+use crate::sim::rng::{Purpose, SimRng, StreamKind};
+use crate::sim::time::{f64_to_ns, NS_PER_MS};
+use crate::world::{Ctx, Metadata};
+use accumulator::{all_batches_full, Accumulator, AccumulatorConfig, AppendOutcome};
+use batch::{BatchData, ProducerBatch};
+use partitioner::{key_text, partition_for_key, to_positive};
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use workload::{PendingRecord, Workload};
+
+/// Kafka's `reconnect.backoff.ms` default: a closed connection is retried after this long.
+const RECONNECT_BACKOFF_NS: u64 = 50 * NS_PER_MS;
+/// Kafka's retry backoff jitter (`CommonClientConfigs.RETRY_BACKOFF_JITTER`).
+const BACKOFF_JITTER: f64 = 0.2;
+
+/// A request sent and not yet answered.
+#[derive(Debug)]
+struct InFlight {
+    request_id: u64,
+    sent_ns: u64,
+    /// When the last byte left the producer's link.
+    send_done_ns: u64,
+    batches: Vec<ProducerBatch>,
+    expects_response: bool,
+}
+
+/// The producer's connection to one broker.
+#[derive(Debug, Default)]
+struct Connection {
+    /// Oldest first.
+    in_flight: VecDeque<InFlight>,
+    reconnect_at_ns: u64,
+}
+
+/// How the producer picks partitions for this workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartitionRule {
+    Keyed,
+    RoundRobin,
+    Sticky,
+}
+
+pub struct Producer {
+    pub id: ProducerId,
+    pub spec_index: usize,
+    config: ProducerConfig,
+    accumulator: Accumulator,
+    workload: Workload,
+    rule: PartitionRule,
+    key_width: u32,
+    connections: Vec<Connection>,
+    leaders: Vec<BrokerId>,
+    /// Partitions of the topic led by each broker, in partition order.
+    node_partitions: Vec<Vec<u32>>,
+    available_partitions: Vec<u32>,
+    next_request_id: u64,
+    round_robin_counter: u32,
+    partitioner_rng: SimRng,
+    backoff_rng: SimRng,
+    /// Since when the application thread has been blocked on buffer memory.
+    blocked_since_ns: Option<u64>,
+}
+
+impl Producer {
+    pub fn new(
+        id: ProducerId,
+        spec_index: usize,
+        spec: &ProducerSpec,
+        metadata: &Metadata,
+        seed: u64,
+        end_ns: u64,
+    ) -> Self {
+        let config = spec.config.clone();
+        let topic = metadata.topic(spec.topic);
+        let partitions = topic.partitions();
+        let accumulator_config = AccumulatorConfig {
+            topic: topic.id,
+            partitions,
+            batch_size_bytes: config.batch_size_bytes,
+            linger_ns: config.linger_ns,
+            buffer_memory_bytes: config.buffer_memory_bytes,
+            compressed: config.compression_type != crate::scenario::model::Compression::None,
+            compression_ratio: codec::ratio(config.compression_type, &spec.compression_ratio),
+            key_bytes: spec.key_bytes,
+            adaptive_partitioning: config.partitioner_adaptive_partitioning_enable,
+            guarantee_order: config.max_in_flight_requests_per_connection == 1,
+        };
+        let brokers = metadata.brokers();
+        let rule = match (config.partitioner, &spec.keys) {
+            (Partitioner::RoundRobin, _) => PartitionRule::RoundRobin,
+            (Partitioner::BuiltIn, Keys::Null) => PartitionRule::Sticky,
+            (Partitioner::BuiltIn, _) if config.partitioner_ignore_keys => PartitionRule::Sticky,
+            (Partitioner::BuiltIn, _) => PartitionRule::Keyed,
+        };
+        let stream = u64::from(id.0);
+        let mut producer = Producer {
+            id,
+            spec_index,
+            accumulator: Accumulator::new(accumulator_config, brokers),
+            workload: Workload::new(spec, seed, stream, end_ns),
+            rule,
+            key_width: spec.key_bytes,
+            connections: (0..brokers).map(|_| Connection::default()).collect(),
+            leaders: Vec::new(),
+            node_partitions: Vec::new(),
+            available_partitions: Vec::new(),
+            next_request_id: 0,
+            round_robin_counter: 0,
+            partitioner_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Partitioner),
+            backoff_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Backoff),
+            blocked_since_ns: None,
+            config,
+        };
+        producer.refresh_metadata(metadata, spec.topic);
+        producer
+    }
+
+    fn refresh_metadata(&mut self, metadata: &Metadata, topic_index: usize) {
+        let topic = metadata.topic(topic_index);
+        self.leaders = (0..topic.partitions()).map(|p| topic.leader(p)).collect();
+        self.available_partitions = (0..topic.partitions()).collect();
+        self.node_partitions = vec![Vec::new(); metadata.brokers()];
+        for (partition, leader) in self.leaders.iter().enumerate() {
+            self.node_partitions[leader.0 as usize].push(partition as u32);
+        }
+    }
+
+    fn node(&self) -> NodeId {
+        NodeId::Producer(self.id)
+    }
+
+    /// Stops the application's sends from `at_ns` on.
+    pub fn stop_sending(&mut self, at_ns: u64) {
+        self.workload.stop_at(at_ns);
+    }
+
+    /// A timer fired: catch up and run the sender.
+    pub fn on_wake(&mut self, ctx: &mut Ctx) {
+        self.advance(ctx);
+    }
+
+    pub fn on_produce_response(
+        &mut self,
+        ctx: &mut Ctx,
+        from: BrokerId,
+        response: ProduceResponse,
+    ) {
+        let connection = &mut self.connections[from.0 as usize];
+        let Some(position) = connection
+            .in_flight
+            .iter()
+            .position(|request| request.request_id == response.request_id)
+        else {
+            // The connection was closed after this request (request timeout): the answer is gone.
+            self.advance(ctx);
+            return;
+        };
+        let request = connection
+            .in_flight
+            .remove(position)
+            .expect("position is valid");
+        ctx.metrics.request_latency(ctx.now_ns - request.sent_ns);
+        assert_eq!(
+            request.batches.len(),
+            response.results.len(),
+            "one result per batch"
+        );
+        // Records due before this response are appended first, as they were in real time.
+        self.append_due(ctx);
+        for (batch, (tp, result)) in request.batches.into_iter().zip(response.results) {
+            assert_eq!(batch.tp, tp, "results in request order");
+            self.complete_batch(ctx, batch, result);
+        }
+        self.advance(ctx);
+    }
+
+    fn complete_batch(
+        &mut self,
+        ctx: &mut Ctx,
+        batch: ProducerBatch,
+        result: Result<u64, ErrorCode>,
+    ) {
+        if self.config.max_in_flight_requests_per_connection == 1 {
+            self.accumulator.unmute(batch.tp.partition);
+        }
+        match result {
+            Ok(_base_offset) => {
+                ctx.metrics
+                    .batch_acked(ctx.now_ns, &batch.record_created_ns, batch.wire_bytes);
+                self.accumulator.deallocate(&batch);
+            }
+            Err(error) if self.can_retry(&batch, error, ctx.now_ns) => {
+                ctx.metrics.records_retried(batch.record_count());
+                let backoff_ns = self.draw_backoff_ns(batch.attempts);
+                self.accumulator.reenqueue(batch, ctx.now_ns, backoff_ns);
+            }
+            Err(_) => self.fail_batch(ctx, batch),
+        }
+    }
+
+    fn can_retry(&self, batch: &ProducerBatch, error: ErrorCode, now_ns: u64) -> bool {
+        error.is_retriable()
+            && batch.attempts < self.config.retries
+            && now_ns
+                < batch
+                    .created_ns
+                    .saturating_add(self.config.delivery_timeout_ns)
+    }
+
+    fn fail_batch(&mut self, ctx: &mut Ctx, batch: ProducerBatch) {
+        ctx.metrics.records_failed(u64::from(batch.record_count()));
+        self.accumulator.deallocate(&batch);
+    }
+
+    /// Kafka's `ExponentialBackoff(retry.backoff.ms, 2, retry.backoff.max.ms, 0.2).backoff(attempts)`.
+    /// Kafka re-draws the jitter at every ready check; the model draws it once per retry.
+    fn draw_backoff_ns(&mut self, attempts: u32) -> u64 {
+        let initial_ns = self.config.retry_backoff_ns;
+        let max_ns = self.config.retry_backoff_max_ns;
+        if max_ns <= initial_ns {
+            return initial_ns;
+        }
+        let exponent_max = (max_ns as f64 / initial_ns.max(1) as f64).log2();
+        let term = initial_ns as f64 * 2f64.powf(f64::from(attempts).min(exponent_max));
+        let factor = 1.0 - BACKOFF_JITTER + 2.0 * BACKOFF_JITTER * self.backoff_rng.unit();
+        f64_to_ns((factor * term).floor()).min(max_ns)
+    }
+
+    /// Everything that happens at `now`: appends, sends, timeouts, then the next wake-up.
+    fn advance(&mut self, ctx: &mut Ctx) {
+        self.complete_unacknowledged_sends(ctx);
+        self.check_request_timeouts(ctx);
+        self.append_due(ctx);
+        let wake_sender_ns = self.run_sender(ctx);
+        let expiry_ns = self.expire_batches(ctx);
+        let mut wake_ns = wake_sender_ns
+            .min(expiry_ns)
+            .min(self.connection_deadline_ns());
+        if let Some(since_ns) = self.blocked_since_ns {
+            wake_ns = wake_ns.min(since_ns.saturating_add(self.config.max_block_ns));
+        } else if let Some(trigger_ns) = self.next_trigger_ns(wake_ns) {
+            wake_ns = wake_ns.min(trigger_ns);
+        }
+        if wake_ns == u64::MAX {
+            ctx.cancel_producer_wake(self.id);
+        } else {
+            ctx.set_producer_wake(self.id, wake_ns.max(ctx.now_ns));
+        }
+    }
+
+    /// `acks=0`: a batch is done once its bytes are written to the socket.
+    fn complete_unacknowledged_sends(&mut self, ctx: &mut Ctx) {
+        for index in 0..self.connections.len() {
+            while let Some(position) = self.connections[index]
+                .in_flight
+                .iter()
+                .position(|request| !request.expects_response && request.send_done_ns <= ctx.now_ns)
+            {
+                let request = self.connections[index]
+                    .in_flight
+                    .remove(position)
+                    .expect("valid");
+                for batch in request.batches {
+                    self.complete_batch(ctx, batch, Ok(0));
+                }
+            }
+        }
+    }
+
+    /// Kafka's `NetworkClient.handleTimedOutRequests`: a request older than `request.timeout.ms`
+    /// closes its connection, and every request in flight on it fails with a network error.
+    fn check_request_timeouts(&mut self, ctx: &mut Ctx) {
+        for index in 0..self.connections.len() {
+            let timed_out = self.connections[index].in_flight.iter().any(|request| {
+                request.expects_response
+                    && ctx.now_ns - request.sent_ns >= self.config.request_timeout_ns
+            });
+            if !timed_out {
+                continue;
+            }
+            let requests: Vec<InFlight> = self.connections[index].in_flight.drain(..).collect();
+            self.connections[index].reconnect_at_ns = ctx.now_ns + RECONNECT_BACKOFF_NS;
+            for request in requests {
+                for batch in request.batches {
+                    self.complete_batch(ctx, batch, Err(ErrorCode::NetworkException));
+                }
+            }
+        }
+    }
+
+    /// The earliest request timeout or unacknowledged send completion.
+    fn connection_deadline_ns(&self) -> u64 {
+        let mut deadline_ns = u64::MAX;
+        for connection in &self.connections {
+            for request in &connection.in_flight {
+                let at_ns = if request.expects_response {
+                    request
+                        .sent_ns
+                        .saturating_add(self.config.request_timeout_ns)
+                } else {
+                    request.send_done_ns
+                };
+                deadline_ns = deadline_ns.min(at_ns);
+            }
+        }
+        deadline_ns
+    }
+
+    fn choose_partition(&mut self, record: &PendingRecord) -> u32 {
+        let partitions = self.leaders.len() as u32;
+        match self.rule {
+            PartitionRule::Keyed => {
+                let key = key_text(record.key.unwrap_or(0), self.key_width);
+                partition_for_key(key.as_bytes(), partitions)
+            }
+            PartitionRule::RoundRobin => {
+                let value = self.round_robin_counter;
+                self.round_robin_counter = self.round_robin_counter.wrapping_add(1);
+                let available = &self.available_partitions;
+                let position = to_positive(value as i32) as usize;
+                if available.is_empty() {
+                    position as u32 % partitions
+                } else {
+                    available[position % available.len()]
+                }
+            }
+            PartitionRule::Sticky => {
+                let current = match self.accumulator.sticky.current {
+                    Some(partition) => partition,
+                    None => self.switch_sticky_partition(),
+                };
+                // A switch deferred while the partition's last batch was open completes once it is full.
+                let last_full = all_batches_full(self.accumulator.last_builder(current));
+                if last_full && self.accumulator.sticky.record_appended(0, true) {
+                    self.switch_sticky_partition()
+                } else {
+                    current
+                }
+            }
+        }
+    }
+
+    fn switch_sticky_partition(&mut self) -> u32 {
+        let random = to_positive(self.partitioner_rng.next_u64() as i32);
+        let partitions = self.leaders.len() as u32;
+        let next =
+            self.accumulator
+                .sticky
+                .next_partition(random, &self.available_partitions, partitions);
+        self.accumulator.sticky.switch_to(next);
+        next
+    }
+
+    /// Appends every record due by now, unless the application thread is blocked on memory.
+    fn append_due(&mut self, ctx: &mut Ctx) {
+        while let Some(record) = self.workload.pop_due(ctx.now_ns) {
+            if let Some(since_ns) = self.blocked_since_ns {
+                if ctx.now_ns >= since_ns.saturating_add(self.config.max_block_ns) {
+                    // `BufferExhaustedException`: this record fails, the next one tries afresh.
+                    ctx.metrics.records_failed(1);
+                    ctx.metrics.record_created(record.created_ns);
+                    self.blocked_since_ns = None;
+                    self.accumulator.exhausted = false;
+                    continue;
+                }
+            }
+            let partition = self.choose_partition(&record);
+            match self.accumulator.append(partition, &record, ctx.now_ns) {
+                AppendOutcome::Appended(placement) => {
+                    self.blocked_since_ns = None;
+                    ctx.metrics.record_created(record.created_ns);
+                    if self.rule == PartitionRule::Sticky {
+                        let last_full = all_batches_full(self.accumulator.last_builder(partition));
+                        if self
+                            .accumulator
+                            .sticky
+                            .record_appended(placement.appended_bytes, last_full)
+                        {
+                            self.switch_sticky_partition();
+                        }
+                    }
+                }
+                AppendOutcome::BufferExhausted => {
+                    self.blocked_since_ns.get_or_insert(ctx.now_ns);
+                    self.workload.push_front(record);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Kafka's `Sender.sendProducerData`, repeated while some node can take a request now.
+    /// Returns when the sender next needs to look (linger, backoff, a send completing).
+    fn run_sender(&mut self, ctx: &mut Ctx) -> u64 {
+        loop {
+            let leaders = &self.leaders;
+            let (ready, next_check_ns) = self
+                .accumulator
+                .ready(ctx.now_ns, |p| leaders.get(p as usize).copied());
+            let mut wake_ns = next_check_ns;
+            let mut sent_any = false;
+            for node in ready {
+                match self.connection_ready_at(node, ctx.now_ns) {
+                    Some(at_ns) if at_ns <= ctx.now_ns => {
+                        sent_any |= self.send_to(ctx, node);
+                    }
+                    Some(at_ns) => wake_ns = wake_ns.min(at_ns),
+                    // At max.in.flight: a response will wake the sender.
+                    None => {}
+                }
+            }
+            if !sent_any {
+                return wake_ns;
+            }
+        }
+    }
+
+    /// When a request may next be sent to `node`: None while at the in-flight limit.
+    /// Kafka also needs the previous request fully written to the socket (`canSendMore`).
+    fn connection_ready_at(&self, node: BrokerId, now_ns: u64) -> Option<u64> {
+        let connection = &self.connections[node.0 as usize];
+        if connection.in_flight.len() >= self.config.max_in_flight_requests_per_connection as usize
+        {
+            return None;
+        }
+        let last_send_done_ns = connection
+            .in_flight
+            .back()
+            .map_or(0, |request| request.send_done_ns);
+        Some(
+            now_ns
+                .max(connection.reconnect_at_ns)
+                .max(last_send_done_ns),
+        )
+    }
+
+    fn send_to(&mut self, ctx: &mut Ctx, node: BrokerId) -> bool {
+        let partitions = std::mem::take(&mut self.node_partitions[node.0 as usize]);
+        let batches = self.accumulator.drain(
+            node,
+            &partitions,
+            u64::from(self.config.max_request_size_bytes),
+            ctx.now_ns,
+        );
+        self.node_partitions[node.0 as usize] = partitions;
+        if batches.is_empty() {
+            return false;
+        }
+        let records: u64 = batches
+            .iter()
+            .map(|batch| u64::from(batch.record_count()))
+            .sum();
+        for batch in &batches {
+            let queue_ns = batch.drained_ns.unwrap_or(ctx.now_ns) - batch.created_ns;
+            ctx.metrics.batch_sent(batch.wire_bytes, queue_ns);
+        }
+        ctx.metrics.request_sent(records);
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let data = batches.iter().map(|batch| self.batch_data(batch)).collect();
+        let request = ProduceRequest {
+            request_id,
+            producer: self.id,
+            acks: self.config.acks,
+            timeout_ns: self.config.request_timeout_ns,
+            batches: data,
+        };
+        let transmission = ctx.send(
+            self.node(),
+            NodeId::Broker(node),
+            Message::ProduceRequest(request),
+        );
+        self.connections[node.0 as usize]
+            .in_flight
+            .push_back(InFlight {
+                request_id,
+                sent_ns: ctx.now_ns,
+                send_done_ns: transmission.sent_ns,
+                batches,
+                expects_response: self.config.acks != Acks::Zero,
+            });
+        true
+    }
+
+    fn batch_data(&self, batch: &ProducerBatch) -> BatchData {
+        BatchData {
+            tp: batch.tp,
+            producer: self.id.0,
+            first_record_id: batch.first_record_id,
+            records: batch.record_count(),
+            wire_bytes: batch.wire_bytes,
+            uncompressed_bytes: batch.builder.uncompressed_record_bytes,
+            compression: self.config.compression_type,
+            record_created_ns: Rc::from(batch.record_created_ns.as_slice()),
+        }
+    }
+
+    /// Fails batches past `delivery.timeout.ms`, queued or in flight; returns the next expiry.
+    /// An in-flight batch that expires may still be appended by the broker: its outcome is unknown.
+    fn expire_batches(&mut self, ctx: &mut Ctx) -> u64 {
+        let timeout_ns = self.config.delivery_timeout_ns;
+        let (expired, mut next_ns) = self.accumulator.expire(ctx.now_ns, timeout_ns);
+        for batch in expired {
+            self.fail_batch(ctx, batch);
+        }
+        let mut expired_in_flight = Vec::new();
+        for connection in &mut self.connections {
+            for request in &mut connection.in_flight {
+                let (done, keep): (Vec<ProducerBatch>, Vec<ProducerBatch>) = request
+                    .batches
+                    .drain(..)
+                    .partition(|batch| batch.created_ns.saturating_add(timeout_ns) <= ctx.now_ns);
+                request.batches = keep;
+                expired_in_flight.extend(done);
+                for batch in &request.batches {
+                    next_ns = next_ns.min(batch.created_ns.saturating_add(timeout_ns));
+                }
+            }
+        }
+        for batch in expired_in_flight {
+            self.fail_batch(ctx, batch);
+        }
+        next_ns
+    }
+
+    /// When the pending records next make a batch sendable, looking no further than `horizon_ns`:
+    /// a record that fills a batch (or switches the sticky partition), or the linger expiry of a
+    /// batch that a pending record creates. Runs on a scratch copy of the open batches.
+    fn next_trigger_ns(&mut self, horizon_ns: u64) -> Option<u64> {
+        let mut scratch: BTreeMap<u32, (Option<batch::BatchBuilder>, usize)> = BTreeMap::new();
+        let mut sticky = self.accumulator.sticky.clone();
+        let mut round_robin = self.round_robin_counter;
+        let linger_ns = self.config.linger_ns;
+        let mut linger_wake_ns: Option<u64> = None;
+        for index in 0.. {
+            let limit_ns = linger_wake_ns.map_or(horizon_ns, |at_ns| at_ns.min(horizon_ns));
+            let Some(record) = self.workload.peek(index) else {
+                return linger_wake_ns;
+            };
+            if record.append_ns >= limit_ns {
+                return linger_wake_ns;
+            }
+            let partitions = self.leaders.len() as u32;
+            let partition = match self.rule {
+                PartitionRule::Keyed => {
+                    let key = key_text(record.key.unwrap_or(0), self.key_width);
+                    partition_for_key(key.as_bytes(), partitions)
+                }
+                PartitionRule::RoundRobin => {
+                    let position = to_positive(round_robin as i32) as usize;
+                    round_robin = round_robin.wrapping_add(1);
+                    self.available_partitions[position % self.available_partitions.len()]
+                }
+                PartitionRule::Sticky => {
+                    // A partition switch needs a random draw: look again when it happens.
+                    let Some(current) = sticky.current else {
+                        return Some(record.append_ns);
+                    };
+                    let entry = scratch.entry(current).or_insert_with(|| {
+                        (
+                            self.accumulator.last_builder(current).copied(),
+                            self.accumulator.deque_len(current),
+                        )
+                    });
+                    if all_batches_full(entry.0.as_ref())
+                        && sticky.produced_bytes >= sticky.sticky_batch_bytes
+                    {
+                        return Some(record.append_ns);
+                    }
+                    current
+                }
+            };
+            let entry = scratch.entry(partition).or_insert_with(|| {
+                (
+                    self.accumulator.last_builder(partition).copied(),
+                    self.accumulator.deque_len(partition),
+                )
+            });
+            let placement = self.accumulator.place(entry.0.as_ref(), entry.1, &record);
+            if placement.wakes_sender(linger_ns) {
+                return Some(record.append_ns);
+            }
+            if placement.new_batch {
+                entry.1 += 1;
+                let expiry_ns = record.append_ns.saturating_add(linger_ns);
+                linger_wake_ns =
+                    Some(linger_wake_ns.map_or(expiry_ns, |at_ns| at_ns.min(expiry_ns)));
+            }
+            entry.0 = Some(placement.builder_after);
+            if self.rule == PartitionRule::Sticky
+                && sticky
+                    .record_appended(placement.appended_bytes, all_batches_full(entry.0.as_ref()))
+            {
+                return Some(record.append_ns);
+            }
+        }
+        None
+    }
+
+    /// Batches waiting in the accumulator or in flight (for invariants and end-of-run checks).
+    pub fn incomplete_batches(&self) -> usize {
+        let queued: usize = self.accumulator.deques.iter().map(VecDeque::len).sum();
+        let in_flight: usize = self
+            .connections
+            .iter()
+            .flat_map(|connection| connection.in_flight.iter())
+            .map(|request| request.batches.len())
+            .sum();
+        queued + in_flight
+    }
+
+    pub fn topic_partition(&self, partition: u32) -> TopicPartition {
+        TopicPartition {
+            topic: self.accumulator.config.topic,
+            partition,
+        }
+    }
+}

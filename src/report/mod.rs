@@ -1,0 +1,205 @@
+//! Reports: the summary table on stdout and `metrics.json`, from a finished run. The only module
+//! that writes files: it writes into a temporary folder and renames it at the end, so a failed
+//! run leaves no partial report.
+
+pub mod charts;
+
+use crate::error::UserError;
+use crate::metrics::{Latency, Recorder};
+use crate::sim::time::{ns_to_ms_f64, NS_PER_SEC};
+use crate::world::World;
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Version of the `metrics.json` layout; bump it when a key changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What a run produced, ready to be written.
+pub struct RunOutput {
+    pub metrics: Value,
+    pub table: String,
+    pub charts: Vec<(String, String)>,
+}
+
+fn round3(value: f64) -> f64 {
+    if value.is_finite() {
+        (value * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}
+
+fn latency_json(latency: &Latency) -> Value {
+    json!({
+        "p50": round3(ns_to_ms_f64(latency.quantile_ns(0.50))),
+        "p99": round3(ns_to_ms_f64(latency.quantile_ns(0.99))),
+        "p999": round3(ns_to_ms_f64(latency.quantile_ns(0.999))),
+        "max": round3(ns_to_ms_f64(latency.max_ns())),
+    })
+}
+
+fn per_sec(counts: &[u64], interval_ns: u64) -> Vec<Value> {
+    let scale = NS_PER_SEC as f64 / interval_ns as f64;
+    counts
+        .iter()
+        .map(|&count| json!(round3(count as f64 * scale)))
+        .collect()
+}
+
+/// Every figure of one run, with the stable keys of interface.md.
+pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
+    let scenario = &world.scenario;
+    let metrics: &Recorder = &world.metrics;
+    let producer = &metrics.producer;
+    let duration_s = scenario.duration_ns as f64 / NS_PER_SEC as f64;
+    let mut groups = Map::new();
+    for (group, figures) in scenario.consumer_groups.iter().zip(&metrics.groups) {
+        groups.insert(
+            group.group_id.clone(),
+            json!({
+                "records-lag-max": figures.records_lag_max,
+                "records-processed": figures.records_processed,
+            }),
+        );
+    }
+    let series = &metrics.series;
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "scenario": scenario.name,
+        "variant": scenario.variant,
+        "seed": world.seed,
+        "duration_ms": scenario.duration_ns / 1_000_000,
+        "events": world.events,
+        "wall_ms": wall_ms,
+        "producer": {
+            "record-send-rate": round3(producer.records_sent as f64 / duration_s),
+            "record-send-total": producer.records_sent,
+            "record-error-total": producer.records_failed,
+            "record-retry-total": producer.records_retried,
+            "batch-size-avg": round3(producer.batch_size_avg()),
+            "records-per-request-avg": round3(producer.records_per_request_avg()),
+            "record-queue-time-avg": round3(producer.record_queue_time_avg_ms()),
+            "request-latency-avg": round3(producer.request_latency_avg_ms()),
+            "produce-throughput-mb-per-sec": round3(producer.bytes_acked as f64 / duration_s / 1e6),
+        },
+        "latency_ms": {
+            "produce": latency_json(&producer.latency),
+            "end_to_end": latency_json(&metrics.end_to_end),
+        },
+        "delivery": {
+            "sent": producer.records_created,
+            "acked": producer.records_acked,
+            "failed": producer.records_failed,
+        },
+        "groups": groups,
+        "timeseries": {
+            "interval_ms": round3(ns_to_ms_f64(series.interval_ns)),
+            "produced_per_sec": per_sec(&series.produced, series.interval_ns),
+            "acked_per_sec": per_sec(&series.acked, series.interval_ns),
+            "consumed_per_sec": per_sec(&series.consumed, series.interval_ns),
+            "produce_p99_ms": series.produce_p99_ns.iter().map(|&ns| json!(round3(ns_to_ms_f64(ns)))).collect::<Vec<_>>(),
+            "lag": series.lag,
+        },
+    })
+}
+
+/// The compact summary table printed by `run`.
+pub fn summary_table(metrics: &Value) -> String {
+    let rows: [(&str, &[&str]); 12] = [
+        ("records sent", &["delivery", "sent"]),
+        ("records acked", &["delivery", "acked"]),
+        ("records failed", &["delivery", "failed"]),
+        ("record-send-rate (/s)", &["producer", "record-send-rate"]),
+        ("batch-size-avg (bytes)", &["producer", "batch-size-avg"]),
+        (
+            "records-per-request-avg",
+            &["producer", "records-per-request-avg"],
+        ),
+        (
+            "record-queue-time-avg (ms)",
+            &["producer", "record-queue-time-avg"],
+        ),
+        (
+            "request-latency-avg (ms)",
+            &["producer", "request-latency-avg"],
+        ),
+        (
+            "produce latency p50 (ms)",
+            &["latency_ms", "produce", "p50"],
+        ),
+        (
+            "produce latency p99 (ms)",
+            &["latency_ms", "produce", "p99"],
+        ),
+        (
+            "end-to-end latency p50 (ms)",
+            &["latency_ms", "end_to_end", "p50"],
+        ),
+        (
+            "end-to-end latency p99 (ms)",
+            &["latency_ms", "end_to_end", "p99"],
+        ),
+    ];
+    let title = format!(
+        "{} (variant {}, seed {})",
+        metrics["scenario"].as_str().unwrap_or(""),
+        metrics["variant"].as_str().unwrap_or("-"),
+        metrics["seed"]
+    );
+    let mut out = format!("{title}\n");
+    let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    for (label, path) in rows {
+        let value = path.iter().fold(metrics, |value, key| &value[key]);
+        out.push_str(&format!("  {label:<width$}  {value}\n"));
+    }
+    out
+}
+
+pub fn run_output(world: &World, wall_ms: u64) -> RunOutput {
+    let metrics = metrics_json(world, wall_ms);
+    let table = summary_table(&metrics);
+    let charts = charts::run_charts(world);
+    RunOutput {
+        metrics,
+        table,
+        charts,
+    }
+}
+
+/// Writes the report folder atomically: a temporary sibling, then a rename over `dir`.
+pub fn write_report(dir: &Path, output: &RunOutput) -> Result<(), UserError> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .ok_or_else(|| UserError::new(format!("--out {}: not a folder name", dir.display())))?;
+    let io_error = |what: &str, path: &Path, error: std::io::Error| {
+        UserError::new(format!("cannot {what} {}: {error}", path.display()))
+    };
+    std::fs::create_dir_all(parent).map_err(|e| io_error("create", parent, e))?;
+    let temp: PathBuf = parent.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    if temp.exists() {
+        std::fs::remove_dir_all(&temp).map_err(|e| io_error("remove", &temp, e))?;
+    }
+    std::fs::create_dir_all(&temp).map_err(|e| io_error("create", &temp, e))?;
+    let mut text =
+        serde_json::to_string_pretty(&output.metrics).expect("JSON values always serialize");
+    text.push('\n');
+    let mut files = vec![("metrics.json".to_string(), text)];
+    files.extend(output.charts.iter().cloned());
+    for (file, contents) in &files {
+        let path = temp.join(file);
+        std::fs::write(&path, contents).map_err(|e| io_error("write", &path, e))?;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| io_error("replace", dir, e))?;
+    }
+    std::fs::rename(&temp, dir).map_err(|e| io_error("create", dir, e))?;
+    Ok(())
+}
