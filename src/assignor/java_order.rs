@@ -1,1 +1,192 @@
+//! Java's `HashMap`/`HashSet` iteration order, emulated without hashing anything ourselves.
+//!
+//! Several of Kafka's assignors walk hash maps, so their answers depend on that order. Java's
+//! order is fully determined: a power-of-two table, bucket `(h ^ (h >>> 16)) & (capacity - 1)`,
+//! entries of one bucket in insertion order (resizing splits buckets without reordering them),
+//! and the table doubles once the size exceeds three quarters of the capacity. This module keeps
+//! the keys with their Java hash and insertion sequence and sorts by (bucket, sequence) when
+//! asked. Model limit: buckets of eight or more entries become trees in Java; their order is not
+//! emulated, and with Kafka's key types such crowding does not arise at these sizes.
 
+/// `String.hashCode`: over UTF-16 code units, wrapping.
+pub fn string_hash(text: &str) -> i32 {
+    text.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// `TopicPartition.hashCode`.
+pub fn topic_partition_hash(topic: &str, partition: u32) -> i32 {
+    let partition = partition as i32;
+    31i32
+        .wrapping_add(partition)
+        .wrapping_mul(31)
+        .wrapping_add(string_hash(topic))
+}
+
+/// `Uuid.hashCode` of the topic ids the conformance harness gives topics: `Uuid(0, rank + 1)`.
+pub fn topic_id_hash(rank: usize) -> i32 {
+    let bits = rank as i64 + 1;
+    ((bits >> 32) as i32) ^ (bits as i32)
+}
+
+/// `HashMap.tableSizeFor`: the smallest power of two at least `wanted`, at least 1.
+fn table_size_for(wanted: usize) -> usize {
+    wanted.max(1).next_power_of_two().min(1 << 30)
+}
+
+#[derive(Debug, Clone)]
+struct Slot<K> {
+    key: K,
+    hash: i32,
+    sequence: u64,
+}
+
+/// The key set of one Java hash map, in the order Java would iterate it.
+#[derive(Debug, Clone)]
+pub struct JavaHashOrder<K> {
+    /// Table length once allocated; before, the length the first insertion will allocate.
+    capacity: usize,
+    slots: Vec<Slot<K>>,
+    next_sequence: u64,
+}
+
+impl<K: PartialEq + Clone> JavaHashOrder<K> {
+    /// `new HashMap<>()` / `new HashSet<>()`.
+    pub fn new() -> Self {
+        Self::with_table(16)
+    }
+
+    /// `new HashMap<>(initialCapacity)`.
+    pub fn with_initial_capacity(initial_capacity: usize) -> Self {
+        Self::with_table(table_size_for(initial_capacity))
+    }
+
+    /// `new HashSet<>(collection)` of `size` elements, before they are added.
+    pub fn for_copy_of(size: usize) -> Self {
+        let wanted = ((size as f32 / 0.75f32) as usize + 1).max(16);
+        Self::with_initial_capacity(wanted)
+    }
+
+    fn with_table(capacity: usize) -> Self {
+        JavaHashOrder {
+            capacity,
+            slots: Vec::new(),
+            next_sequence: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.slots.iter().any(|slot| slot.key == *key)
+    }
+
+    /// `put`/`add`: a key already present keeps its place.
+    pub fn insert(&mut self, key: K, hash: i32) -> bool {
+        if self.contains(&key) {
+            return false;
+        }
+        self.slots.push(Slot {
+            key,
+            hash,
+            sequence: self.next_sequence,
+        });
+        self.next_sequence += 1;
+        let threshold = (self.capacity as f32 * 0.75f32) as usize;
+        if self.slots.len() > threshold && self.capacity < (1 << 30) {
+            self.capacity *= 2;
+        }
+        true
+    }
+
+    /// `remove`: the table never shrinks, so the others keep their order.
+    pub fn remove(&mut self, key: &K) -> bool {
+        let before = self.slots.len();
+        self.slots.retain(|slot| slot.key != *key);
+        before != self.slots.len()
+    }
+
+    fn bucket(&self, hash: i32) -> usize {
+        let spread = (hash as u32) ^ ((hash as u32) >> 16);
+        (spread as usize) & (self.capacity - 1)
+    }
+
+    /// The keys in Java's iteration order.
+    pub fn ordered(&self) -> Vec<K> {
+        let mut order: Vec<&Slot<K>> = self.slots.iter().collect();
+        order.sort_by_key(|slot| (self.bucket(slot.hash), slot.sequence));
+        order.into_iter().map(|slot| slot.key.clone()).collect()
+    }
+
+    /// `iterator().next()`.
+    pub fn first(&self) -> Option<K> {
+        self.slots
+            .iter()
+            .min_by_key(|slot| (self.bucket(slot.hash), slot.sequence))
+            .map(|slot| slot.key.clone())
+    }
+}
+
+impl<K: PartialEq + Clone> Default for JavaHashOrder<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Order of `new HashMap<>()` filled with these strings in this order.
+pub fn string_map_order<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut order = JavaHashOrder::new();
+    for key in keys {
+        order.insert(key, string_hash(key));
+    }
+    order.ordered()
+}
+
+/// Order of `new HashSet<>(list)` of integers (an `Integer` hashes to itself).
+pub fn integer_copy_order(values: &[u32]) -> Vec<u32> {
+    let mut order = JavaHashOrder::for_copy_of(values.len());
+    for &value in values {
+        order.insert(value, value as i32);
+    }
+    order.ordered()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_hash_matches_java() {
+        assert_eq!(string_hash(""), 0);
+        assert_eq!(string_hash("a"), 97);
+        assert_eq!(string_hash("hello"), 99_162_322);
+        assert_eq!(string_hash("consumer-group-member-long-id"), {
+            let mut h: i32 = 0;
+            for b in "consumer-group-member-long-id".bytes() {
+                h = h.wrapping_mul(31).wrapping_add(i32::from(b));
+            }
+            h
+        });
+    }
+
+    #[test]
+    fn integers_wrap_around_the_table() {
+        // A 3-element HashSet has 16 buckets: 17 lands in bucket 1, after 0 and before 5.
+        assert_eq!(integer_copy_order(&[0, 5, 17]), vec![0, 17, 5]);
+    }
+
+    #[test]
+    fn table_grows_past_three_quarters() {
+        let mut order = JavaHashOrder::new();
+        for value in 0..13u32 {
+            order.insert(value, value as i32 * 16);
+        }
+        // 13 > 12 entries: the table has 32 buckets, so even multiples of 16 go to bucket 0 and
+        // odd ones to bucket 16, each group in insertion order.
+        let expected: Vec<u32> = (0..13).step_by(2).chain((1..13).step_by(2)).collect();
+        assert_eq!(order.ordered(), expected);
+    }
+}
