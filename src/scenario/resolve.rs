@@ -122,6 +122,11 @@ impl Resolver {
         };
         match ms_to_ns(ms) {
             Some(ns) if ns > 0 || !positive => ns,
+            _ if ms > 1.8e13 => {
+                let allowed = format!("{allowed}, at most 1.8e13 (about 570 years)");
+                self.push(Problem::field(path, ms, &allowed));
+                0
+            }
             _ => {
                 self.push(Problem::field(path, ms, allowed));
                 0

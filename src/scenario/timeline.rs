@@ -75,7 +75,8 @@ impl Resolver {
             let path = element("timeline", index);
             let at_path = child(&path, "at_ms");
             let at_ns = self.time_ms(entry.at_ms, &at_path, None, false);
-            if at_ns > duration_ns {
+            // A zero duration_ms has been reported already; do not repeat it for every entry.
+            if at_ns > duration_ns && duration_ns > 0 {
                 let allowed = format!(
                     "must be within [0, duration_ms = {}]",
                     duration_ns as f64 / 1e6
