@@ -641,3 +641,24 @@ fn unknown_field_in_an_override_value_is_named() {
         ],
     );
 }
+
+#[test]
+fn every_wrong_type_is_reported_at_once() {
+    let scenario = with(base(), |s| {
+        s["topics"][0]["partitions"] = json!("six");
+        s["producers"][0]["rate_per_sec"] = json!("fast");
+        s["seed"] = json!(-4);
+    });
+    let stderr = expect_error(
+        "many_wrong_types",
+        &scenario,
+        &[],
+        &[
+            "topics[0].partitions: string \"six\"",
+            "producers[0].rate_per_sec: string \"fast\"",
+            "seed: integer `-4`",
+            "3 problems",
+        ],
+    );
+    assert!(!stderr.contains("missing"), "{stderr}");
+}

@@ -8,8 +8,22 @@
 /// key's opening quote, or the element's first byte), in document order.
 #[derive(Debug, Default)]
 pub struct Positions {
-    entries: Vec<(usize, String)>,
+    entries: Vec<Entry>,
     line_starts: Vec<usize>,
+}
+
+/// One step from a JSON value to a child: an object key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug)]
+struct Entry {
+    offset: usize,
+    path: String,
+    segments: Vec<Segment>,
 }
 
 impl Positions {
@@ -20,7 +34,7 @@ impl Positions {
             entries: Vec::new(),
         };
         let start = scanner.skip_whitespace(0);
-        let _ = scanner.value(start, String::new());
+        let _ = scanner.value(start, String::new(), Vec::new());
         let mut line_starts = vec![0];
         for (offset, byte) in text.bytes().enumerate() {
             if byte == b'\n' {
@@ -36,7 +50,7 @@ impl Positions {
     /// Paths that appear more than once: a key repeated in one object, which JSON parsers
     /// resolve silently (the last one wins) but is almost always a mistake.
     pub fn duplicates(&self) -> Vec<&str> {
-        let mut seen: Vec<&str> = self.entries.iter().map(|(_, path)| path.as_str()).collect();
+        let mut seen: Vec<&str> = self.entries.iter().map(|e| e.path.as_str()).collect();
         seen.sort_unstable();
         let mut repeated: Vec<&str> = seen
             .windows(2)
@@ -52,21 +66,26 @@ impl Positions {
         let offset = self
             .entries
             .iter()
-            .find(|(_, entry_path)| entry_path == path)
-            .map(|(offset, _)| *offset)?;
+            .find(|e| e.path == path)
+            .map(|e| e.offset)?;
         Some(self.offset_to_line_column(offset))
     }
 
     /// The path of the last field that starts before serde_json's error position: the field whose
     /// key or value the error is about.
     pub fn path_before(&self, line: usize, column: usize) -> Option<&str> {
+        self.field_before(line, column).map(|(path, _)| path)
+    }
+
+    /// Like `path_before`, with the steps that lead to the field in the JSON tree.
+    pub fn field_before(&self, line: usize, column: usize) -> Option<(&str, &[Segment])> {
         let line_start = *self.line_starts.get(line.checked_sub(1)?)?;
         let offset = line_start + column;
         self.entries
             .iter()
-            .take_while(|(start, _)| *start < offset)
+            .take_while(|e| e.offset < offset)
             .last()
-            .map(|(_, path)| path.as_str())
+            .map(|e| (e.path.as_str(), e.segments.as_slice()))
     }
 
     fn offset_to_line_column(&self, offset: usize) -> (usize, usize) {
@@ -96,7 +115,7 @@ pub fn element(path: &str, index: usize) -> String {
 struct Scanner<'a> {
     bytes: &'a [u8],
     text: &'a str,
-    entries: Vec<(usize, String)>,
+    entries: Vec<Entry>,
 }
 
 impl Scanner<'_> {
@@ -109,10 +128,10 @@ impl Scanner<'_> {
 
     /// Scans one value starting at `at`; returns the offset just after it, or None if the text
     /// is not what valid JSON would be there.
-    fn value(&mut self, at: usize, path: String) -> Option<usize> {
+    fn value(&mut self, at: usize, path: String, segments: Vec<Segment>) -> Option<usize> {
         match self.bytes.get(at)? {
-            b'{' => self.object(at + 1, path),
-            b'[' => self.array(at + 1, path),
+            b'{' => self.object(at + 1, path, segments),
+            b'[' => self.array(at + 1, path, segments),
             b'"' => self.string_end(at),
             _ => {
                 let mut end = at;
@@ -128,7 +147,7 @@ impl Scanner<'_> {
         }
     }
 
-    fn object(&mut self, mut at: usize, path: String) -> Option<usize> {
+    fn object(&mut self, mut at: usize, path: String, segments: Vec<Segment>) -> Option<usize> {
         loop {
             at = self.skip_whitespace(at);
             match self.bytes.get(at)? {
@@ -138,20 +157,26 @@ impl Scanner<'_> {
                     let key_end = self.string_end(at)?;
                     let key: String = serde_json::from_str(self.text.get(at..key_end)?).ok()?;
                     let member_path = child(&path, &key);
-                    self.entries.push((at, member_path.clone()));
+                    let mut member_segments = segments.clone();
+                    member_segments.push(Segment::Key(key));
+                    self.entries.push(Entry {
+                        offset: at,
+                        path: member_path.clone(),
+                        segments: member_segments.clone(),
+                    });
                     at = self.skip_whitespace(key_end);
                     if self.bytes.get(at) != Some(&b':') {
                         return None;
                     }
                     at = self.skip_whitespace(at + 1);
-                    at = self.value(at, member_path)?;
+                    at = self.value(at, member_path, member_segments)?;
                 }
                 _ => return None,
             }
         }
     }
 
-    fn array(&mut self, mut at: usize, path: String) -> Option<usize> {
+    fn array(&mut self, mut at: usize, path: String, segments: Vec<Segment>) -> Option<usize> {
         let mut index = 0;
         loop {
             at = self.skip_whitespace(at);
@@ -160,8 +185,14 @@ impl Scanner<'_> {
                 b',' => at += 1,
                 _ => {
                     let element_path = element(&path, index);
-                    self.entries.push((at, element_path.clone()));
-                    at = self.value(at, element_path)?;
+                    let mut element_segments = segments.clone();
+                    element_segments.push(Segment::Index(index));
+                    self.entries.push(Entry {
+                        offset: at,
+                        path: element_path.clone(),
+                        segments: element_segments.clone(),
+                    });
+                    at = self.value(at, element_path, element_segments)?;
                     index += 1;
                 }
             }

@@ -14,7 +14,7 @@ pub mod resolve;
 mod timeline;
 
 use crate::error::UserError;
-use locate::{child, element, Positions};
+use locate::{child, element, Positions, Segment};
 use problem::{quoted_list, suggestion, Problem};
 use raw::*;
 use serde_json::Value;
@@ -86,18 +86,22 @@ pub fn load_str(
     check_keys(&mut tree, &mut problems);
     // Unknown fields were removed from the tree: print it back unless it is exactly the file.
     let edited = !list.is_empty() || !problems.is_empty();
-    let raw = match typed_parse(text, &tree, edited) {
-        Ok(raw) => raw,
-        Err(problem) => {
-            problems.push(problem);
-            return Err(report(problems, &origins));
-        }
+    let mut removed = Vec::new();
+    let Some(raw) = typed_parse(text, &mut tree, edited, &mut problems, &mut removed) else {
+        return Err(report(problems, &origins));
     };
     match resolve::resolve(&raw, chosen.map(|(name, _)| name)) {
         Ok(scenario) if problems.is_empty() => Ok(scenario),
         Ok(_) => Err(report(problems, &origins)),
         Err(more) => {
-            problems.extend(more);
+            // A field removed for its wrong type is not "missing" as well, and rules that
+            // compare it with another field (which saw its default) would only confuse.
+            let repeated = |problem: &Problem| {
+                removed
+                    .iter()
+                    .any(|path| within(&problem.path, path) || problem.text.contains(path.as_str()))
+            };
+            problems.extend(more.into_iter().filter(|problem| !repeated(problem)));
             Err(report(problems, &origins))
         }
     }
@@ -244,22 +248,47 @@ fn apply_overrides(
 }
 
 /// serde's typed parse. Parsing text (not the tree) gives a line and column, from which
-/// `Positions` recovers the field path. With overrides, the tree is printed back to text first.
-fn typed_parse(text: &str, tree: &Value, edited: bool) -> Result<RawScenario, Problem> {
-    let printed;
-    let effective = if edited {
-        printed = serde_json::to_string_pretty(tree).unwrap_or_default();
-        printed.as_str()
-    } else {
-        text
-    };
-    serde_json::from_str::<RawScenario>(effective).map_err(|error| {
-        let positions = Positions::scan(effective);
-        let path = positions
-            .path_before(error.line(), error.column())
-            .unwrap_or_default();
-        Problem::new(path, friendly_serde(&bare_message(&error)))
-    })
+/// `Positions` recovers the field path. When the tree was edited (overrides, unknown fields
+/// removed) it is printed back to text first. After a wrong-typed field, the field is removed and
+/// the parse retried, so that every wrong type is reported; `removed` lists those paths, so that
+/// `resolve` does not report them again as missing.
+fn typed_parse(
+    text: &str,
+    tree: &mut Value,
+    edited: bool,
+    problems: &mut Vec<Problem>,
+    removed: &mut Vec<String>,
+) -> Option<RawScenario> {
+    const RETRIES_MAX: usize = 50;
+    let mut printed = if edited { None } else { Some(text.to_string()) };
+    for _ in 0..RETRIES_MAX {
+        let effective = printed
+            .take()
+            .unwrap_or_else(|| serde_json::to_string_pretty(tree).unwrap_or_default());
+        let error = match serde_json::from_str::<RawScenario>(&effective) {
+            Ok(raw) => return Some(raw),
+            Err(error) => error,
+        };
+        let positions = Positions::scan(&effective);
+        let field = positions.field_before(error.line(), error.column());
+        let path = field.map(|(path, _)| path).unwrap_or_default();
+        problems.push(Problem::new(path, friendly_serde(&bare_message(&error))));
+        // Only object members can be removed without shifting other paths.
+        let Some((path, [parents @ .., Segment::Key(key)])) = field else {
+            return None;
+        };
+        let parent = parents
+            .iter()
+            .try_fold(&mut *tree, |value, segment| match segment {
+                Segment::Key(name) => value.get_mut(name.as_str()),
+                Segment::Index(index) => value.get_mut(*index),
+            });
+        parent
+            .and_then(Value::as_object_mut)
+            .and_then(|map| map.shift_remove(key))?;
+        removed.push(path.to_string());
+    }
+    None
 }
 
 /// serde's `invalid type: string "five", expected i64` → `string "five" is not allowed: expected an integer`.
@@ -403,6 +432,14 @@ fn check_object(value: &mut Value, path: &str, fields: &[&str], problems: &mut V
     });
 }
 
+/// Whether `path` is `outer` or a field inside it.
+fn within(path: &str, outer: &str) -> bool {
+    path == outer
+        || path
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.starts_with(['.', '[']))
+}
+
 /// One message for all problems: each line `source:line:column: path: text`, or
 /// `path: text (set by OVERRIDE)` when an override put the value there.
 fn render(
@@ -414,12 +451,7 @@ fn render(
     let mut lines: Vec<String> = Vec::new();
     for problem in problems {
         let path = problem.path.as_str();
-        let origin = origins.iter().rev().find(|(set, _)| {
-            path == set.as_str()
-                || path
-                    .strip_prefix(set.as_str())
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
-        });
+        let origin = origins.iter().rev().find(|(set, _)| within(path, set));
         let line = match (origin, positions.line_column(path)) {
             (_, _) if path.is_empty() => format!("{source}: {}", problem.text),
             (Some((_, origin)), _) => format!("{path}: {} (set by {origin})", problem.text),
