@@ -293,6 +293,18 @@ fn typed_parse(
 
 /// serde's `invalid type: string "five", expected i64` → `string "five" is not allowed: expected an integer`.
 fn friendly_serde(message: &str) -> String {
+    // Normally caught earlier by `check_keys`; kept so that serde's own wording still helps.
+    if let Some((field, expected)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once("`, expected "))
+    {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let hint = suggestion(field, candidates.iter().copied());
+        return format!(
+            "unknown field \"{field}\"{hint} (allowed: {})",
+            quoted_list(candidates)
+        );
+    }
     let rest = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "));
@@ -512,6 +524,10 @@ mod tests {
             "string \"x\" is not allowed: expected an integer"
         );
         assert_eq!(friendly_serde("something else"), "something else");
+        assert_eq!(
+            friendly_serde("unknown field `lenght`, expected one of `length`, `width`"),
+            "unknown field \"lenght\", did you mean \"length\"? (allowed: \"length\", \"width\")"
+        );
     }
 
     #[test]
