@@ -327,7 +327,11 @@ fn timeline_missing_producer_is_named() {
 fn missing_file_is_named() {
     let dir = temp_dir("missing_file");
     let outcome = validate_in(&dir, "no-such-scenario.json", &[]);
+    let left = std::fs::read_dir(&dir)
+        .map(|entries| entries.count())
+        .unwrap_or(0);
     let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(left, 0, "validate must not create files");
     assert_eq!(outcome.code, Some(2));
     assert!(
         outcome.stderr.contains("no-such-scenario.json"),
