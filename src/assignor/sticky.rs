@@ -32,6 +32,8 @@ struct Group<'a> {
     /// Per member: subscribed topic ranks, in subscription order, existing topics only.
     subscribed: Vec<Vec<usize>>,
     total_partitions: usize,
+    /// Dense index of a topic's partition 0, for per-partition arrays.
+    offsets: Vec<usize>,
 }
 
 impl<'a> Group<'a> {
@@ -64,6 +66,14 @@ impl<'a> Group<'a> {
             })
             .collect();
         let total_partitions = counts.iter().map(|&count| count as usize).sum();
+        let offsets = counts
+            .iter()
+            .scan(0usize, |next, &count| {
+                let offset = *next;
+                *next += count as usize;
+                Some(offset)
+            })
+            .collect();
         Group {
             members,
             names,
@@ -72,11 +82,16 @@ impl<'a> Group<'a> {
             id_rank,
             subscribed,
             total_partitions,
+            offsets,
         }
     }
 
     fn rank(&self, topic: &str) -> Option<usize> {
         self.names.iter().position(|name| *name == topic)
+    }
+
+    fn index(&self, tp: Tp) -> usize {
+        self.offsets[tp.0] + tp.1 as usize
     }
 
     fn hash(&self, tp: Tp) -> i32 {
@@ -385,6 +400,8 @@ struct General<'a> {
     lists: Vec<Option<Vec<Tp>>>,
     /// `currentPartitionConsumer`: may be stale for revoked partitions, as in Kafka.
     holder: BTreeMap<Tp, usize>,
+    /// Who holds each partition according to `lists` (members set aside excluded).
+    owner_of: Vec<Option<usize>>,
     /// Members by (partition count, id): Kafka's `sortedCurrentSubscriptions`.
     sorted: BTreeSet<(usize, usize, usize)>,
     subscribers: Vec<Vec<usize>>,
@@ -428,25 +445,17 @@ impl General<'_> {
         if first.0 + 1 >= last.0 {
             return true;
         }
-        let mut owner: BTreeMap<Tp, usize> = BTreeMap::new();
-        for (member, list) in self.lists.iter().enumerate() {
-            if let Some(list) = list {
-                for &tp in list {
-                    owner.insert(tp, member);
-                }
-            }
-        }
         for &(size, _, member) in &self.sorted {
             if size == self.max_size(member) {
                 continue;
             }
             for &rank in &self.group.subscribed[member] {
                 for partition in 0..self.group.counts[rank] {
-                    let tp = (rank, partition);
-                    if owner.get(&tp) == Some(&member) {
+                    let owner = self.owner_of[self.group.index((rank, partition))];
+                    if owner == Some(member) {
                         continue;
                     }
-                    let other_size = owner.get(&tp).and_then(|&other| self.size(other));
+                    let other_size = owner.and_then(|other| self.size(other));
                     if other_size.is_some_and(|other_size| size + 1 < other_size) {
                         return false;
                     }
@@ -462,6 +471,7 @@ impl General<'_> {
             list.push(tp);
         }
         self.holder.insert(tp, member);
+        self.owner_of[self.group.index(tp)] = Some(member);
         self.resort(member);
     }
 
@@ -493,6 +503,7 @@ impl General<'_> {
             list.push(moving);
         }
         self.holder.insert(moving, new);
+        self.owner_of[self.group.index(moving)] = Some(new);
         self.resort(new);
         self.resort(from);
     }
@@ -537,6 +548,15 @@ impl General<'_> {
             }
             if !modified {
                 return performed;
+            }
+        }
+    }
+
+    fn recompute_owners(&mut self) {
+        self.owner_of = vec![None; self.group.total_partitions];
+        for (member, list) in self.lists.iter().enumerate() {
+            for &tp in list.iter().flatten() {
+                self.owner_of[self.group.index(tp)] = Some(member);
             }
         }
     }
@@ -607,6 +627,7 @@ fn general(group: &Group, claims: &Claims, protocol: RebalanceProtocol) -> Vec<V
         group,
         lists: claims.owned.iter().cloned().map(Some).collect(),
         holder: BTreeMap::new(),
+        owner_of: Vec::new(),
         sorted: BTreeSet::new(),
         subscribers,
         movements: Movements::default(),
@@ -637,6 +658,7 @@ fn general(group: &Group, claims: &Claims, protocol: RebalanceProtocol) -> Vec<V
     for member in 0..member_count {
         state.resort(member);
     }
+    state.recompute_owners();
     let initializing = state.sorted.last().is_none_or(|&(size, _, _)| size == 0);
     for &tp in &unassigned {
         if let Some(member) = state.lightest_subscriber(tp) {
@@ -655,6 +677,7 @@ fn general(group: &Group, claims: &Claims, protocol: RebalanceProtocol) -> Vec<V
             }
         }
     }
+    state.recompute_owners();
     let before_lists = state.lists.clone();
     let before_holder = state.holder.clone();
     let before_score = state.balance_score();
