@@ -50,7 +50,12 @@ final class Generator {
         scenario++;
         List<Round> rounds = new ArrayList<>();
         Case current = new Case();
+        // Most real groups share one subscription; unequal ones need at least two topics.
+        boolean equalSubscriptions = random.nextInt(10) < 4;
         int topicCount = skewed(20, 6.0);
+        if (!equalSubscriptions && topicCount < 2) {
+            topicCount = 2 + random.nextInt(4);
+        }
         int total = 0;
         for (int t = 0; t < topicCount; t++) {
             int partitions = Math.min(200, skewed(200, 7.0));
@@ -60,7 +65,6 @@ final class Generator {
             total += partitions;
             current.topics.put("t" + t, partitions);
         }
-        boolean equalSubscriptions = random.nextBoolean();
         // Members times topics is capped so the committed vectors stay a few megabytes.
         int memberCount = Math.min(Math.min(50, skewed(50, 8.0)), Math.max(1, 200 / topicCount));
         for (int m = 0; m < memberCount; m++) {
@@ -215,7 +219,7 @@ final class Generator {
             Case.Member stale = group.members.get(random.nextInt(group.members.size()));
             stale.generation = Math.max(0, generation - 1 - random.nextInt(2));
         }
-        if (random.nextInt(4) == 0) {
+        if (random.nextInt(3) == 0) {
             Case.Member from = group.members.get(random.nextInt(group.members.size()));
             Case.Member to = group.members.get(random.nextInt(group.members.size()));
             if (from != to) {
