@@ -184,9 +184,38 @@ impl TimeSeries {
     }
 }
 
+/// What happened to batches, step by step: kept only when a test asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceEntry {
+    /// A produce request left a producer: (partition, records) per batch, in drain order.
+    RequestSent {
+        at_ns: u64,
+        producer: u32,
+        broker: u32,
+        batches: Vec<(u32, u32)>,
+    },
+    BatchAcked {
+        at_ns: u64,
+        partition: u32,
+        records: u32,
+    },
+    BatchRetried {
+        at_ns: u64,
+        partition: u32,
+        records: u32,
+    },
+    BatchFailed {
+        at_ns: u64,
+        partition: u32,
+        records: u32,
+    },
+}
+
 /// Everything measured in one run.
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
+    /// Step-by-step record of batches, when enabled (tests).
+    pub trace: Option<Vec<TraceEntry>>,
     pub producer: ProducerMetrics,
     pub end_to_end: Latency,
     pub groups: Vec<GroupMetrics>,
@@ -197,10 +226,18 @@ impl Recorder {
     pub fn new(groups: usize, interval_ns: u64, duration_ns: u64) -> Self {
         let buckets = duration_ns.div_ceil(interval_ns.max(1)).max(1) as usize;
         Recorder {
+            trace: None,
             producer: ProducerMetrics::default(),
             end_to_end: Latency::default(),
             groups: vec![GroupMetrics::default(); groups],
             series: TimeSeries::new(interval_ns, buckets),
+        }
+    }
+
+    /// Adds a trace entry if tracing is on; `entry` is only built then.
+    pub fn trace(&mut self, entry: impl FnOnce() -> TraceEntry) {
+        if let Some(trace) = &mut self.trace {
+            trace.push(entry());
         }
     }
 

@@ -13,6 +13,7 @@ pub mod workload;
 
 use crate::codec;
 use crate::ids::{BrokerId, NodeId, ProducerId, TopicPartition};
+use crate::metrics::TraceEntry;
 use crate::msg::{ErrorCode, Message, ProduceRequest, ProduceResponse};
 use crate::scenario::model::{Acks, Keys, Partitioner, ProducerConfig, ProducerSpec};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
@@ -76,6 +77,8 @@ pub struct Producer {
     backoff_rng: SimRng,
     /// Since when the application thread has been blocked on buffer memory.
     blocked_since_ns: Option<u64>,
+    /// When the application thread last came back from a block: later appends happen no earlier.
+    resumed_at_ns: u64,
 }
 
 impl Producer {
@@ -126,6 +129,7 @@ impl Producer {
             partitioner_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Partitioner),
             backoff_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Backoff),
             blocked_since_ns: None,
+            resumed_at_ns: 0,
             config,
         };
         producer.refresh_metadata(metadata, spec.topic);
@@ -200,13 +204,24 @@ impl Producer {
         if self.config.max_in_flight_requests_per_connection == 1 {
             self.accumulator.unmute(batch.tp.partition);
         }
+        let (partition, records, now_ns) = (batch.tp.partition, batch.record_count(), ctx.now_ns);
         match result {
             Ok(_base_offset) => {
+                ctx.metrics.trace(|| TraceEntry::BatchAcked {
+                    at_ns: now_ns,
+                    partition,
+                    records,
+                });
                 ctx.metrics
                     .batch_acked(ctx.now_ns, &batch.record_created_ns, batch.wire_bytes);
                 self.accumulator.deallocate(&batch);
             }
             Err(error) if self.can_retry(&batch, error, ctx.now_ns) => {
+                ctx.metrics.trace(|| TraceEntry::BatchRetried {
+                    at_ns: now_ns,
+                    partition,
+                    records,
+                });
                 ctx.metrics.records_retried(batch.record_count());
                 let backoff_ns = self.draw_backoff_ns(batch.attempts);
                 self.accumulator.reenqueue(batch, ctx.now_ns, backoff_ns);
@@ -225,6 +240,12 @@ impl Producer {
     }
 
     fn fail_batch(&mut self, ctx: &mut Ctx, batch: ProducerBatch) {
+        let (partition, records, at_ns) = (batch.tp.partition, batch.record_count(), ctx.now_ns);
+        ctx.metrics.trace(|| TraceEntry::BatchFailed {
+            at_ns,
+            partition,
+            records,
+        });
         ctx.metrics.records_failed(u64::from(batch.record_count()));
         self.accumulator.deallocate(&batch);
     }
@@ -377,12 +398,19 @@ impl Producer {
                     ctx.metrics.records_failed(1);
                     ctx.metrics.record_created(record.created_ns);
                     self.blocked_since_ns = None;
+                    self.resumed_at_ns = ctx.now_ns;
                     self.accumulator.exhausted = false;
                     continue;
                 }
             }
             let partition = self.choose_partition(&record);
-            match self.accumulator.append(partition, &record, ctx.now_ns) {
+            // Appends happen in the past of `now` (records due since the last event), at the
+            // record's own time, unless a block held the application thread until now.
+            if self.blocked_since_ns.is_some() {
+                self.resumed_at_ns = ctx.now_ns;
+            }
+            let append_ns = record.append_ns.max(self.resumed_at_ns);
+            match self.accumulator.append(partition, &record, append_ns) {
                 AppendOutcome::Appended(placement) => {
                     self.blocked_since_ns = None;
                     ctx.metrics.record_created(record.created_ns);
@@ -472,6 +500,16 @@ impl Producer {
             ctx.metrics.batch_sent(batch.wire_bytes, queue_ns);
         }
         ctx.metrics.request_sent(records);
+        let (producer, at_ns) = (self.id.0, ctx.now_ns);
+        ctx.metrics.trace(|| TraceEntry::RequestSent {
+            at_ns,
+            producer,
+            broker: node.0,
+            batches: batches
+                .iter()
+                .map(|batch| (batch.tp.partition, batch.record_count()))
+                .collect(),
+        });
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let data = batches.iter().map(|batch| self.batch_data(batch)).collect();

@@ -1,0 +1,80 @@
+//! Goal: the binary's `run` command works end to end: it prints the summary, writes
+//! metrics.json into the report folder, exits 0; and a bad file exits 2 with no report.
+//! Method: run the built binary on the shipped quickstart scenario (shortened with --set) in a
+//! temporary folder.
+
+use super::util::TempDir;
+use std::process::Command;
+
+fn kafkasim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+}
+
+#[test]
+fn run_writes_a_report_and_prints_a_summary() {
+    let dir = TempDir::new("cli-run");
+    let out = dir.0.join("report");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.json");
+    let output = kafkasim()
+        .args([
+            "run",
+            scenario,
+            "--set",
+            "cluster::duration_ms=2000",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("records acked"), "{stdout}");
+    let text = std::fs::read_to_string(out.join("metrics.json")).expect("metrics.json written");
+    let metrics: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(metrics["schema_version"], 1);
+    assert_eq!(metrics["scenario"], "quickstart");
+    assert!(metrics["delivery"]["acked"].as_u64().unwrap_or(0) > 0);
+}
+
+#[test]
+fn a_bad_scenario_exits_2_and_writes_nothing() {
+    let dir = TempDir::new("cli-bad");
+    let file = dir.0.join("bad.json");
+    std::fs::write(&file, "{ \"name\": \"bad\", \"duration_ms\": -1 }").expect("write");
+    let out = dir.0.join("report");
+    let output = kafkasim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!out.exists(), "no partial report");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("duration_ms"));
+}
+
+#[test]
+fn unmodelled_timeline_actions_are_refused_not_ignored() {
+    let dir = TempDir::new("cli-unmodelled");
+    let file = dir.0.join("crash.json");
+    let scenario = serde_json::json!({
+        "name": "crash", "duration_ms": 1000,
+        "topics": [ { "name": "t", "partitions": 1 } ],
+        "timeline": [ { "at_ms": 10, "action": "broker-crash", "broker": 0 } ]
+    });
+    std::fs::write(&file, scenario.to_string()).expect("write");
+    let output = kafkasim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.0.join("r"))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("broker-crash"));
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (style.md habit 15): each module states its goal and method.
+
+mod assignors;
+mod batching;
+mod cli;
+mod determinism;
+mod producer_rules;
+mod scenario_errors;
+mod util;
