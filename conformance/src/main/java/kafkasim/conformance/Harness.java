@@ -29,7 +29,10 @@ public final class Harness {
     static final String[] ASSIGNORS = {
         "range", "roundrobin", "sticky", "cooperative-sticky", "uniform", "server-range"
     };
-    static final int GENERATED_CASES_PER_ASSIGNOR = 2000;
+    /** Overridable with -Dkafkasim.cases=N for local stress runs; the committed vectors use 2000. */
+    static final int GENERATED_CASES_PER_ASSIGNOR = Integer.getInteger("kafkasim.cases", 2000);
+    /** Overridable with -Dkafkasim.seed=S for local stress runs. */
+    static final long SEED = Long.getLong("kafkasim.seed", 0x6b61666b6173696dL);
 
     private Harness() { }
 
@@ -53,7 +56,7 @@ public final class Harness {
                 Case input = Case.fromJson(testCase.get("input"));
                 lines.add(line(mapper, "kafka:" + testCase.get("name").asText(), assignor, input));
             }
-            Generator generator = new Generator(assignor, 0x6b61666b6173696dL + index);
+            Generator generator = new Generator(assignor, SEED + index);
             int generated = 0;
             while (generated < GENERATED_CASES_PER_ASSIGNOR) {
                 for (Generator.Round round : generator.nextScenario(GENERATED_CASES_PER_ASSIGNOR - generated)) {
