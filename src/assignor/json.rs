@@ -108,25 +108,106 @@ fn convert_member(index: usize, raw: RawMember) -> Result<MemberSubscription, Us
     })
 }
 
-/// `{"assignment": {member: {topic: [partitions]}}}`, sorted, one member per input member.
+/// `{"assignment": {member: {topic: [partitions]}}}`, sorted, one member per input member and
+/// one line per member, so a group of fifty stays readable.
 pub fn render_output(assignment: &Assignment) -> String {
-    let mut members = serde_json::Map::new();
+    let quote = |text: &str| {
+        serde_json::to_string(text)
+            .unwrap_or_else(|error| panic!("serializing a string cannot fail: {error}"))
+    };
+    let mut lines = Vec::with_capacity(assignment.len());
     for (member_id, partitions) in assignment {
-        let mut per_topic = serde_json::Map::new();
-        for (topic, list) in partitions {
-            if list.is_empty() {
-                continue;
-            }
-            let mut sorted = list.clone();
-            sorted.sort_unstable();
-            per_topic.insert(topic.clone(), serde_json::Value::from(sorted));
-        }
-        members.insert(member_id.clone(), serde_json::Value::Object(per_topic));
+        let topics: Vec<String> = partitions
+            .iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(topic, list)| {
+                let mut sorted = list.clone();
+                sorted.sort_unstable();
+                let numbers: Vec<String> = sorted.iter().map(u32::to_string).collect();
+                format!("{}: [{}]", quote(topic), numbers.join(", "))
+            })
+            .collect();
+        let body = if topics.is_empty() {
+            "{}".to_string()
+        } else {
+            format!("{{ {} }}", topics.join(", "))
+        };
+        lines.push(format!("    {}: {body}", quote(member_id)));
     }
-    let mut root = serde_json::Map::new();
-    root.insert("assignment".to_string(), serde_json::Value::Object(members));
-    let mut text = serde_json::to_string_pretty(&serde_json::Value::Object(root))
-        .unwrap_or_else(|error| panic!("serializing plain maps cannot fail: {error}"));
-    text.push('\n');
-    text
+    if lines.is_empty() {
+        return "{\n  \"assignment\": {}\n}\n".to_string();
+    }
+    format!(
+        "{{\n  \"assignment\": {{\n{}\n  }}\n}}\n",
+        lines.join(",\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_valid_sorted_json() {
+        let input = r#"{"assignor": "range", "topics": {"t2": 2, "t1": 3},
+            "members": [{"member_id": "c2", "topics": ["t1"]},
+                        {"member_id": "c1", "topics": ["t1", "t2"], "owned": {"t1": [0]}},
+                        {"member_id": "c3", "topics": []}]}"#;
+        let output = assign_json(input).expect("valid input");
+        let value: serde_json::Value = serde_json::from_str(&output).expect("valid JSON");
+        let expected = serde_json::json!({"assignment": {
+            "c1": {"t1": [0, 1], "t2": [0, 1]}, "c2": {"t1": [2]}, "c3": {}}});
+        assert_eq!(value, expected);
+        assert!(
+            output.find("\"c1\"") < output.find("\"c2\""),
+            "members sorted"
+        );
+    }
+
+    #[test]
+    fn errors_name_field_value_and_allowed() {
+        let cases = [
+            (
+                r#"{"assignor": "rnage", "topics": {}}"#,
+                "did you mean \"range\"",
+            ),
+            (
+                r#"{"assignor": "range", "topics": {"t": -1}}"#,
+                "topics.t: -1",
+            ),
+            (
+                r#"{"assignor": "range", "topics": {"t": 1},
+                    "members": [{"member_id": "a", "topics": ["u"]}]}"#,
+                "members[0].topics[0]: \"u\"",
+            ),
+            (
+                r#"{"assignor": "range", "topics": {},
+                    "members": [{"member_id": "a"}, {"member_id": "a"}]}"#,
+                "members[1].member_id: \"a\"",
+            ),
+            (
+                r#"{"assignor": "range", "topics": {"t": 1},"#,
+                "line 1 column",
+            ),
+            (
+                r#"{"assignor": "uniform", "topics": {"t": 2}, "members": [
+                    {"member_id": "a", "topics": ["t"], "owned": {"t": [0]}},
+                    {"member_id": "b", "topics": ["t"], "owned": {"t": [0]}}]}"#,
+                "members[1].owned.t: 0",
+            ),
+            (
+                r#"{"assignor": "sticky", "topics": {"t": 2}, "members": [
+                    {"member_id": "a", "topics": ["t"], "owned": {"t": [5]}}]}"#,
+                "members[0].owned.t: 5",
+            ),
+        ];
+        for (input, expected) in cases {
+            let error = assign_json(input).expect_err(input);
+            assert!(
+                error.message.contains(expected),
+                "{} lacks {expected}",
+                error.message
+            );
+        }
+    }
 }
