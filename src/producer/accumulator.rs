@@ -2,7 +2,7 @@
 //! partition (only the last accepts appends), the buffer pool, the ready check (full, linger
 //! expired, memory exhausted; held back in retry backoff) and the drain of one request per node.
 
-use super::batch::{record_bytes, BatchBuilder, ProducerBatch, BATCH_HEADER_BYTES};
+use super::batch::{batch_size_upper_bound, BatchBuilder, ProducerBatch};
 use super::partitioner::StickyPartitioner;
 use super::workload::PendingRecord;
 use crate::ids::{BrokerId, TopicId, TopicPartition};
@@ -150,13 +150,7 @@ impl Accumulator {
             }
         }
         // Kafka sizes a new buffer for the worst-case framing of the record.
-        let upper_bound = BATCH_HEADER_BYTES
-            + record_bytes(
-                i32::MAX as u64,
-                i64::MAX as u64,
-                key_bytes,
-                record.value_bytes,
-            );
+        let upper_bound = batch_size_upper_bound(key_bytes, record.value_bytes);
         let write_limit_bytes = u64::from(self.config.batch_size_bytes).max(upper_bound);
         let ratio = if self.config.compressed {
             f64::from(self.ratio_estimate)

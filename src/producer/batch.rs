@@ -42,6 +42,22 @@ pub fn record_bytes(
     varint_bytes(body as i64) + body
 }
 
+/// Kafka's `estimateSizeInBytesUpperBound` for a v2 record alone in a batch: the batch header,
+/// the worst-case record framing (`MAX_RECORD_OVERHEAD` = 21: attributes, and the longest varints
+/// for size, timestamp delta and offset delta), key, value and the header count.
+pub fn batch_size_upper_bound(key_bytes: Option<u32>, value_bytes: u32) -> u64 {
+    const MAX_RECORD_OVERHEAD: u64 = 21;
+    let field = |len: Option<u32>| match len {
+        Some(len) => varint_bytes(i64::from(len)) + u64::from(len),
+        None => varint_bytes(-1),
+    };
+    BATCH_HEADER_BYTES
+        + MAX_RECORD_OVERHEAD
+        + field(key_bytes)
+        + field(Some(value_bytes))
+        + varint_bytes(0)
+}
+
 /// The size bookkeeping of one open batch. Copyable, so the producer can look ahead on a scratch copy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchBuilder {

@@ -403,6 +403,12 @@ impl Producer {
                     continue;
                 }
             }
+            if self.record_too_large(&record) {
+                // `RecordTooLargeException` from `send()`: never retried.
+                ctx.metrics.records_failed(1);
+                ctx.metrics.record_created(record.created_ns);
+                continue;
+            }
             let partition = self.choose_partition(&record);
             // Appends happen in the past of `now` (records due since the last event), at the
             // record's own time, unless a block held the application thread until now.
@@ -432,6 +438,15 @@ impl Producer {
                 }
             }
         }
+    }
+
+    /// Kafka's `KafkaProducer.ensureValidRecordSize`: the record's worst-case size must fit in
+    /// `max.request.size` and `buffer.memory`.
+    fn record_too_large(&self, record: &PendingRecord) -> bool {
+        let key_bytes = record.key.map(|_| self.key_width);
+        let size = batch::batch_size_upper_bound(key_bytes, record.value_bytes);
+        size > u64::from(self.config.max_request_size_bytes)
+            || size > self.config.buffer_memory_bytes
     }
 
     /// Kafka's `Sender.sendProducerData`, repeated while some node can take a request now.
