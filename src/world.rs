@@ -466,14 +466,16 @@ fn build_consumers(scenario: &Scenario, metadata: &Metadata, seed: u64) -> Vec<C
                 next += count;
             }
         }
-        for assigned in assignments {
+        for (member, assigned) in assignments.into_iter().enumerate() {
             let id = ConsumerId(consumers.len() as u32);
+            let name = format!("consumer:{}:{member}", group.group_id);
             let leaders: BTreeMap<TopicPartition, BrokerId> = assigned
                 .iter()
                 .map(|&tp| (tp, metadata.leader(tp)))
                 .collect();
             consumers.push(Consumer::new(
                 id,
+                name,
                 group_index,
                 &group.config,
                 &group.processing_ns_per_record,

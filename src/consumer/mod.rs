@@ -26,6 +26,8 @@ struct Buffered {
 
 pub struct Consumer {
     pub id: ConsumerId,
+    /// `consumer:GROUP:INDEX`, as the scenario names nodes.
+    pub name: String,
     pub group: usize,
     config: ConsumerConfig,
     processing_ns: Dist,
@@ -45,8 +47,10 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: ConsumerId,
+        name: String,
         group: usize,
         config: &ConsumerConfig,
         processing_ns: &Dist,
@@ -57,6 +61,7 @@ impl Consumer {
         let positions: BTreeMap<TopicPartition, u64> = assigned.iter().map(|&tp| (tp, 0)).collect();
         Consumer {
             id,
+            name,
             group,
             config: config.clone(),
             processing_ns: processing_ns.clone(),
@@ -88,6 +93,15 @@ impl Consumer {
 
     /// The first poll.
     pub fn start(&mut self, ctx: &mut Ctx) {
+        for tp in &self.assigned {
+            ctx.metrics.ownership_started(
+                self.group,
+                &self.name,
+                tp.topic.0,
+                tp.partition,
+                ctx.now_ns,
+            );
+        }
         self.poll(ctx);
     }
 

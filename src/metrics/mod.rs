@@ -184,6 +184,31 @@ impl TimeSeries {
     }
 }
 
+/// A time during which one group member owned (was assigned and consuming) one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnershipSpan {
+    pub group: usize,
+    /// The member's display name, e.g. `consumer:billing:0`.
+    pub member: String,
+    pub topic: u32,
+    pub partition: u32,
+    pub from_ns: u64,
+    /// None while still owned at the end of the run.
+    pub to_ns: Option<u64>,
+}
+
+/// One completed rebalance of a group (classic generation or KIP-848 epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebalanceRecord {
+    pub group: usize,
+    pub generation: u32,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub members: u32,
+    pub revoked: u32,
+    pub assigned: u32,
+}
+
 /// What happened to batches, step by step: kept only when a test asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceEntry {
@@ -220,6 +245,9 @@ pub struct Recorder {
     pub end_to_end: Latency,
     pub groups: Vec<GroupMetrics>,
     pub series: TimeSeries,
+    /// Partition ownership over time, for the ownership chart.
+    pub ownership: Vec<OwnershipSpan>,
+    pub rebalances: Vec<RebalanceRecord>,
 }
 
 impl Recorder {
@@ -231,6 +259,8 @@ impl Recorder {
             end_to_end: Latency::default(),
             groups: vec![GroupMetrics::default(); groups],
             series: TimeSeries::new(interval_ns, buckets),
+            ownership: Vec::new(),
+            rebalances: Vec::new(),
         }
     }
 
@@ -302,6 +332,46 @@ impl Recorder {
         let bucket = self.series.bucket(at_ns.saturating_sub(1));
         if let Some(slot) = self.series.lag.get_mut(bucket) {
             *slot = lag;
+        }
+    }
+
+    /// A member starts owning a partition.
+    pub fn ownership_started(
+        &mut self,
+        group: usize,
+        member: &str,
+        topic: u32,
+        partition: u32,
+        at_ns: u64,
+    ) {
+        self.ownership.push(OwnershipSpan {
+            group,
+            member: member.to_string(),
+            topic,
+            partition,
+            from_ns: at_ns,
+            to_ns: None,
+        });
+    }
+
+    /// A member stops owning a partition (revoked, lost, or the member died).
+    pub fn ownership_ended(
+        &mut self,
+        group: usize,
+        member: &str,
+        topic: u32,
+        partition: u32,
+        at_ns: u64,
+    ) {
+        let open = self.ownership.iter_mut().rev().find(|span| {
+            span.group == group
+                && span.member == member
+                && span.topic == topic
+                && span.partition == partition
+                && span.to_ns.is_none()
+        });
+        if let Some(span) = open {
+            span.to_ns = Some(at_ns);
         }
     }
 
