@@ -3,6 +3,7 @@
 //! input, which `conformance/` checks against Kafka's own code. The group coordinator of the
 //! simulation calls [`assign`]; `kafkasim assign` calls [`assign_json`].
 
+mod cooperative_sticky;
 mod java_order;
 mod json;
 mod range;
@@ -37,10 +38,8 @@ pub fn assign(
         AssignorName::Range => range::assign(topics, members),
         AssignorName::RoundRobin => roundrobin::assign(topics, members),
         AssignorName::ServerRange => server_range::assign(topics, members),
-        AssignorName::Sticky => sticky::assign(topics, members, RebalanceProtocol::Eager),
-        AssignorName::CooperativeSticky => {
-            sticky::assign(topics, members, RebalanceProtocol::Cooperative)
-        }
+        AssignorName::Sticky => sticky::assign(topics, members),
+        AssignorName::CooperativeSticky => cooperative_sticky::assign(topics, members),
         AssignorName::Uniform => uniform::assign(topics, members),
     };
     assert_eq!(
