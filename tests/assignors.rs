@@ -40,6 +40,20 @@ fn compact_map(value: &serde_json::Value) -> TopicPartitions {
     partitions
 }
 
+/// `[member_id, group_instance_id, topics, owned, generation, rack]`, trailing ones optional.
+fn member_object(tuple: &serde_json::Value) -> serde_json::Value {
+    let field = |index: usize| tuple.get(index).cloned().unwrap_or(serde_json::Value::Null);
+    let owned = serde_json::to_value(compact_map(&field(3))).expect("owned partitions");
+    serde_json::json!({
+        "member_id": field(0),
+        "group_instance_id": field(1),
+        "topics": field(2),
+        "owned": owned,
+        "generation": field(4),
+        "rack": field(5),
+    })
+}
+
 struct Vector {
     name: String,
     assignor: AssignorName,
@@ -68,13 +82,11 @@ fn load_vectors(assignor: AssignorName) -> Vec<Vector> {
             .iter()
             .map(|(member, topics)| (member.clone(), compact_map(topics)))
             .collect();
-        // Owned lists are compact strings in the vectors; the input format wants arrays.
+        // Members are tuples with compact partition lists in the vectors (to keep them small);
+        // rebuild the objects of the `kafkasim assign` format.
         if let Some(members) = value["input"]["members"].as_array_mut() {
-            for member in members {
-                if let Some(owned) = member.get("owned") {
-                    let arrays = serde_json::to_value(compact_map(owned)).expect("owned");
-                    member["owned"] = arrays;
-                }
+            for member in members.iter_mut() {
+                *member = member_object(member);
             }
         }
         let input = parse_input(&value["input"].to_string())
