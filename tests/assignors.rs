@@ -420,6 +420,25 @@ fn check_cooperative_withholding(group: &Group, owned_from: &Assignment) {
     )
     .expect("valid");
     let given = check_valid(group, &result);
+    // No partition goes straight from one owner to another within a round.
+    for member in &prior.members {
+        for (topic, partitions) in &result[&member.member_id] {
+            for partition in partitions {
+                let owner = prior.members.iter().find(|other| {
+                    other
+                        .owned
+                        .get(topic)
+                        .is_some_and(|list| list.contains(partition))
+                });
+                let owner_id = owner.map(|other| other.member_id.as_str());
+                let moved = owner_id.is_some_and(|id| id != member.member_id);
+                assert!(
+                    !moved,
+                    "{topic}-{partition} moved from {owner_id:?} in one round"
+                );
+            }
+        }
+    }
     for (topic, partition) in subscribed_partitions(group) {
         if given.contains(&(topic.clone(), partition)) {
             continue;

@@ -42,12 +42,41 @@ pub fn assign(
         AssignorName::CooperativeSticky => cooperative_sticky::assign(topics, members),
         AssignorName::Uniform => uniform::assign(topics, members),
     };
+    check_assignment(topics, members, &assignment);
+    Ok(assignment)
+}
+
+/// What every assignor promises, whatever its strategy: each member has an entry, and each
+/// partition goes at most once, to a subscriber of its topic. A failure here is a bug.
+fn check_assignment(
+    topics: &BTreeMap<String, u32>,
+    members: &[MemberSubscription],
+    assignment: &Assignment,
+) {
     assert_eq!(
         assignment.len(),
         members.len(),
         "every member gets an entry"
     );
-    Ok(assignment)
+    let mut given = BTreeSet::new();
+    for member in members {
+        let Some(partitions) = assignment.get(&member.member_id) else {
+            panic!("member {} has no entry", member.member_id);
+        };
+        for (topic, list) in partitions {
+            assert!(
+                list.is_empty() || member.subscribes_to(topic),
+                "{topic} given to {}, which does not subscribe to it",
+                member.member_id
+            );
+            let count = topics.get(topic).copied().unwrap_or(0);
+            for &partition in list {
+                assert!(partition < count, "{topic}-{partition} does not exist");
+                let fresh = given.insert((topic.as_str(), partition));
+                assert!(fresh, "{topic}-{partition} given twice");
+            }
+        }
+    }
 }
 
 fn validate(
