@@ -8,7 +8,8 @@
 //! owned partitions. Property tests then check the invariants on random groups.
 
 use kafkasim::assignor::{
-    assign, parse_input, Assignment, AssignorName, MemberSubscription, TopicPartitions,
+    assign, parse_input, Assignment, AssignorName, MemberSubscription, RebalanceProtocol,
+    TopicPartitions,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -246,6 +247,17 @@ fn assignor_names_parse_with_suggestions() {
         assert_eq!(AssignorName::parse(assignor.name()), Ok(assignor));
         assert_eq!(AssignorName::parse(assignor.class_name()), Ok(assignor));
     }
+    assert!(AssignorName::CooperativeSticky.supports(RebalanceProtocol::Cooperative));
+    assert!(AssignorName::CooperativeSticky.supports(RebalanceProtocol::Eager));
+    for eager_only in [
+        AssignorName::Range,
+        AssignorName::RoundRobin,
+        AssignorName::Sticky,
+    ] {
+        assert!(eager_only.supports(RebalanceProtocol::Eager));
+        assert!(!eager_only.supports(RebalanceProtocol::Cooperative));
+    }
+    assert!(AssignorName::Uniform.is_server_side() && AssignorName::ServerRange.is_server_side());
     let error = AssignorName::parse("rnage").expect_err("typo");
     assert!(
         error.message.contains("did you mean \"range\""),
@@ -372,11 +384,11 @@ fn check_properties(assignor: AssignorName, group: &Group, equal: bool) {
             "every subscribed partition assigned"
         );
     }
-    let balanced_promised = matches!(
-        assignor,
-        AssignorName::Sticky | AssignorName::CooperativeSticky | AssignorName::Uniform
-    );
-    if equal && balanced_promised && assignor != AssignorName::CooperativeSticky {
+    // Range balances per topic only; the others promise counts within one of each other when
+    // subscriptions are equal (cooperative-sticky too, since this first round owns nothing).
+    let balanced_promised =
+        assignor != AssignorName::Range && assignor != AssignorName::ServerRange;
+    if equal && balanced_promised {
         let counts = sizes(&first);
         let spread = counts.iter().max().unwrap_or(&0) - counts.iter().min().unwrap_or(&0);
         assert!(spread <= 1, "{assignor} unbalanced: {counts:?}");
@@ -456,8 +468,16 @@ fn check_cooperative_withholding(group: &Group, owned_from: &Assignment) {
     }
 }
 
+/// 48 cases keep the suite fast; `PROPTEST_CASES=5000` searches harder.
+fn property_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(48)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(property_cases()))]
 
     #[test]
     fn every_assignor_keeps_its_promises(group in group_strategy(false)) {
