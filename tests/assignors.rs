@@ -158,6 +158,12 @@ fn normalized(assignment: &Assignment) -> Assignment {
 }
 
 fn conformance(assignor: AssignorName, exact: bool) {
+    conformance_of(assignor, assignor, exact);
+}
+
+/// Runs `runner` on the vectors of `vectors_of`; they differ only in the canary below.
+fn conformance_of(vectors_of: AssignorName, runner: AssignorName, exact: bool) {
+    let assignor = vectors_of;
     let vectors = load_vectors(assignor);
     assert!(
         vectors.len() >= 2000,
@@ -168,7 +174,7 @@ fn conformance(assignor: AssignorName, exact: bool) {
     let mut mismatches = Vec::new();
     let mut worse = Vec::new();
     for vector in &vectors {
-        let ours = assign(vector.assignor, &vector.topics, &vector.members)
+        let ours = assign(runner, &vector.topics, &vector.members)
             .unwrap_or_else(|error| panic!("{}: {error}", vector.name));
         let ours = normalized(&ours);
         let theirs = normalized(&vector.expected);
@@ -239,6 +245,51 @@ fn sticky_matches_kafka() {
 #[test]
 fn cooperative_sticky_matches_kafka() {
     conformance(AssignorName::CooperativeSticky, false);
+}
+
+/// Canary: the comparison must notice a wrong assignor (roundrobin answering range's vectors).
+#[test]
+#[should_panic(expected = "differs from Kafka")]
+fn conformance_catches_a_wrong_assignor() {
+    conformance_of(AssignorName::Range, AssignorName::RoundRobin, true);
+}
+
+/// `kafkasim assign FILE`: JSON out with exit 0, a named field with exit 2.
+#[test]
+fn assign_command_prints_json_and_exits_2_on_errors() {
+    let directory = std::env::temp_dir().join(format!("kafkasim-assign-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("temp dir");
+    let good = directory.join("good.json");
+    let input = r#"{"assignor": "cooperative-sticky", "topics": {"t1": 3, "t2": 2},
+        "members": [{"member_id": "c1", "topics": ["t1", "t2"], "owned": {"t1": [0]},
+                     "generation": 1},
+                    {"member_id": "c2", "group_instance_id": null, "topics": ["t1"]},
+                    {"member_id": "c3", "topics": []}]}"#;
+    std::fs::write(&good, input).expect("write input");
+    let run = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+            .arg("assign")
+            .arg(path)
+            .output()
+            .expect("run kafkasim")
+    };
+    let output = run(&good);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let printed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    let members = printed["assignment"]
+        .as_object()
+        .expect("assignment object");
+    let ids: Vec<&String> = members.keys().collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    assert_eq!(printed["assignment"]["c3"], serde_json::json!({}));
+    let bad = directory.join("bad.json");
+    std::fs::write(&bad, r#"{"assignor": "stiky", "topics": {}}"#).expect("write input");
+    let output = run(&bad);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("did you mean \"sticky\""), "{stderr}");
+    let _ = std::fs::remove_dir_all(&directory);
 }
 
 #[test]
