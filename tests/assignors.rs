@@ -57,7 +57,6 @@ fn member_object(tuple: &serde_json::Value) -> serde_json::Value {
 
 struct Vector {
     name: String,
-    assignor: AssignorName,
     topics: BTreeMap<String, u32>,
     members: Vec<MemberSubscription>,
     expected: Assignment,
@@ -98,7 +97,6 @@ fn load_vectors(assignor: AssignorName) -> Vec<Vector> {
         );
         vectors.push(Vector {
             name,
-            assignor,
             topics: input.topics,
             members: input.members,
             expected,
@@ -194,8 +192,13 @@ fn conformance_of(vectors_of: AssignorName, runner: AssignorName, exact: bool) {
         }
     }
     let rate = 100.0 * matched as f64 / vectors.len() as f64;
+    let label = if runner == assignor {
+        assignor.to_string()
+    } else {
+        format!("{runner} (canary, on {assignor} vectors)")
+    };
     println!(
-        "conformance {assignor}: {matched}/{} vectors identical to Kafka ({rate:.2}%)",
+        "conformance {label}: {matched}/{} vectors identical to Kafka ({rate:.2}%)",
         vectors.len()
     );
     let sample: Vec<&String> = mismatches.iter().take(10).collect();
