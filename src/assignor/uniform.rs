@@ -12,7 +12,9 @@ use super::java_order::{integer_copy_order, string_map_order, topic_id_hash, Jav
 use super::types::{empty_assignment, java_string_cmp, Assignment, MemberSubscription};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The harness gives topics ids by rank of name; Kafka orders topic ids by those ids.
+/// Topics by rank of name, the rank standing in for the topic id. Model limit: a real cluster's
+/// topic ids are random UUIDs, and where Kafka walks a hash set of them (the homogeneous path)
+/// its answer depends on them; we use `Uuid(0, rank + 1)`, as the conformance harness does.
 struct Topics<'a> {
     names: Vec<&'a str>,
     counts: Vec<u32>,
