@@ -257,6 +257,33 @@ fn conformance_catches_a_wrong_assignor() {
     conformance_of(AssignorName::Range, AssignorName::RoundRobin, true);
 }
 
+/// On this input (found by a stress run) Kafka's cooperative-sticky loops forever moving one
+/// partition back and forth; ours must stop and still give a valid assignment.
+#[test]
+fn sticky_stops_where_kafka_livelocks() {
+    let path = format!(
+        "{}/tests/data/assign/kafka-livelock.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("livelock input");
+    let input = parse_input(&text).expect("valid input");
+    let group = Group {
+        topics: input.topics.clone(),
+        members: input.members.clone(),
+    };
+    for assignor in [AssignorName::Sticky, AssignorName::CooperativeSticky] {
+        let result = assign(assignor, &input.topics, &input.members).expect("assignment");
+        let given = check_valid(&group, &result);
+        if assignor == AssignorName::Sticky {
+            assert_eq!(
+                given,
+                subscribed_partitions(&group),
+                "sticky assigns everything"
+            );
+        }
+    }
+}
+
 /// `kafkasim assign FILE`: JSON out with exit 0, a named field with exit 2.
 #[test]
 fn assign_command_prints_json_and_exits_2_on_errors() {

@@ -77,6 +77,10 @@ final class Generator {
         for (int r = 0; r < roundCount; r++) {
             rounds.add(new Round("gen:" + scenario + ":" + r, strip(current)));
             Map<String, Map<String, List<Integer>>> output;
+            if (Harness.TRACE) {
+                System.err.println(rounds.get(rounds.size() - 1).name + " "
+                    + current.toJson(new com.fasterxml.jackson.databind.ObjectMapper(), assignor));
+            }
             try {
                 output = KafkaAssignors.run(assignor, current);
             } catch (RuntimeException error) {
