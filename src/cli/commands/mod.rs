@@ -1,6 +1,9 @@
 //! One file per subcommand: glue only (load, run, report).
 
 pub mod assign;
+pub mod compare;
+pub mod parallel;
+pub mod sweep;
 pub mod run;
 pub mod validate;
 
