@@ -5,5 +5,6 @@ mod batching;
 mod cli;
 mod determinism;
 mod producer_rules;
+mod reports;
 mod scenario_errors;
 mod util;

@@ -34,6 +34,8 @@ pub struct Axes<'a> {
     pub title: &'a str,
     pub x: &'a str,
     pub y: &'a str,
+    /// Names of x = 0, 1, 2... when the x axis is categorical (empty: numeric).
+    pub categories: &'a [String],
 }
 
 /// How the series of a chart are drawn.
@@ -122,6 +124,7 @@ pub fn timeseries_charts(runs: &[(String, &Value)]) -> Vec<(String, String)> {
             title,
             x: "time (s)",
             y,
+            categories: &[],
         };
         line_chart(&axes, series, Style::Lines)
     };
@@ -154,7 +157,7 @@ fn time_points(metrics: &Value, key: &str) -> Vec<(f64, f64)> {
 }
 
 /// The range that holds every point, widened when empty or flat so plotters gets a real range.
-fn bounds(series: &[Series]) -> ((f64, f64), (f64, f64)) {
+fn bounds(series: &[Series], style: Style) -> ((f64, f64), (f64, f64)) {
     let points = series.iter().flat_map(|s| s.points.iter());
     let finite = points.filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, f64::MIN);
@@ -177,8 +180,14 @@ fn bounds(series: &[Series]) -> ((f64, f64), (f64, f64)) {
             (low, high + (high - low) * pad)
         }
     };
-    // Headroom above the data keeps the legend (upper right) off the lines.
-    (widen(x0, x1, 0.0), widen(y0, y1, 0.3))
+    // Headroom above the data keeps the legend (upper right) off the lines; points get a margin
+    // on both sides so none sits on an axis.
+    let (x0, x1) = widen(x0, x1, 0.0);
+    let x_margin = match style {
+        Style::Lines => 0.0,
+        Style::PointsWithFront => (x1 - x0) * 0.04,
+    };
+    ((x0 - x_margin, x1 + x_margin), widen(y0, y1, 0.3))
 }
 
 /// A line (or point) chart with a legend. Never fails: a drawing error gives an SVG that says so.
@@ -216,7 +225,23 @@ pub fn escape(text: &str) -> String {
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 fn draw_lines(svg: &mut String, axes: &Axes, series: &[Series], style: Style) -> DrawResult {
-    let ((x0, x1), (y0, y1)) = bounds(series);
+    let ((x0, x1), (y0, y1)) = bounds(series, style);
+    let (x0, x1) = if axes.categories.is_empty() {
+        (x0, x1)
+    } else {
+        (-0.25, axes.categories.len() as f64 - 0.75)
+    };
+    let categories = axes.categories;
+    let x_format = |v: &f64| {
+        if categories.is_empty() {
+            format_number(*v)
+        } else if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
+            categories.get(v.round() as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let x_labels = if categories.is_empty() { 10 } else { categories.len() * 4 + 1 };
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -229,7 +254,8 @@ fn draw_lines(svg: &mut String, axes: &Axes, series: &[Series], style: Style) ->
         .configure_mesh()
         .x_desc(axes.x)
         .y_desc(axes.y)
-        .x_label_formatter(&|v| format_number(*v))
+        .x_labels(x_labels)
+        .x_label_formatter(&x_format)
         .y_label_formatter(&|v| format_number(*v))
         .label_style((FONT, 13))
         .light_line_style(WHITE.mix(0.0))
@@ -452,6 +478,7 @@ mod tests {
             title: "T",
             x: "time (s)",
             y: "y (ms)",
+            categories: &[],
         };
         let svg = line_chart(&axes, &series, Style::Lines);
         assert!(svg.starts_with("<svg"), "{svg}");
@@ -465,6 +492,7 @@ mod tests {
             title: "T",
             x: "x",
             y: "y",
+            categories: &[],
         };
         assert!(line_chart(&axes, &[], Style::Lines).contains("</svg>"));
         let flat = [Series::new("f", vec![(0.0, 0.0), (0.0, 0.0)])];

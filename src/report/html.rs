@@ -1,5 +1,6 @@
 //! `index.html`: one self-contained page (no scripts, no network) with the SVGs inlined, so it
-//! reads the same offline and when the folder is moved.
+//! reads the same offline and when the folder is moved. It is also well-formed XML (void elements
+//! self-closed), so tests can parse it and check its links.
 
 use super::charts::escape;
 
@@ -26,7 +27,7 @@ pub enum Section {
 /// The whole page.
 pub fn page(title: &str, sections: &[Section]) -> String {
     let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
         escape(title),
         escape(title)
     );

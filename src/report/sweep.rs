@@ -487,6 +487,7 @@ fn pareto_chart(points: &[PointSummary], front: &[usize]) -> String {
         title: "Throughput against p99 produce latency",
         x: "record-send-rate (records/s)",
         y: "produce latency p99 (ms)",
+        categories: &[],
     };
     charts::line_chart(&axes, &series, Style::PointsWithFront)
 }
@@ -505,11 +506,19 @@ fn parameter_chart(sweep: &Sweep, points: &[PointSummary], index: usize, key: &s
         Ok(number) if numeric => number,
         _ => values.iter().position(|v| *v == setting).unwrap_or(0) as f64,
     };
-    let mut lines: BTreeMap<Vec<String>, Vec<(f64, f64)>> = BTreeMap::new();
+    // Lines in grid order (first appearance), not string order.
+    let mut lines: Vec<(Vec<String>, Vec<(f64, f64)>)> = Vec::new();
     for p in points {
         let mut others = p.settings.clone();
         others.remove(index);
-        lines.entry(others).or_default().push((x_of(&p.settings[index]), value(p, key)));
+        let xy = (x_of(&p.settings[index]), value(p, key));
+        match lines.iter_mut().find(|(o, _)| *o == others) {
+            Some((_, line)) => line.push(xy),
+            None => lines.push((others, vec![xy])),
+        }
+    }
+    for (_, line) in &mut lines {
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     let parameter = &sweep.parameters[index];
     let series: Vec<Series> = lines
@@ -524,18 +533,17 @@ fn parameter_chart(sweep: &Sweep, points: &[PointSummary], index: usize, key: &s
             Series::new(label, points)
         })
         .collect();
-    let x = if numeric {
-        parameter.clone()
+    let categories: Vec<String> = if numeric {
+        Vec::new()
     } else {
-        let legend: Vec<String> =
-            values.iter().enumerate().map(|(i, v)| format!("{i}={v}")).collect();
-        format!("{parameter} ({})", legend.join(", "))
+        values.iter().map(|v| v.to_string()).collect()
     };
     let title = format!("{key} by {}", parameter.rsplit(':').next().unwrap_or(parameter));
     let axes = Axes {
         title: &title,
-        x: &x,
+        x: parameter,
         y: key,
+        categories: &categories,
     };
     charts::line_chart(&axes, &series, Style::Lines)
 }
