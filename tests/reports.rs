@@ -93,7 +93,11 @@ fn contents(dir: &Path) -> BTreeMap<String, String> {
                     .filter(|line| !line.contains("\"wall_ms\""))
                     .collect::<Vec<_>>()
                     .join("\n");
-                let relative = path.strip_prefix(dir).expect("inside").display().to_string();
+                let relative = path
+                    .strip_prefix(dir)
+                    .expect("inside")
+                    .display()
+                    .to_string();
                 files.insert(relative, text);
             }
         }
@@ -118,7 +122,10 @@ fn run_writes_every_chart_as_valid_svg_and_a_page_with_working_links() {
         let svg = read(&out.join(chart));
         assert!(svg.contains("<text"), "{chart} has text labels");
         let page = read(&out.join("index.html"));
-        assert!(page.contains(&format!("id=\"{chart}\"")), "index.html shows {chart}");
+        assert!(
+            page.contains(&format!("id=\"{chart}\"")),
+            "index.html shows {chart}"
+        );
     }
     assert!(read(&out.join("index.html")).contains("tune-producer-batching"));
     check_folder(&out);
@@ -136,7 +143,10 @@ fn compare_is_identical_whatever_the_jobs_and_writes_a_report_per_variant() {
             let output = kafkasim(&args, &out);
             check_folder(&out);
             let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-            let stdout = stdout.lines().filter(|l| !l.starts_with("report:")).collect();
+            let stdout = stdout
+                .lines()
+                .filter(|l| !l.starts_with("report:"))
+                .collect();
             (stdout, contents(&out))
         })
         .collect();
@@ -193,18 +203,27 @@ fn sweep_is_identical_whatever_the_jobs_and_shards_merge_to_the_whole() {
         })
         .collect();
     let merged = dir.0.join("merged");
-    let args = [
-        "sweep", SCENARIO, "--merge", &shards[0], &shards[1],
-    ];
+    let args = ["sweep", SCENARIO, "--merge", &shards[0], &shards[1]];
     kafkasim(&args, &merged);
-    assert_eq!(read(&merged.join("sweep.csv")), read(&one.join("sweep.csv")));
-    assert_eq!(read(&merged.join("sweep.json")), read(&one.join("sweep.json")));
+    assert_eq!(
+        read(&merged.join("sweep.csv")),
+        read(&one.join("sweep.csv"))
+    );
+    assert_eq!(
+        read(&merged.join("sweep.json")),
+        read(&one.join("sweep.json"))
+    );
 }
 
 /// Per point: the mean of each column over its seeds, from sweep.csv.
 fn csv_points(csv: &str) -> (Vec<String>, BTreeMap<usize, BTreeMap<String, f64>>) {
     let mut lines = csv.lines();
-    let header: Vec<String> = lines.next().expect("header").split(',').map(String::from).collect();
+    let header: Vec<String> = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .map(String::from)
+        .collect();
     let mut sums: BTreeMap<usize, (BTreeMap<String, f64>, f64)> = BTreeMap::new();
     for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
@@ -219,7 +238,12 @@ fn csv_points(csv: &str) -> (Vec<String>, BTreeMap<usize, BTreeMap<String, f64>>
     }
     let means = sums
         .into_iter()
-        .map(|(point, (sums, count))| (point, sums.into_iter().map(|(k, v)| (k, v / count)).collect()))
+        .map(|(point, (sums, count))| {
+            (
+                point,
+                sums.into_iter().map(|(k, v)| (k, v / count)).collect(),
+            )
+        })
         .collect();
     (header, means)
 }
@@ -244,9 +268,9 @@ fn pareto_front_and_best_point_match_a_brute_force_reading_of_the_csv() {
     let front: Vec<usize> = points
         .iter()
         .filter(|(_, p)| {
-            !points.values().any(|q| {
-                q[x] >= p[x] && q[y] <= p[y] && (q[x] > p[x] || q[y] < p[y])
-            })
+            !points
+                .values()
+                .any(|q| q[x] >= p[x] && q[y] <= p[y] && (q[x] > p[x] || q[y] < p[y]))
         })
         .map(|(point, _)| *point)
         .collect();
@@ -258,7 +282,8 @@ fn pareto_front_and_best_point_match_a_brute_force_reading_of_the_csv() {
             a.1[key].total_cmp(&b.1[key]).then(b.0.cmp(a.0))
         })
         .map(|(point, _)| *point);
-    let json: serde_json::Value = serde_json::from_str(&read(&out.join("sweep.json"))).expect("JSON");
+    let json: serde_json::Value =
+        serde_json::from_str(&read(&out.join("sweep.json"))).expect("JSON");
     let mut reported: Vec<usize> = json["pareto_front"]
         .as_array()
         .expect("front")
@@ -281,10 +306,32 @@ fn bad_sweep_arguments_exit_2_naming_the_argument() {
     let dir = TempDir::new("reports-bad-args");
     let cases: [(&[&str], &str); 5] = [
         (&["--grid", "producer:*:linger.ms"], "--grid"),
-        (&["--grid", "producer:*:linger.ms=1", "--objective", "best"], "--objective"),
-        (&["--grid", "producer:*:linger.ms=1", "--constraint", "p99 about 3"], "--constraint"),
-        (&["--grid", "producer:*:linger.ms=1", "--shard", "3/2"], "--shard"),
-        (&["--grid", "producer:*:linger.ms=1", "--objective", "max:nope"], "--objective"),
+        (
+            &["--grid", "producer:*:linger.ms=1", "--objective", "best"],
+            "--objective",
+        ),
+        (
+            &[
+                "--grid",
+                "producer:*:linger.ms=1",
+                "--constraint",
+                "p99 about 3",
+            ],
+            "--constraint",
+        ),
+        (
+            &["--grid", "producer:*:linger.ms=1", "--shard", "3/2"],
+            "--shard",
+        ),
+        (
+            &[
+                "--grid",
+                "producer:*:linger.ms=1",
+                "--objective",
+                "max:nope",
+            ],
+            "--objective",
+        ),
     ];
     for (extra, named) in cases {
         let out = dir.0.join("out");

@@ -117,7 +117,10 @@ pub fn timeseries_charts(runs: &[(String, &Value)]) -> Vec<(String, String)> {
         }
         let p99 = time_points(metrics, "produce_p99_ms");
         latency.push(Series::new(label(run, "produce p99"), p99));
-        lag.push(Series::new(label(run, "total lag"), time_points(metrics, "lag")));
+        lag.push(Series::new(
+            label(run, "total lag"),
+            time_points(metrics, "lag"),
+        ));
     }
     let chart = |title, y, series: &[Series]| {
         let axes = Axes {
@@ -236,12 +239,19 @@ fn draw_lines(svg: &mut String, axes: &Axes, series: &[Series], style: Style) ->
         if categories.is_empty() {
             format_number(*v)
         } else if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
-            categories.get(v.round() as usize).cloned().unwrap_or_default()
+            categories
+                .get(v.round() as usize)
+                .cloned()
+                .unwrap_or_default()
         } else {
             String::new()
         }
     };
-    let x_labels = if categories.is_empty() { 10 } else { categories.len() * 4 + 1 };
+    let x_labels = if categories.is_empty() {
+        10
+    } else {
+        categories.len() * 4 + 1
+    };
     let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -269,9 +279,9 @@ fn draw_lines(svg: &mut String, axes: &Axes, series: &[Series], style: Style) ->
             let width = if style == Style::Lines { 2 } else { 3 };
             chart.draw_series(LineSeries::new(points, color.stroke_width(width)))?
         };
-        annotation
-            .label(line.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+        annotation.label(line.name.clone()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+        });
     }
     if !series.is_empty() {
         chart
@@ -327,7 +337,9 @@ fn draw_cdf(svg: &mut String, series: &[Series]) -> DrawResult {
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(line.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+            });
     }
     if !series.is_empty() {
         chart
@@ -448,12 +460,20 @@ fn draw_ownership(svg: &mut String, view: &OwnershipView) -> DrawResult {
     }
     let lane_labels = lanes.iter().enumerate().map(|(index, (group, member))| {
         let text = format!("{} / {member}", (view.group_name)(*group));
-        Text::new(text, (view.duration_s * 0.005, index as f64 + 0.98), (FONT, 12))
+        Text::new(
+            text,
+            (view.duration_s * 0.005, index as f64 + 0.98),
+            (FONT, 12),
+        )
     });
     chart.draw_series(lane_labels)?;
     if lanes.is_empty() {
         let note = "no partition ownership recorded (no consumer groups)";
-        chart.draw_series(std::iter::once(Text::new(note, (view.duration_s * 0.3, 0.5), (FONT, 16))))?;
+        chart.draw_series(std::iter::once(Text::new(
+            note,
+            (view.duration_s * 0.3, 0.5),
+            (FONT, 16),
+        )))?;
     } else {
         chart
             .configure_series_labels()

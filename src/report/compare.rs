@@ -24,7 +24,13 @@ pub struct CompareOutput {
 pub fn folder_name(variant: &str) -> String {
     let safe: String = variant
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if safe.is_empty() || safe.starts_with('.') {
         format!("v{safe}")
@@ -44,8 +50,10 @@ fn estimates(variants: &[VariantRuns]) -> BTreeMap<String, Vec<Estimate>> {
     keys.into_iter()
         .map(|key| {
             let column = per_run.iter().map(|runs| {
-                let samples: Vec<f64> =
-                    runs.iter().map(|f| f.get(key).copied().unwrap_or(0.0)).collect();
+                let samples: Vec<f64> = runs
+                    .iter()
+                    .map(|f| f.get(key).copied().unwrap_or(0.0))
+                    .collect();
                 estimate(&samples)
             });
             (key.clone(), column.collect())
@@ -72,13 +80,20 @@ pub fn compare_output(scenario: &str, seeds: &[u64], variants: &[VariantRuns]) -
     }
     let overlays = overlaid_charts(variants);
     files.extend(overlays.iter().cloned());
-    files.push(("index.html".to_string(), page(scenario, &table, variants, overlays)));
+    files.push((
+        "index.html".to_string(),
+        page(scenario, &table, variants, overlays),
+    ));
     CompareOutput { table, json, files }
 }
 
 fn cell(estimate: &Estimate, seeds: usize) -> String {
     if seeds > 1 {
-        format!("{} ± {}", format_number(estimate.mean), format_number(estimate.ci95))
+        format!(
+            "{} ± {}",
+            format_number(estimate.mean),
+            format_number(estimate.ci95)
+        )
     } else {
         format_number(estimate.mean)
     }
@@ -88,7 +103,11 @@ fn difference(value: f64, base: f64) -> String {
     let delta = value - base;
     let sign = if delta >= 0.0 { "+" } else { "" };
     if base.abs() > 1e-12 {
-        format!("{sign}{} ({sign}{:.1}%)", format_number(delta), delta / base * 100.0)
+        format!(
+            "{sign}{} ({sign}{:.1}%)",
+            format_number(delta),
+            delta / base * 100.0
+        )
     } else {
         format!("{sign}{}", format_number(delta))
     }
@@ -126,7 +145,13 @@ fn table(
     all.extend(rows(seeds.len(), estimates));
     let columns = all.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| all.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            all.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let seeds_text = match seeds {
         [one] => format!("seed {one}"),
@@ -184,7 +209,10 @@ fn overlaid_charts(variants: &[VariantRuns]) -> Vec<(String, String)> {
         .filter_map(|v| {
             let run = v.runs.first()?;
             let produce = run.cdfs.first()?;
-            Some(Series::new(format!("{} produce", v.name), produce.points.clone()))
+            Some(Series::new(
+                format!("{} produce", v.name),
+                produce.points.clone(),
+            ))
         })
         .collect();
     charts.push(("latency-cdf.svg".to_string(), charts::cdf_chart(&cdfs)));
@@ -201,7 +229,10 @@ fn page(
         .iter()
         .map(|v| {
             let folder = folder_name(&v.name);
-            (format!("{} (full report)", v.name), format!("{folder}/index.html"))
+            (
+                format!("{} (full report)", v.name),
+                format!("{folder}/index.html"),
+            )
         })
         .collect();
     let description = variants

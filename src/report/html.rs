@@ -44,7 +44,11 @@ fn render(section: &Section) -> String {
             format!("<h2>{}</h2>\n<p>{}</p>\n", escape(heading), escape(text))
         }
         Section::Pre(heading, text) => {
-            format!("<h2>{}</h2>\n<pre>{}</pre>\n", escape(heading), escape(text))
+            format!(
+                "<h2>{}</h2>\n<pre>{}</pre>\n",
+                escape(heading),
+                escape(text)
+            )
         }
         Section::Table(heading, header, rows) => table(heading, header, rows),
         Section::Charts(charts) => {

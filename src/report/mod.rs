@@ -152,40 +152,40 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
 
 /// The rows of the summary table: (label, path in `metrics.json`).
 pub const SUMMARY_ROWS: [(&str, &[&str]); 12] = [
-        ("records sent", &["delivery", "sent"]),
-        ("records acked", &["delivery", "acked"]),
-        ("records failed", &["delivery", "failed"]),
-        ("record-send-rate (/s)", &["producer", "record-send-rate"]),
-        ("batch-size-avg (bytes)", &["producer", "batch-size-avg"]),
-        (
-            "records-per-request-avg",
-            &["producer", "records-per-request-avg"],
-        ),
-        (
-            "record-queue-time-avg (ms)",
-            &["producer", "record-queue-time-avg"],
-        ),
-        (
-            "request-latency-avg (ms)",
-            &["producer", "request-latency-avg"],
-        ),
-        (
-            "produce latency p50 (ms)",
-            &["latency_ms", "produce", "p50"],
-        ),
-        (
-            "produce latency p99 (ms)",
-            &["latency_ms", "produce", "p99"],
-        ),
-        (
-            "end-to-end latency p50 (ms)",
-            &["latency_ms", "end_to_end", "p50"],
-        ),
-        (
-            "end-to-end latency p99 (ms)",
-            &["latency_ms", "end_to_end", "p99"],
-        ),
-    ];
+    ("records sent", &["delivery", "sent"]),
+    ("records acked", &["delivery", "acked"]),
+    ("records failed", &["delivery", "failed"]),
+    ("record-send-rate (/s)", &["producer", "record-send-rate"]),
+    ("batch-size-avg (bytes)", &["producer", "batch-size-avg"]),
+    (
+        "records-per-request-avg",
+        &["producer", "records-per-request-avg"],
+    ),
+    (
+        "record-queue-time-avg (ms)",
+        &["producer", "record-queue-time-avg"],
+    ),
+    (
+        "request-latency-avg (ms)",
+        &["producer", "request-latency-avg"],
+    ),
+    (
+        "produce latency p50 (ms)",
+        &["latency_ms", "produce", "p50"],
+    ),
+    (
+        "produce latency p99 (ms)",
+        &["latency_ms", "produce", "p99"],
+    ),
+    (
+        "end-to-end latency p50 (ms)",
+        &["latency_ms", "end_to_end", "p50"],
+    ),
+    (
+        "end-to-end latency p99 (ms)",
+        &["latency_ms", "end_to_end", "p99"],
+    ),
+];
 
 /// The value at `path` in `metrics.json` (Null when absent).
 pub fn lookup<'a>(metrics: &'a Value, path: &[&str]) -> &'a Value {
@@ -267,7 +267,13 @@ pub fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), UserErr
 }
 
 /// Keys of `metrics.json` that describe the run rather than measure it.
-const NOT_FIGURES: [&str; 5] = ["schema_version", "seed", "wall_ms", "timeseries", "duration_ms"];
+const NOT_FIGURES: [&str; 5] = [
+    "schema_version",
+    "seed",
+    "wall_ms",
+    "timeseries",
+    "duration_ms",
+];
 
 /// Every numeric figure of `metrics.json` by dotted path (`latency_ms.produce.p99`), without the
 /// time series and the run's identity (seed, wall time).

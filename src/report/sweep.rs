@@ -300,12 +300,19 @@ pub fn sweep_csv(sweep: &Sweep) -> String {
     let mut header = vec!["point".to_string(), "seed".to_string()];
     header.extend(sweep.parameters.iter().cloned());
     header.extend(keys.iter().cloned());
-    let mut out = header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
+    let mut out = header
+        .iter()
+        .map(|h| csv_field(h))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push('\n');
     for row in &sweep.rows {
         let mut fields = vec![row.point.to_string(), row.seed.to_string()];
         fields.extend(row.settings.iter().map(|s| csv_field(s)));
-        fields.extend(keys.iter().map(|k| row.figures.get(k).map_or(String::new(), |v| v.to_string())));
+        fields.extend(
+            keys.iter()
+                .map(|k| row.figures.get(k).map_or(String::new(), |v| v.to_string())),
+        );
         out.push_str(&fields.join(","));
         out.push('\n');
     }
@@ -339,10 +346,14 @@ pub fn sweep_json(sweep: &Sweep, front: &[usize], best: Option<&PointSummary>) -
 /// Reads a `sweep.json` back (for `--merge`).
 pub fn from_json(value: &Value, source: &str) -> Result<Sweep, UserError> {
     let error = |what: &str| UserError::new(format!("--merge {source}: {what}"));
-    let scenario = value["scenario"].as_str().ok_or_else(|| error("no \"scenario\""))?;
+    let scenario = value["scenario"]
+        .as_str()
+        .ok_or_else(|| error("no \"scenario\""))?;
     let parameters: Vec<String> = serde_json::from_value(value["parameters"].clone())
         .map_err(|_| error("\"parameters\" is not a list of strings"))?;
-    let rows = value["rows"].as_array().ok_or_else(|| error("no \"rows\" list"))?;
+    let rows = value["rows"]
+        .as_array()
+        .ok_or_else(|| error("no \"rows\" list"))?;
     let rows = rows
         .iter()
         .map(|row| row_from_json(row, &parameters).ok_or_else(|| error("a row is malformed")))
@@ -383,7 +394,9 @@ pub fn merge(parts: Vec<Sweep>) -> Result<Sweep, UserError> {
         merged.rows.extend(part.rows);
     }
     merged.rows.sort_by_key(|r| (r.point, r.seed));
-    merged.rows.dedup_by(|a, b| a.point == b.point && a.seed == b.seed);
+    merged
+        .rows
+        .dedup_by(|a, b| a.point == b.point && a.seed == b.seed);
     Ok(merged)
 }
 
@@ -406,7 +419,10 @@ pub fn sweep_output(
     let mut charts = vec![("pareto.svg".to_string(), pareto_chart(&points, &front))];
     for index in 0..sweep.parameters.len() {
         let key = objective.map_or(LATENCY_KEY, |o| o.key.as_str());
-        charts.push((format!("parameter-{}.svg", index + 1), parameter_chart(sweep, &points, index, key)));
+        charts.push((
+            format!("parameter-{}.svg", index + 1),
+            parameter_chart(sweep, &points, index, key),
+        ));
     }
     let json = sweep_json(sweep, &front, best);
     let page = html::page(
@@ -492,6 +508,9 @@ fn pareto_chart(points: &[PointSummary], front: &[usize]) -> String {
     charts::line_chart(&axes, &series, Style::PointsWithFront)
 }
 
+/// (x, y) points of one line.
+type Points = Vec<(f64, f64)>;
+
 /// `key` against one parameter, one line per combination of the other parameters. Numeric values
 /// sit at their value; other values at their position in the grid.
 fn parameter_chart(sweep: &Sweep, points: &[PointSummary], index: usize, key: &str) -> String {
@@ -507,7 +526,7 @@ fn parameter_chart(sweep: &Sweep, points: &[PointSummary], index: usize, key: &s
         _ => values.iter().position(|v| *v == setting).unwrap_or(0) as f64,
     };
     // Lines in grid order (first appearance), not string order.
-    let mut lines: Vec<(Vec<String>, Vec<(f64, f64)>)> = Vec::new();
+    let mut lines: Vec<(Vec<String>, Points)> = Vec::new();
     for p in points {
         let mut others = p.settings.clone();
         others.remove(index);
@@ -524,12 +543,20 @@ fn parameter_chart(sweep: &Sweep, points: &[PointSummary], index: usize, key: &s
     let series: Vec<Series> = lines
         .into_iter()
         .map(|(others, points)| {
-            let names = sweep.parameters.iter().enumerate().filter(|(i, _)| *i != index);
+            let names = sweep
+                .parameters
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != index);
             let label: Vec<String> = names
                 .zip(&others)
                 .map(|((_, p), v)| format!("{}={v}", p.rsplit(':').next().unwrap_or(p)))
                 .collect();
-            let label = if label.is_empty() { key.to_string() } else { label.join(", ") };
+            let label = if label.is_empty() {
+                key.to_string()
+            } else {
+                label.join(", ")
+            };
             Series::new(label, points)
         })
         .collect();
@@ -538,7 +565,10 @@ fn parameter_chart(sweep: &Sweep, points: &[PointSummary], index: usize, key: &s
     } else {
         values.iter().map(|v| v.to_string()).collect()
     };
-    let title = format!("{key} by {}", parameter.rsplit(':').next().unwrap_or(parameter));
+    let title = format!(
+        "{key} by {}",
+        parameter.rsplit(':').next().unwrap_or(parameter)
+    );
     let axes = Axes {
         title: &title,
         x: parameter,

@@ -42,10 +42,11 @@ pub fn execute(args: &CompareArgs) -> Result<ExitCode, UserError> {
         })
         .collect();
     let output = compare_output(&scenarios[0].name, &seeds, &variants);
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&scenarios[0].name).join("compare"));
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join(&scenarios[0].name)
+            .join("compare")
+    });
     crate::report::write_files(&out_dir, &output.files)?;
     let mut text = output.table;
     text.push_str(&format!("report: {}\n", out_dir.display()));
@@ -56,7 +57,13 @@ pub fn execute(args: &CompareArgs) -> Result<ExitCode, UserError> {
 /// `--seeds N`: the scenario's seed and the next N-1.
 pub fn seed_list(first: u64, count: u32) -> Result<Vec<u64>, UserError> {
     if count == 0 {
-        return Err(UserError::field("--seeds", 0, "a number of seeds, 1 or more"));
+        return Err(UserError::field(
+            "--seeds",
+            0,
+            "a number of seeds, 1 or more",
+        ));
     }
-    Ok((0..u64::from(count)).map(|i| first.wrapping_add(i)).collect())
+    Ok((0..u64::from(count))
+        .map(|i| first.wrapping_add(i))
+        .collect())
 }

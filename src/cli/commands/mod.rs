@@ -3,8 +3,8 @@
 pub mod assign;
 pub mod compare;
 pub mod parallel;
-pub mod sweep;
 pub mod run;
+pub mod sweep;
 pub mod validate;
 
 use crate::error::UserError;

@@ -27,7 +27,11 @@ pub fn simulate(scenario: &Scenario, seed: u64) -> Result<RunOutput, UserError> 
 /// `--jobs`, defaulting to the number of cores; 0 is a user error.
 pub fn jobs(requested: Option<usize>) -> Result<usize, UserError> {
     match requested {
-        Some(0) => Err(UserError::field("--jobs", 0, "a number of threads, 1 or more")),
+        Some(0) => Err(UserError::field(
+            "--jobs",
+            0,
+            "a number of threads, 1 or more",
+        )),
         Some(jobs) => Ok(jobs),
         None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
@@ -54,8 +58,9 @@ where
                     break;
                 };
                 let result = work(task);
-                results.lock().expect("no worker panics while holding the lock")[index] =
-                    Some(result);
+                results
+                    .lock()
+                    .expect("no worker panics while holding the lock")[index] = Some(result);
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 if progress {
                     draw_progress(finished, tasks.len());

@@ -19,7 +19,11 @@ struct Point {
 }
 
 pub fn execute(args: &SweepArgs) -> Result<ExitCode, UserError> {
-    let objective = args.objective.as_deref().map(output::parse_objective).transpose()?;
+    let objective = args
+        .objective
+        .as_deref()
+        .map(output::parse_objective)
+        .transpose()?;
     let constraints = args
         .constraints
         .iter()
