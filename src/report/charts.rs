@@ -8,7 +8,7 @@ use crate::sim::time::ns_to_ms_f64;
 use crate::world::World;
 use plotters::prelude::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 const SIZE: (u32, u32) = (800, 420);
 const FONT: &str = "sans-serif";
@@ -389,27 +389,74 @@ struct OwnershipView<'a> {
     group_name: &'a dyn Fn(usize) -> String,
 }
 
-fn draw_ownership(svg: &mut String, view: &OwnershipView) -> DrawResult {
-    // Lanes in (group, member) order; partitions in (topic, partition) order, one colour each.
-    let lanes: Vec<(usize, &str)> = view
-        .spans
-        .iter()
-        .map(|s| (s.group, s.member.as_str()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut by_partition: BTreeMap<(u32, u32), Vec<&OwnershipSpan>> = BTreeMap::new();
-    for span in view.spans {
-        by_partition
-            .entry((span.topic, span.partition))
-            .or_default()
-            .push(span);
+/// Lanes in (group, member) order; within a lane, one band per partition the member ever owned.
+struct Layout<'a> {
+    lanes: Vec<(usize, &'a str)>,
+    /// Every partition, in (topic, partition) order: its colour is its position here.
+    partitions: Vec<(u32, u32)>,
+    /// Per lane, the partitions it ever owned, in order: a span's band is its position here.
+    bands: Vec<Vec<(u32, u32)>>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(spans: &'a [OwnershipSpan]) -> Self {
+        let lanes: Vec<(usize, &str)> = spans
+            .iter()
+            .map(|s| (s.group, s.member.as_str()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut bands = vec![BTreeSet::new(); lanes.len()];
+        for span in spans {
+            if let Some(lane) = lanes
+                .iter()
+                .position(|&l| l == (span.group, span.member.as_str()))
+            {
+                bands[lane].insert((span.topic, span.partition));
+            }
+        }
+        let partitions: BTreeSet<(u32, u32)> =
+            spans.iter().map(|s| (s.topic, s.partition)).collect();
+        Layout {
+            lanes,
+            partitions: partitions.into_iter().collect(),
+            bands: bands.into_iter().map(|b| b.into_iter().collect()).collect(),
+        }
     }
-    let lane_count = lanes.len().max(1) as f64;
-    let root = SVGBackend::with_string(svg, (SIZE.0, SIZE.1.max(60 + 40 * lanes.len() as u32)))
-        .into_drawing_area();
+
+    /// The (low, high) y of a span's band: lanes are one unit tall, bands share 0.8 of it.
+    fn band(&self, span: &OwnershipSpan) -> (f64, f64) {
+        let key = (span.group, span.member.as_str());
+        let lane = self.lanes.iter().position(|&l| l == key).unwrap_or(0);
+        let bands = &self.bands[lane];
+        let index = bands
+            .iter()
+            .position(|&p| p == (span.topic, span.partition))
+            .unwrap_or(0);
+        let slot = 0.8 / bands.len().max(1) as f64;
+        let low = lane as f64 + 0.1 + slot * index as f64;
+        (low, low + slot * 0.9)
+    }
+
+    fn colour(&self, topic: u32, partition: u32) -> RGBAColor {
+        let index = self
+            .partitions
+            .iter()
+            .position(|&p| p == (topic, partition));
+        Palette99::pick(index.unwrap_or(0)).to_rgba()
+    }
+}
+
+const LEGEND_WIDTH: u32 = 130;
+
+fn draw_ownership(svg: &mut String, view: &OwnershipView) -> DrawResult {
+    let layout = Layout::new(view.spans);
+    let lane_count = layout.lanes.len().max(1) as f64;
+    let height = SIZE.1.max(100 + 60 * layout.lanes.len() as u32);
+    let root = SVGBackend::with_string(svg, (SIZE.0, height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
+    let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+    let mut chart = ChartBuilder::on(&plot)
         .caption("Partition ownership per consumer", (FONT, 20))
         .margin(12)
         .x_label_area_size(45)
@@ -425,65 +472,74 @@ fn draw_ownership(svg: &mut String, view: &OwnershipView) -> DrawResult {
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let shade = RGBColor(150, 150, 150).mix(0.35);
-    let rebalances = view.rebalances.iter().map(|r| {
+    chart.draw_series(view.rebalances.iter().map(|r| {
         let start = r.start_ns as f64 / 1e9;
         let end = (r.end_ns as f64 / 1e9).max(start + view.duration_s / 400.0);
         Rectangle::new([(start, 0.0), (end, lane_count)], shade.filled())
-    });
-    let shaded = chart.draw_series(rebalances)?;
-    if !view.rebalances.is_empty() {
-        shaded
-            .label("rebalance")
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade.filled()));
-    }
-    let lane_of = |span: &OwnershipSpan| {
-        lanes
+    }))?;
+    chart.draw_series(view.spans.iter().map(|span| {
+        let (low, high) = layout.band(span);
+        let from = span.from_ns as f64 / 1e9;
+        let to = span.to_ns.map_or(view.duration_s, |ns| ns as f64 / 1e9);
+        let colour = layout.colour(span.topic, span.partition);
+        Rectangle::new([(from, low), (to, high)], colour.filled())
+    }))?;
+    chart.draw_series(
+        layout
+            .lanes
             .iter()
-            .position(|&(g, m)| g == span.group && m == span.member)
-            .unwrap_or(0) as f64
-    };
-    for (index, ((topic, partition), spans)) in by_partition.iter().enumerate() {
-        let color = Palette99::pick(index).to_rgba();
-        let bars = spans.iter().map(|span| {
-            let lane = lane_of(span);
-            let from = span.from_ns as f64 / 1e9;
-            let to = span.to_ns.map_or(view.duration_s, |ns| ns as f64 / 1e9);
-            // Each partition gets its own thin band inside the lane so that several fit.
-            let slot = 0.8 / by_partition.len() as f64;
-            let low = lane + 0.1 + slot * index as f64;
-            Rectangle::new([(from, low), (to, low + slot)], color.filled())
-        });
-        chart
-            .draw_series(bars)?
-            .label(format!("{}-{partition}", (view.topic_name)(*topic)))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], color.filled()));
-    }
-    let lane_labels = lanes.iter().enumerate().map(|(index, (group, member))| {
-        let text = format!("{} / {member}", (view.group_name)(*group));
-        Text::new(
-            text,
-            (view.duration_s * 0.005, index as f64 + 0.98),
-            (FONT, 12),
-        )
-    });
-    chart.draw_series(lane_labels)?;
-    if lanes.is_empty() {
+            .enumerate()
+            .map(|(index, (group, member))| {
+                let text = format!("{} / {member}", (view.group_name)(*group));
+                Text::new(
+                    text,
+                    (view.duration_s * 0.005, index as f64 + 0.98),
+                    (FONT, 12),
+                )
+            }),
+    )?;
+    if layout.lanes.is_empty() {
         let note = "no partition ownership recorded (no consumer groups)";
         chart.draw_series(std::iter::once(Text::new(
             note,
-            (view.duration_s * 0.3, 0.5),
+            (view.duration_s * 0.2, 0.5),
             (FONT, 16),
         )))?;
-    } else {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
     }
+    draw_ownership_legend(&legend, &layout, view, !view.rebalances.is_empty())?;
     root.present()?;
+    Ok(())
+}
+
+/// The legend, in its own column right of the plot so it never hides a lane.
+fn draw_ownership_legend(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    layout: &Layout,
+    view: &OwnershipView,
+    rebalances: bool,
+) -> DrawResult {
+    let mut entries: Vec<(String, RGBAColor)> = layout
+        .partitions
+        .iter()
+        .map(|&(t, p)| (format!("{}-{p}", (view.topic_name)(t)), layout.colour(t, p)))
+        .collect();
+    if rebalances {
+        entries.insert(
+            0,
+            ("rebalance".to_string(), RGBColor(150, 150, 150).mix(0.35)),
+        );
+    }
+    let rows = ((area.dim_in_pixel().1 as usize).saturating_sub(60) / 16).max(1);
+    for (index, (label, colour)) in entries.iter().take(rows).enumerate() {
+        let y = 50 + 16 * index as i32;
+        area.draw(&Rectangle::new([(4, y), (20, y + 10)], colour.filled()))?;
+        area.draw(&Text::new(label.clone(), (26, y - 1), (FONT, 12)))?;
+    }
+    if entries.len() > rows {
+        let y = 50 + 16 * rows as i32;
+        let more = format!("... {} more", entries.len() - rows);
+        area.draw(&Text::new(more, (26, y), (FONT, 12)))?;
+    }
     Ok(())
 }
 
@@ -518,5 +574,49 @@ mod tests {
         let flat = [Series::new("f", vec![(0.0, 0.0), (0.0, 0.0)])];
         assert!(!line_chart(&axes, &flat, Style::Lines).contains("not drawn"));
         assert!(!cdf_chart(&[]).contains("not drawn"));
+    }
+
+    fn span(member: &str, partition: u32, from_s: u64, to_s: Option<u64>) -> OwnershipSpan {
+        OwnershipSpan {
+            group: 0,
+            member: member.to_string(),
+            topic: 0,
+            partition,
+            from_ns: from_s * 1_000_000_000,
+            to_ns: to_s.map(|s| s * 1_000_000_000),
+        }
+    }
+
+    /// Writes the chart to $KAFKASIM_CHART_OUT when set, to look at it.
+    #[test]
+    fn ownership_draws_lanes_bands_and_rebalances() {
+        let spans = [
+            span("c0", 0, 0, Some(30)),
+            span("c0", 1, 0, None),
+            span("c1", 2, 0, None),
+            span("c1", 0, 32, None),
+        ];
+        let rebalances = [RebalanceRecord {
+            group: 0,
+            generation: 2,
+            start_ns: 30_000_000_000,
+            end_ns: 32_000_000_000,
+            members: 2,
+            revoked: 1,
+            assigned: 1,
+        }];
+        let view = OwnershipView {
+            spans: &spans,
+            rebalances: &rebalances,
+            duration_s: 60.0,
+            topic_name: &|t| format!("t{t}"),
+            group_name: &|g| format!("g{g}"),
+        };
+        let mut svg = String::new();
+        draw_ownership(&mut svg, &view).expect("draws");
+        assert!(svg.contains("g0 / c1") && svg.contains("t0-2") && svg.contains("rebalance"));
+        if let Ok(path) = std::env::var("KAFKASIM_CHART_OUT") {
+            std::fs::write(path, &svg).expect("write chart");
+        }
     }
 }
