@@ -65,6 +65,24 @@ fn parse_parameters(grid: &[String]) -> Result<Vec<(String, Vec<Override>)>, Use
         .collect()
 }
 
+/// Most runs one sweep may ask for (style.md habit 10: limits on everything), so a typo in a grid
+/// cannot start a run that never ends.
+const RUNS_MAX: u64 = 100_000;
+
+fn check_size(parameters: &[(String, Vec<Override>)], seeds: u32) -> Result<(), UserError> {
+    let runs = parameters
+        .iter()
+        .try_fold(u64::from(seeds), |runs, (_, values)| {
+            runs.checked_mul(values.len() as u64)
+        });
+    match runs {
+        Some(runs) if runs <= RUNS_MAX => Ok(()),
+        _ => Err(UserError::new(format!(
+            "--grid: the grid times --seeds asks for more than {RUNS_MAX} runs; use fewer values or seeds"
+        ))),
+    }
+}
+
 /// The cartesian product, the last parameter varying fastest.
 fn points(parameters: &[(String, Vec<Override>)]) -> Vec<Point> {
     let mut combos: Vec<Vec<Override>> = vec![Vec::new()];
@@ -99,6 +117,7 @@ fn run_sweep(
     shard: Option<(usize, usize)>,
 ) -> Result<Sweep, UserError> {
     let parameters = parse_parameters(&args.grid)?;
+    check_size(&parameters, args.seeds)?;
     let all = points(&parameters);
     let chosen: Vec<&Point> = all
         .iter()
