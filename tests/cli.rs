@@ -65,7 +65,8 @@ fn unmodelled_timeline_actions_are_refused_not_ignored() {
     let scenario = serde_json::json!({
         "name": "crash", "duration_ms": 1000,
         "topics": [ { "name": "t", "partitions": 1 } ],
-        "timeline": [ { "at_ms": 10, "action": "broker-crash", "broker": 0 } ]
+        "consumer_groups": [ { "group.id": "g", "members": 1, "topics": ["t"] } ],
+        "timeline": [ { "at_ms": 10, "action": "consumer-crash", "group": "g", "member": 0 } ]
     });
     std::fs::write(&file, scenario.to_string()).expect("write");
     let output = kafkasim()
@@ -76,5 +77,5 @@ fn unmodelled_timeline_actions_are_refused_not_ignored() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("broker-crash"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("consumer-crash"));
 }

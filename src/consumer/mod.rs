@@ -8,7 +8,7 @@
 use crate::broker::log::LogBatch;
 use crate::codec;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicPartition};
-use crate::msg::{FetchPartition, FetchRequest, FetchResponse, Message};
+use crate::msg::{FetchPartition, FetchRequest, FetchResponse, Message, PartitionState};
 use crate::scenario::model::{ConsumerConfig, Dist};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::f64_to_ns;
@@ -41,6 +41,9 @@ pub struct Consumer {
     next_request_id: u64,
     /// The application thread is processing the records of the last poll until this time.
     busy_until_ns: Option<u64>,
+    metadata_in_flight: bool,
+    next_metadata_broker: u32,
+    broker_count: u32,
     /// (creation time, processing end) of the records being processed.
     in_process: Vec<(u64, u64)>,
     processing_rng: SimRng,
@@ -56,6 +59,7 @@ impl Consumer {
         processing_ns: &Dist,
         assigned: Vec<TopicPartition>,
         leaders: BTreeMap<TopicPartition, BrokerId>,
+        broker_count: u32,
         seed: u64,
     ) -> Self {
         let positions: BTreeMap<TopicPartition, u64> = assigned.iter().map(|&tp| (tp, 0)).collect();
@@ -73,6 +77,9 @@ impl Consumer {
             fetch_in_flight: BTreeSet::new(),
             next_request_id: 0,
             busy_until_ns: None,
+            metadata_in_flight: false,
+            next_metadata_broker: 0,
+            broker_count,
             in_process: Vec::new(),
             processing_rng: SimRng::new(
                 seed,
@@ -120,10 +127,72 @@ impl Consumer {
         }
     }
 
+    /// The connection to `broker` was reset: its fetch is gone; find the new leaders.
+    pub fn on_connection_closed(&mut self, ctx: &mut Ctx, broker: BrokerId) {
+        self.fetch_in_flight.remove(&broker);
+        self.request_metadata(ctx);
+    }
+
+    /// Model limit: the consumer asks for metadata at once after an error, from the next broker in
+    /// turn, without Kafka's backoff; an answer lost to a fault is retried at the next error.
+    fn request_metadata(&mut self, ctx: &mut Ctx) {
+        if self.metadata_in_flight {
+            return;
+        }
+        self.metadata_in_flight = true;
+        let brokers = self
+            .leaders
+            .values()
+            .map(|b| b.0 + 1)
+            .max()
+            .unwrap_or(1)
+            .max(self.broker_count);
+        let broker = BrokerId(self.next_metadata_broker % brokers);
+        self.next_metadata_broker += 1;
+        ctx.send(
+            self.node(),
+            NodeId::Broker(broker),
+            Message::MetadataRequest,
+        );
+    }
+
+    pub fn on_metadata_response(
+        &mut self,
+        ctx: &mut Ctx,
+        _from: BrokerId,
+        states: Vec<PartitionState>,
+    ) {
+        self.metadata_in_flight = false;
+        for state in states {
+            if self.fetch_positions.contains_key(&state.tp) {
+                match state.leader {
+                    Some(leader) => self.leaders.insert(state.tp, leader),
+                    None => self.leaders.remove(&state.tp),
+                };
+            }
+        }
+        if self.busy_until_ns.is_none() {
+            self.poll(ctx);
+        } else {
+            self.send_fetches(ctx);
+        }
+    }
+
     pub fn on_fetch_response(&mut self, ctx: &mut Ctx, from: BrokerId, response: FetchResponse) {
         self.fetch_in_flight.remove(&from);
         let _ = response.request_id;
-        for partition in response.partitions {
+        if response
+            .partitions
+            .iter()
+            .any(|partition| partition.error.is_some())
+        {
+            self.request_metadata(ctx);
+        }
+        for partition in response
+            .partitions
+            .into_iter()
+            .filter(|partition| partition.error.is_none())
+        {
             let Some(position) = self.fetch_positions.get(&partition.tp).copied() else {
                 continue;
             };

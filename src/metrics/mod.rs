@@ -1,6 +1,8 @@
 //! The recorder: counters, latency histograms (HDR, 3 significant digits) and per-interval time
 //! series, filled during a run. Pure data, no I/O: `report` turns it into files.
 
+pub mod ledger;
+
 use hdrhistogram::Histogram;
 
 /// Latencies above this (one day) are recorded as this.
@@ -248,6 +250,7 @@ pub struct Recorder {
     /// Partition ownership over time, for the ownership chart.
     pub ownership: Vec<OwnershipSpan>,
     pub rebalances: Vec<RebalanceRecord>,
+    pub ledger: ledger::Ledger,
 }
 
 impl Recorder {
@@ -261,6 +264,7 @@ impl Recorder {
             series: TimeSeries::new(interval_ns, buckets),
             ownership: Vec::new(),
             rebalances: Vec::new(),
+            ledger: ledger::Ledger::default(),
         }
     }
 
