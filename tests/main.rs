@@ -5,6 +5,7 @@ mod batching;
 mod cli;
 mod determinism;
 mod producer_rules;
+mod replication;
 mod reports;
 mod scenario_errors;
 mod util;

@@ -871,8 +871,10 @@ impl Broker {
         }
     }
 
+    /// Model limit: a stalled broker (`broker-stall`: a stuck disk or request threads) keeps
+    /// heartbeating, as KRaft's lifecycle manager runs on its own thread; a crash stops it.
     pub fn on_heartbeat_timer(&mut self, ctx: &mut Ctx) {
-        if self.alive && self.stalled_until(ctx.now_ns).is_none() {
+        if self.alive {
             ctx.send(
                 self.node(),
                 NodeId::Controller,
