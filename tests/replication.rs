@@ -36,9 +36,15 @@ fn acks_all_with_min_insync_two_loses_nothing_across_seeds() {
         let world = run(&json, seed);
         let figures = world.metrics.ledger.figures();
         assert_eq!(figures.lost_acked, 0, "seed {seed}");
-        assert_eq!(figures.duplicates_in_log, 0, "seed {seed}: idempotence is on by default");
+        assert_eq!(
+            figures.duplicates_in_log, 0,
+            "seed {seed}: idempotence is on by default"
+        );
         assert_eq!(figures.reordered, 0, "seed {seed}");
-        assert!(world.controller.stats.leader_elections >= 1, "seed {seed}: the crash moved a leader");
+        assert!(
+            world.controller.stats.leader_elections >= 1,
+            "seed {seed}: the crash moved a leader"
+        );
         assert!(world.metrics.producer.records_acked > 50_000, "seed {seed}");
     }
 }
@@ -93,10 +99,18 @@ fn one_slow_record(idempotence: bool) -> Value {
 fn retried_requests_duplicate_without_idempotence_and_not_with_it() {
     let without = run(&one_slow_record(false), 1);
     assert_eq!(without.metrics.producer.records_retried, 2);
-    assert_eq!(without.metrics.ledger.figures().duplicates_in_log, 2, "one copy per retried request");
+    assert_eq!(
+        without.metrics.ledger.figures().duplicates_in_log,
+        2,
+        "one copy per retried request"
+    );
     let with = run(&one_slow_record(true), 1);
     assert_eq!(with.metrics.producer.records_retried, 2);
-    assert_eq!(with.metrics.ledger.figures().duplicates_in_log, 0, "the broker recognises the sequence");
+    assert_eq!(
+        with.metrics.ledger.figures().duplicates_in_log,
+        0,
+        "the broker recognises the sequence"
+    );
 }
 
 #[test]
@@ -115,8 +129,10 @@ fn a_stalled_follower_holds_acks_all_until_the_isr_shrinks() {
     });
     let world = run(&json, 1);
     let max_ms = world.metrics.producer.latency.max_ns() / 1_000_000;
-    assert!((30_000..=45_000).contains(&max_ms), "max produce latency {max_ms} ms");
+    assert!(
+        (30_000..=45_000).contains(&max_ms),
+        "max produce latency {max_ms} ms"
+    );
     assert_eq!(world.controller.stats.isr_shrinks, 1);
     assert_eq!(world.metrics.ledger.figures().lost_acked, 0);
 }
-
