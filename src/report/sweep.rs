@@ -244,16 +244,25 @@ pub fn check_keys(
     objective: Option<&Objective>,
     constraints: &[Constraint],
 ) -> Result<(), UserError> {
-    let Some(row) = sweep.rows.first() else {
-        return Ok(());
-    };
+    match sweep.rows.first() {
+        Some(row) => check_names(&row.figures, objective, constraints),
+        None => Ok(()),
+    }
+}
+
+/// Every figure named by `--objective` or `--constraint` is one of `figures`' keys.
+pub fn check_names(
+    figures: &BTreeMap<String, f64>,
+    objective: Option<&Objective>,
+    constraints: &[Constraint],
+) -> Result<(), UserError> {
     let named = objective
         .map(|o| ("--objective", o.key.as_str()))
         .into_iter()
         .chain(constraints.iter().map(|c| ("--constraint", c.key.as_str())));
     for (argument, key) in named {
-        if !row.figures.contains_key(key) {
-            let hint = did_you_mean(key, row.figures.keys().map(String::as_str))
+        if !figures.contains_key(key) {
+            let hint = did_you_mean(key, figures.keys().map(String::as_str))
                 .map(|k| format!(" (did you mean {k}?)"))
                 .unwrap_or_default();
             return Err(UserError::new(format!(

@@ -33,6 +33,10 @@ pub fn execute(args: &SweepArgs) -> Result<ExitCode, UserError> {
     let text = read_input(&args.file)?;
     let source = args.file.display().to_string();
     let base = crate::scenario::load_str(&text, &source, &args.overrides, None)?;
+    // Check the figure names before any run: a world that has not run has every key, as zeros.
+    let unrun = crate::world::World::build(&base, base.seed)?;
+    let names = crate::report::figures(&crate::report::metrics_json(&unrun, 0));
+    output::check_names(&names, objective.as_ref(), &constraints)?;
     let sweep = if args.merge.is_empty() {
         run_sweep(args, &text, &source, shard)?
     } else {
