@@ -420,7 +420,7 @@ impl World {
                 self.brokers[broker.0 as usize].on_timer(&mut ctx, id)
             }
             Event::FetcherBackoff { broker, leader } => {
-                self.brokers[broker.0 as usize].send_replica_fetch(&mut ctx, leader);
+                self.brokers[broker.0 as usize].on_fetcher_timer(&mut ctx, leader);
             }
             Event::BrokerStart(broker) => self.brokers[broker.0 as usize].start_fetchers(&mut ctx),
             Event::BrokerHeartbeat(broker) => {
