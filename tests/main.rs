@@ -6,5 +6,6 @@ mod cli;
 mod determinism;
 mod producer_rules;
 mod replication;
+mod reports;
 mod scenario_errors;
 mod util;
