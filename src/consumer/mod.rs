@@ -130,6 +130,11 @@ impl Consumer {
     /// The connection to `broker` was reset: its fetch is gone; find the new leaders.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx, broker: BrokerId) {
         self.fetch_in_flight.remove(&broker);
+        // A metadata request to that broker is gone too: ask the next one.
+        self.metadata_in_flight = false;
+        if self.next_metadata_broker % self.broker_count.max(1) == broker.0 {
+            self.next_metadata_broker += 1;
+        }
         self.request_metadata(ctx);
     }
 
