@@ -159,6 +159,12 @@ pub struct FetchResponse {
     pub partitions: Vec<FetchedPartition>,
 }
 
+/// A fetch response's size: its batches plus per-partition framing.
+fn data_bytes<'a>(batches: impl Iterator<Item = &'a Vec<LogBatch>>, partitions: usize) -> u64 {
+    let data: u64 = batches.flatten().map(|batch| batch.data.wire_bytes).sum();
+    HEADER_BYTES + data + PARTITION_FRAMING_BYTES * partitions as u64
+}
+
 impl Message {
     /// Bytes on the wire, which the network turns into transmission time.
     pub fn size_bytes(&self) -> u64 {
@@ -174,25 +180,21 @@ impl Message {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES * request.partitions.len() as u64
             }
             Message::FetchResponse(response) => {
-                let data: u64 = response
+                let batches = response
                     .partitions
                     .iter()
-                    .flat_map(|partition| partition.batches.iter())
-                    .map(|batch| batch.data.wire_bytes)
-                    .sum();
-                HEADER_BYTES + data + PARTITION_FRAMING_BYTES * response.partitions.len() as u64
+                    .map(|partition| &partition.batches);
+                data_bytes(batches, response.partitions.len())
             }
             Message::ReplicaFetchRequest(request) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES * request.partitions.len() as u64
             }
             Message::ReplicaFetchResponse(response) => {
-                let data: u64 = response
+                let batches = response
                     .partitions
                     .iter()
-                    .flat_map(|partition| partition.batches.iter())
-                    .map(|batch| batch.data.wire_bytes)
-                    .sum();
-                HEADER_BYTES + data + PARTITION_FRAMING_BYTES * response.partitions.len() as u64
+                    .map(|partition| &partition.batches);
+                data_bytes(batches, response.partitions.len())
             }
             Message::AlterPartition(_) | Message::AlterPartitionResponse(..) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES
