@@ -7,6 +7,7 @@ pub mod cli;
 pub mod codec;
 pub mod consumer;
 pub mod error;
+pub mod group;
 pub mod ids;
 pub mod metrics;
 pub mod msg;

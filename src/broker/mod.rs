@@ -32,7 +32,7 @@ pub struct Broker {
     logs: BTreeMap<TopicPartition, PartitionLog>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
     readers_of_topic: Vec<Vec<usize>>,
-    /// Latest fetch offset of each group per partition.
+    /// Latest committed offset of each group per partition.
     group_positions: BTreeMap<(TopicPartition, usize), u64>,
     parked: BTreeMap<u64, ParkedFetch>,
     next_park_id: u64,
@@ -153,11 +153,6 @@ impl Broker {
     }
 
     fn handle_fetch(&mut self, ctx: &mut Ctx, from: NodeId, request: FetchRequest) {
-        for partition in &request.partitions {
-            self.group_positions
-                .insert((partition.tp, request.group), partition.fetch_offset);
-            self.trim_unread(partition.tp);
-        }
         if request.max_wait_ns == 0 || self.fetchable_bytes(&request) >= request.min_bytes {
             self.respond_fetch(ctx, from, request);
             return;
@@ -235,8 +230,16 @@ impl Broker {
         }
     }
 
+    /// A group committed an offset (the coordinator told the world, which tells the leader).
+    pub fn group_committed(&mut self, tp: TopicPartition, group: usize, offset: u64) {
+        let position = self.group_positions.entry((tp, group)).or_insert(0);
+        *position = (*position).max(offset);
+        self.trim_unread(tp);
+    }
+
     /// Model limit: retention is not modelled; a batch is dropped once every group reading its
-    /// topic has fetched past it (at once if no group reads it), so memory follows the backlog.
+    /// topic has committed past it (at once if no group reads it), so memory follows the backlog.
+    /// Committed offsets, not fetch offsets: after a rebalance a member restarts from them.
     fn trim_unread(&mut self, tp: TopicPartition) {
         let readers = &self.readers_of_topic[tp.topic.0 as usize];
         let Some(log) = self.logs.get_mut(&tp) else {
