@@ -8,7 +8,8 @@
 //! owned partitions. Property tests then check the invariants on random groups.
 
 use kafkasim::assignor::{
-    assign, parse_input, Assignment, AssignorName, MemberSubscription, TopicPartitions,
+    assign, parse_input, Assignment, AssignorName, MemberSubscription, RebalanceProtocol,
+    TopicPartitions,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,9 +41,22 @@ fn compact_map(value: &serde_json::Value) -> TopicPartitions {
     partitions
 }
 
+/// `[member_id, group_instance_id, topics, owned, generation, rack]`, trailing ones optional.
+fn member_object(tuple: &serde_json::Value) -> serde_json::Value {
+    let field = |index: usize| tuple.get(index).cloned().unwrap_or(serde_json::Value::Null);
+    let owned = serde_json::to_value(compact_map(&field(3))).expect("owned partitions");
+    serde_json::json!({
+        "member_id": field(0),
+        "group_instance_id": field(1),
+        "topics": field(2),
+        "owned": owned,
+        "generation": field(4),
+        "rack": field(5),
+    })
+}
+
 struct Vector {
     name: String,
-    assignor: AssignorName,
     topics: BTreeMap<String, u32>,
     members: Vec<MemberSubscription>,
     expected: Assignment,
@@ -68,13 +82,11 @@ fn load_vectors(assignor: AssignorName) -> Vec<Vector> {
             .iter()
             .map(|(member, topics)| (member.clone(), compact_map(topics)))
             .collect();
-        // Owned lists are compact strings in the vectors; the input format wants arrays.
+        // Members are tuples with compact partition lists in the vectors (to keep them small);
+        // rebuild the objects of the `kafkasim assign` format.
         if let Some(members) = value["input"]["members"].as_array_mut() {
-            for member in members {
-                if let Some(owned) = member.get("owned") {
-                    let arrays = serde_json::to_value(compact_map(owned)).expect("owned");
-                    member["owned"] = arrays;
-                }
+            for member in members.iter_mut() {
+                *member = member_object(member);
             }
         }
         let input = parse_input(&value["input"].to_string())
@@ -85,7 +97,6 @@ fn load_vectors(assignor: AssignorName) -> Vec<Vector> {
         );
         vectors.push(Vector {
             name,
-            assignor,
             topics: input.topics,
             members: input.members,
             expected,
@@ -145,6 +156,12 @@ fn normalized(assignment: &Assignment) -> Assignment {
 }
 
 fn conformance(assignor: AssignorName, exact: bool) {
+    conformance_of(assignor, assignor, exact);
+}
+
+/// Runs `runner` on the vectors of `vectors_of`; they differ only in the canary below.
+fn conformance_of(vectors_of: AssignorName, runner: AssignorName, exact: bool) {
+    let assignor = vectors_of;
     let vectors = load_vectors(assignor);
     assert!(
         vectors.len() >= 2000,
@@ -155,7 +172,7 @@ fn conformance(assignor: AssignorName, exact: bool) {
     let mut mismatches = Vec::new();
     let mut worse = Vec::new();
     for vector in &vectors {
-        let ours = assign(vector.assignor, &vector.topics, &vector.members)
+        let ours = assign(runner, &vector.topics, &vector.members)
             .unwrap_or_else(|error| panic!("{}: {error}", vector.name));
         let ours = normalized(&ours);
         let theirs = normalized(&vector.expected);
@@ -175,8 +192,13 @@ fn conformance(assignor: AssignorName, exact: bool) {
         }
     }
     let rate = 100.0 * matched as f64 / vectors.len() as f64;
+    let label = if runner == assignor {
+        assignor.to_string()
+    } else {
+        format!("{runner} (canary, on {assignor} vectors)")
+    };
     println!(
-        "conformance {assignor}: {matched}/{} vectors identical to Kafka ({rate:.2}%)",
+        "conformance {label}: {matched}/{} vectors identical to Kafka ({rate:.2}%)",
         vectors.len()
     );
     let sample: Vec<&String> = mismatches.iter().take(10).collect();
@@ -228,12 +250,95 @@ fn cooperative_sticky_matches_kafka() {
     conformance(AssignorName::CooperativeSticky, false);
 }
 
+/// Canary: the comparison must notice a wrong assignor (roundrobin answering range's vectors).
+#[test]
+#[should_panic(expected = "differs from Kafka")]
+fn conformance_catches_a_wrong_assignor() {
+    conformance_of(AssignorName::Range, AssignorName::RoundRobin, true);
+}
+
+/// On this input (found by a stress run) Kafka's cooperative-sticky loops forever moving one
+/// partition back and forth; ours must stop and still give a valid assignment.
+#[test]
+fn sticky_stops_where_kafka_livelocks() {
+    let path = format!(
+        "{}/tests/data/assign/kafka-livelock.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("livelock input");
+    let input = parse_input(&text).expect("valid input");
+    let group = Group {
+        topics: input.topics.clone(),
+        members: input.members.clone(),
+    };
+    for assignor in [AssignorName::Sticky, AssignorName::CooperativeSticky] {
+        let result = assign(assignor, &input.topics, &input.members).expect("assignment");
+        let given = check_valid(&group, &result);
+        if assignor == AssignorName::Sticky {
+            assert_eq!(
+                given,
+                subscribed_partitions(&group),
+                "sticky assigns everything"
+            );
+        }
+    }
+}
+
+/// `kafkasim assign FILE`: JSON out with exit 0, a named field with exit 2.
+#[test]
+fn assign_command_prints_json_and_exits_2_on_errors() {
+    let directory = std::env::temp_dir().join(format!("kafkasim-assign-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("temp dir");
+    let good = directory.join("good.json");
+    let input = r#"{"assignor": "cooperative-sticky", "topics": {"t1": 3, "t2": 2},
+        "members": [{"member_id": "c1", "topics": ["t1", "t2"], "owned": {"t1": [0]},
+                     "generation": 1},
+                    {"member_id": "c2", "group_instance_id": null, "topics": ["t1"]},
+                    {"member_id": "c3", "topics": []}]}"#;
+    std::fs::write(&good, input).expect("write input");
+    let run = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+            .arg("assign")
+            .arg(path)
+            .output()
+            .expect("run kafkasim")
+    };
+    let output = run(&good);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let printed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    let members = printed["assignment"]
+        .as_object()
+        .expect("assignment object");
+    let ids: Vec<&String> = members.keys().collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    assert_eq!(printed["assignment"]["c3"], serde_json::json!({}));
+    let bad = directory.join("bad.json");
+    std::fs::write(&bad, r#"{"assignor": "stiky", "topics": {}}"#).expect("write input");
+    let output = run(&bad);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("did you mean \"sticky\""), "{stderr}");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
 #[test]
 fn assignor_names_parse_with_suggestions() {
     for assignor in AssignorName::ALL {
         assert_eq!(AssignorName::parse(assignor.name()), Ok(assignor));
         assert_eq!(AssignorName::parse(assignor.class_name()), Ok(assignor));
     }
+    assert!(AssignorName::CooperativeSticky.supports(RebalanceProtocol::Cooperative));
+    assert!(AssignorName::CooperativeSticky.supports(RebalanceProtocol::Eager));
+    for eager_only in [
+        AssignorName::Range,
+        AssignorName::RoundRobin,
+        AssignorName::Sticky,
+    ] {
+        assert!(eager_only.supports(RebalanceProtocol::Eager));
+        assert!(!eager_only.supports(RebalanceProtocol::Cooperative));
+    }
+    assert!(AssignorName::Uniform.is_server_side() && AssignorName::ServerRange.is_server_side());
     let error = AssignorName::parse("rnage").expect_err("typo");
     assert!(
         error.message.contains("did you mean \"range\""),
@@ -360,11 +465,11 @@ fn check_properties(assignor: AssignorName, group: &Group, equal: bool) {
             "every subscribed partition assigned"
         );
     }
-    let balanced_promised = matches!(
-        assignor,
-        AssignorName::Sticky | AssignorName::CooperativeSticky | AssignorName::Uniform
-    );
-    if equal && balanced_promised && assignor != AssignorName::CooperativeSticky {
+    // Range balances per topic only; the others promise counts within one of each other when
+    // subscriptions are equal (cooperative-sticky too, since this first round owns nothing).
+    let balanced_promised =
+        assignor != AssignorName::Range && assignor != AssignorName::ServerRange;
+    if equal && balanced_promised {
         let counts = sizes(&first);
         let spread = counts.iter().max().unwrap_or(&0) - counts.iter().min().unwrap_or(&0);
         assert!(spread <= 1, "{assignor} unbalanced: {counts:?}");
@@ -408,6 +513,25 @@ fn check_cooperative_withholding(group: &Group, owned_from: &Assignment) {
     )
     .expect("valid");
     let given = check_valid(group, &result);
+    // No partition goes straight from one owner to another within a round.
+    for member in &prior.members {
+        for (topic, partitions) in &result[&member.member_id] {
+            for partition in partitions {
+                let owner = prior.members.iter().find(|other| {
+                    other
+                        .owned
+                        .get(topic)
+                        .is_some_and(|list| list.contains(partition))
+                });
+                let owner_id = owner.map(|other| other.member_id.as_str());
+                let moved = owner_id.is_some_and(|id| id != member.member_id);
+                assert!(
+                    !moved,
+                    "{topic}-{partition} moved from {owner_id:?} in one round"
+                );
+            }
+        }
+    }
     for (topic, partition) in subscribed_partitions(group) {
         if given.contains(&(topic.clone(), partition)) {
             continue;
@@ -425,8 +549,16 @@ fn check_cooperative_withholding(group: &Group, owned_from: &Assignment) {
     }
 }
 
+/// 48 cases keep the suite fast; `PROPTEST_CASES=5000` searches harder.
+fn property_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(48)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(property_cases()))]
 
     #[test]
     fn every_assignor_keeps_its_promises(group in group_strategy(false)) {

@@ -3,6 +3,7 @@
 //! input, which `conformance/` checks against Kafka's own code. The group coordinator of the
 //! simulation calls [`assign`]; `kafkasim assign` calls [`assign_json`].
 
+mod cooperative_sticky;
 mod java_order;
 mod json;
 mod range;
@@ -23,6 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Largest partition count accepted per topic, so a typo cannot ask for gigabytes.
 pub const PARTITIONS_PER_TOPIC_MAX: u32 = 100_000;
+/// Largest partition count over all topics. The sticky assignors' balancing is quadratic in
+/// it, as Kafka's is; far beyond any real group, it keeps one call within seconds.
+pub const PARTITIONS_TOTAL_MAX: u64 = 100_000;
+/// Largest group accepted.
+pub const MEMBERS_MAX: usize = 5_000;
 
 /// Runs one assignor. `topics` maps every existing topic to its partition count; members may own
 /// partitions of topics they no longer subscribe to. Fails, without panicking, on inputs Kafka
@@ -37,18 +43,45 @@ pub fn assign(
         AssignorName::Range => range::assign(topics, members),
         AssignorName::RoundRobin => roundrobin::assign(topics, members),
         AssignorName::ServerRange => server_range::assign(topics, members),
-        AssignorName::Sticky => sticky::assign(topics, members, RebalanceProtocol::Eager),
-        AssignorName::CooperativeSticky => {
-            sticky::assign(topics, members, RebalanceProtocol::Cooperative)
-        }
+        AssignorName::Sticky => sticky::assign(topics, members),
+        AssignorName::CooperativeSticky => cooperative_sticky::assign(topics, members),
         AssignorName::Uniform => uniform::assign(topics, members),
     };
+    check_assignment(topics, members, &assignment);
+    Ok(assignment)
+}
+
+/// What every assignor promises, whatever its strategy: each member has an entry, and each
+/// partition goes at most once, to a subscriber of its topic. A failure here is a bug.
+fn check_assignment(
+    topics: &BTreeMap<String, u32>,
+    members: &[MemberSubscription],
+    assignment: &Assignment,
+) {
     assert_eq!(
         assignment.len(),
         members.len(),
         "every member gets an entry"
     );
-    Ok(assignment)
+    let mut given = BTreeSet::new();
+    for member in members {
+        let Some(partitions) = assignment.get(&member.member_id) else {
+            panic!("member {} has no entry", member.member_id);
+        };
+        for (topic, list) in partitions {
+            assert!(
+                list.is_empty() || member.subscribes_to(topic),
+                "{topic} given to {}, which does not subscribe to it",
+                member.member_id
+            );
+            let count = topics.get(topic).copied().unwrap_or(0);
+            for &partition in list {
+                assert!(partition < count, "{topic}-{partition} does not exist");
+                let fresh = given.insert((topic.as_str(), partition));
+                assert!(fresh, "{topic}-{partition} given twice");
+            }
+        }
+    }
 }
 
 fn validate(
@@ -56,10 +89,7 @@ fn validate(
     topics: &BTreeMap<String, u32>,
     members: &[MemberSubscription],
 ) -> Result<(), UserError> {
-    let known_topics = || {
-        let names: Vec<&str> = topics.keys().map(String::as_str).collect();
-        format!("a topic listed in \"topics\" ({})", names.join(", "))
-    };
+    let mut total = 0u64;
     for (topic, &count) in topics {
         if count > PARTITIONS_PER_TOPIC_MAX {
             let allowed = format!("a partition count from 0 to {PARTITIONS_PER_TOPIC_MAX}");
@@ -69,37 +99,72 @@ fn validate(
                 &allowed,
             ));
         }
+        total += u64::from(count);
     }
-    let mut member_ids = BTreeSet::new();
-    let mut instance_ids = BTreeSet::new();
-    // Server-side ownership is the previous target assignment, which is a function of partitions.
-    let mut targeted: BTreeMap<(&str, u32), &str> = BTreeMap::new();
+    if total > PARTITIONS_TOTAL_MAX {
+        let allowed = format!("at most {PARTITIONS_TOTAL_MAX} partitions over all topics");
+        return Err(UserError::field("topics", total, &allowed));
+    }
+    if members.len() > MEMBERS_MAX {
+        let allowed = format!("at most {MEMBERS_MAX} members");
+        return Err(UserError::field("members", members.len(), &allowed));
+    }
+    let mut checker = Checker {
+        topics,
+        server_side: assignor.is_server_side(),
+        member_ids: BTreeSet::new(),
+        instance_ids: BTreeSet::new(),
+        targeted: BTreeMap::new(),
+    };
     for (index, member) in members.iter().enumerate() {
+        checker.member(index, member)?;
+    }
+    Ok(())
+}
+
+/// Cross-member checks of [`validate`]: ids are unique, and server-side ownership is the
+/// previous target assignment, so no partition may have two owners.
+struct Checker<'a> {
+    topics: &'a BTreeMap<String, u32>,
+    server_side: bool,
+    member_ids: BTreeSet<&'a str>,
+    instance_ids: BTreeSet<&'a str>,
+    targeted: BTreeMap<(&'a str, u32), &'a str>,
+}
+
+impl<'a> Checker<'a> {
+    fn known_topics(&self) -> String {
+        let names: Vec<&str> = self.topics.keys().map(String::as_str).collect();
+        format!("a topic listed in \"topics\" ({})", names.join(", "))
+    }
+
+    fn member(&mut self, index: usize, member: &'a MemberSubscription) -> Result<(), UserError> {
         let path = format!("members[{index}]");
-        if !member_ids.insert(member.member_id.as_str()) {
+        if !self.member_ids.insert(member.member_id.as_str()) {
+            let value = format!("\"{}\"", member.member_id);
+            let allowed = "a member id not used by an earlier member";
             return Err(UserError::field(
                 &format!("{path}.member_id"),
-                format!("\"{}\"", member.member_id),
-                "a member id not used by an earlier member",
+                value,
+                allowed,
             ));
         }
         if let Some(instance) = &member.group_instance_id {
-            if !instance_ids.insert(instance.as_str()) {
-                return Err(UserError::field(
-                    &format!("{path}.group_instance_id"),
-                    format!("\"{instance}\""),
-                    "a group.instance.id not used by an earlier member",
-                ));
+            if !self.instance_ids.insert(instance.as_str()) {
+                let allowed = "a group.instance.id not used by an earlier member";
+                let field = format!("{path}.group_instance_id");
+                return Err(UserError::field(&field, format!("\"{instance}\""), allowed));
             }
         }
         let mut seen_topics = BTreeSet::new();
         for (topic_index, topic) in member.topics.iter().enumerate() {
             let topic_path = format!("{path}.topics[{topic_index}]");
-            if !topics.contains_key(topic) {
+            if !self.topics.contains_key(topic) {
+                let allowed = self.known_topics();
                 return Err(UserError::field(
                     &topic_path,
                     format!("\"{topic}\""),
-                    &known_topics(),
+                    &allowed,
                 ));
             }
             if !seen_topics.insert(topic.as_str()) {
@@ -111,42 +176,48 @@ fn validate(
                 ));
             }
         }
-        if let Some(generation) = member.generation {
-            if generation < NO_GENERATION {
-                let allowed = "a generation of -1 (never joined) or more";
-                return Err(UserError::field(
-                    &format!("{path}.generation"),
-                    generation,
-                    allowed,
-                ));
-            }
+        if let Some(generation) = member.generation.filter(|&g| g < NO_GENERATION) {
+            let allowed = "a generation of -1 (never joined) or more";
+            return Err(UserError::field(
+                &format!("{path}.generation"),
+                generation,
+                allowed,
+            ));
         }
         for (topic, partitions) in &member.owned {
-            let owned_path = format!("{path}.owned.{topic}");
-            let Some(&count) = topics.get(topic) else {
-                return Err(UserError::field(
-                    &owned_path,
-                    format!("\"{topic}\""),
-                    &known_topics(),
-                ));
-            };
-            let mut seen = BTreeSet::new();
-            for &partition in partitions {
-                if partition >= count || !seen.insert(partition) {
-                    let allowed = format!("distinct partitions from 0 to {}", count as i64 - 1);
-                    return Err(UserError::field(&owned_path, partition, &allowed));
-                }
-                if assignor.is_server_side() {
-                    if let Some(other) = targeted.insert((topic, partition), &member.member_id) {
-                        let allowed = format!(
-                            "a partition no other member owns (server-side assignors take the \
-                             previous target assignment; {other} already owns it)"
-                        );
-                        return Err(UserError::field(&owned_path, partition, &allowed));
-                    }
-                }
+            self.owned(&format!("{path}.owned.{topic}"), member, topic, partitions)?;
+        }
+        Ok(())
+    }
+
+    fn owned(
+        &mut self,
+        path: &str,
+        member: &'a MemberSubscription,
+        topic: &'a str,
+        partitions: &[u32],
+    ) -> Result<(), UserError> {
+        let Some(&count) = self.topics.get(topic) else {
+            let allowed = self.known_topics();
+            return Err(UserError::field(path, format!("\"{topic}\""), &allowed));
+        };
+        let mut seen = BTreeSet::new();
+        for &partition in partitions {
+            if partition >= count || !seen.insert(partition) {
+                let allowed = format!("distinct partitions from 0 to {}", i64::from(count) - 1);
+                return Err(UserError::field(path, partition, &allowed));
+            }
+            if !self.server_side {
+                continue;
+            }
+            if let Some(other) = self.targeted.insert((topic, partition), &member.member_id) {
+                let allowed = format!(
+                    "a partition no other member owns (server-side assignors take the previous \
+                     target assignment; {other} already owns it)"
+                );
+                return Err(UserError::field(path, partition, &allowed));
             }
         }
+        Ok(())
     }
-    Ok(())
 }

@@ -136,6 +136,11 @@ impl AssignorName {
         }
     }
 
+    /// Whether a classic group may use this assignor with the given protocol.
+    pub fn supports(self, protocol: RebalanceProtocol) -> bool {
+        self.supported_protocols().contains(&protocol)
+    }
+
     /// Whether the assignor runs in the group coordinator (KIP-848) rather than in a consumer.
     pub fn is_server_side(self) -> bool {
         matches!(self, AssignorName::Uniform | AssignorName::ServerRange)

@@ -12,7 +12,9 @@ use super::java_order::{integer_copy_order, string_map_order, topic_id_hash, Jav
 use super::types::{empty_assignment, java_string_cmp, Assignment, MemberSubscription};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The harness gives topics ids by rank of name; Kafka orders topic ids by those ids.
+/// Topics by rank of name, the rank standing in for the topic id. Model limit: a real cluster's
+/// topic ids are random UUIDs, and where Kafka walks a hash set of them (the homogeneous path)
+/// its answer depends on them; we use `Uuid(0, rank + 1)`, as the conformance harness does.
 struct Topics<'a> {
     names: Vec<&'a str>,
     counts: Vec<u32>,
@@ -151,26 +153,9 @@ fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> 
             quota += 1;
             has_extra = true;
         }
-        for (rank, partitions) in topics.owned_order(member) {
-            if !subscribed.contains(&rank) {
-                continue;
-            }
-            let target = targets[index].entry(rank).or_default();
-            if partitions.len() as u64 <= quota {
-                quota -= partitions.len() as u64;
-                target.extend(partitions);
-                continue;
-            }
-            // Over quota: keep the first ones in the set's hash order, release the rest.
-            for partition in integer_copy_order(&partitions) {
-                if quota > 0 {
-                    quota -= 1;
-                    target.insert(partition);
-                } else {
-                    unassigned.push((rank, partition));
-                }
-            }
-        }
+        let (kept, released) = keep_within_quota(topics, member, &subscribed, &mut quota);
+        targets[index] = kept;
+        unassigned.extend(released);
         // Keep the extra partition for a later member if enough members remain to take them.
         if quota > 0 && has_extra && member_count - index as u64 > extra_left {
             quota -= 1;
@@ -190,6 +175,39 @@ fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> 
         }
     }
     targets
+}
+
+/// A member keeps its current partitions of subscribed topics, topic by topic in its map's
+/// order, while its quota lasts; returns what it keeps and what it releases.
+fn keep_within_quota(
+    topics: &Topics,
+    member: &MemberSubscription,
+    subscribed: &[usize],
+    quota: &mut u64,
+) -> (Target, Vec<(usize, u32)>) {
+    let mut kept = Target::new();
+    let mut released = Vec::new();
+    for (rank, partitions) in topics.owned_order(member) {
+        if !subscribed.contains(&rank) {
+            continue;
+        }
+        let target = kept.entry(rank).or_default();
+        if partitions.len() as u64 <= *quota {
+            *quota -= partitions.len() as u64;
+            target.extend(partitions);
+            continue;
+        }
+        // Over quota: keep the first ones in the set's hash order, release the rest.
+        for partition in integer_copy_order(&partitions) {
+            if *quota > 0 {
+                *quota -= 1;
+                target.insert(partition);
+            } else {
+                released.push((rank, partition));
+            }
+        }
+    }
+    (kept, released)
 }
 
 /// Walks the subscribers of one topic from both ends of their load order.

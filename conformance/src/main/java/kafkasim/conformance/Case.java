@@ -81,7 +81,11 @@ final class Case {
         return value == null || value.isNull() ? null : value.asText();
     }
 
-    /** The input as kafkasim reads it, except that partition lists are compact strings. */
+    /**
+     * The input as kafkasim reads it, except, to keep the committed files small, that each member
+     * is a tuple {@code [member_id, group_instance_id, topics, owned, generation, rack]} (null
+     * or left out at the end when absent) and partition lists are compact strings.
+     */
     ObjectNode toJson(ObjectMapper mapper, String assignor) {
         ObjectNode root = mapper.createObjectNode();
         root.put("assignor", assignor);
@@ -90,28 +94,29 @@ final class Case {
         root.set("topics", topicCounts);
         ArrayNode memberArray = mapper.createArrayNode();
         for (Member member : members) {
-            ObjectNode raw = mapper.createObjectNode();
-            raw.put("member_id", member.memberId);
-            if (member.instanceId != null) {
-                raw.put("group_instance_id", member.instanceId);
-            }
-            raw.set("topics", Harness.array(mapper, member.topics.iterator()));
+            ArrayNode tuple = mapper.createArrayNode();
+            tuple.add(member.memberId);
+            tuple.add(member.instanceId);
+            tuple.add(Harness.array(mapper, member.topics.iterator()));
             ObjectNode owned = mapper.createObjectNode();
             for (Map.Entry<String, List<Integer>> entry : member.owned.entrySet()) {
                 if (!entry.getValue().isEmpty()) {
                     owned.put(entry.getKey(), compact(entry.getValue()));
                 }
             }
-            if (owned.size() > 0) {
-                raw.set("owned", owned);
+            tuple.add(owned);
+            if (member.generation == null) {
+                tuple.addNull();
+            } else {
+                tuple.add(member.generation);
             }
-            if (member.generation != null) {
-                raw.put("generation", member.generation);
+            tuple.add(member.rack);
+            // Trailing absent values are left out: [id, null, topics] is a fresh dynamic member.
+            while (tuple.size() > 3 && (tuple.get(tuple.size() - 1).isNull()
+                    || (tuple.get(tuple.size() - 1).isObject() && tuple.get(tuple.size() - 1).isEmpty()))) {
+                tuple.remove(tuple.size() - 1);
             }
-            if (member.rack != null) {
-                raw.put("rack", member.rack);
-            }
-            memberArray.add(raw);
+            memberArray.add(tuple);
         }
         root.set("members", memberArray);
         return root;

@@ -59,14 +59,14 @@ final class Generator {
         int total = 0;
         for (int t = 0; t < topicCount; t++) {
             int partitions = Math.min(200, skewed(200, 7.0));
-            if (total + partitions > 300) {
-                partitions = Math.max(1, 300 - total);
+            if (total + partitions > 250) {
+                partitions = Math.max(1, 250 - total);
             }
             total += partitions;
             current.topics.put("t" + t, partitions);
         }
         // Members times topics is capped so the committed vectors stay a few megabytes.
-        int memberCount = Math.min(Math.min(50, skewed(50, 8.0)), Math.max(1, 200 / topicCount));
+        int memberCount = Math.min(Math.min(50, skewed(50, 8.0)), Math.max(1, 160 / topicCount));
         for (int m = 0; m < memberCount; m++) {
             current.members.add(newMember(current, equalSubscriptions));
         }
@@ -77,6 +77,10 @@ final class Generator {
         for (int r = 0; r < roundCount; r++) {
             rounds.add(new Round("gen:" + scenario + ":" + r, strip(current)));
             Map<String, Map<String, List<Integer>>> output;
+            if (Harness.TRACE) {
+                System.err.println(rounds.get(rounds.size() - 1).name + " "
+                    + current.toJson(new com.fasterxml.jackson.databind.ObjectMapper(), assignor));
+            }
             try {
                 output = KafkaAssignors.run(assignor, current);
             } catch (RuntimeException error) {
@@ -199,7 +203,7 @@ final class Generator {
         }
         if (random.nextInt(10) < 3) {
             int joining = 1 + random.nextInt(2);
-            int memberMax = Math.min(50, Math.max(2, 200 / next.topics.size()));
+            int memberMax = Math.min(50, Math.max(2, 160 / next.topics.size()));
             for (int j = 0; j < joining && next.members.size() < memberMax; j++) {
                 next.members.add(newMember(next, equalSubscriptions));
             }

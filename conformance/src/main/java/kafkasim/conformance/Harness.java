@@ -31,6 +31,8 @@ public final class Harness {
     };
     /** Overridable with -Dkafkasim.cases=N for local stress runs; the committed vectors use 2000. */
     static final int GENERATED_CASES_PER_ASSIGNOR = Integer.getInteger("kafkasim.cases", 2000);
+    /** -Dkafkasim.trace=true prints each generated input before Kafka runs it (to find hangs). */
+    static final boolean TRACE = Boolean.getBoolean("kafkasim.trace");
     /** Overridable with -Dkafkasim.seed=S for local stress runs. */
     static final long SEED = Long.getLong("kafkasim.seed", 0x6b61666b6173696dL);
 
@@ -46,8 +48,12 @@ public final class Harness {
         Files.createDirectories(out);
         ObjectMapper mapper = new ObjectMapper();
         JsonNode handWritten = mapper.readTree(vectors.resolve("kafka-tests.json").toFile());
+        String only = System.getProperty("kafkasim.only");
         for (int index = 0; index < ASSIGNORS.length; index++) {
             String assignor = ASSIGNORS[index];
+            if (only != null && !only.equals(assignor)) {
+                continue;
+            }
             List<String> lines = new ArrayList<>();
             for (JsonNode testCase : handWritten) {
                 if (!appliesTo(testCase, assignor)) {
