@@ -30,7 +30,7 @@ impl Consumer {
         if !self.cooperative && !self.owned.is_empty() {
             let owned = self.owned.clone();
             ctx.metrics
-                .partitions_revoked(self.group, owned.len() as u32);
+                .partitions_revoked(self.group, owned.len() as u32, None);
             self.drop_partitions(ctx, &owned);
         }
         self.send_join(ctx);
@@ -231,8 +231,9 @@ impl Consumer {
             return;
         }
         let offsets = self.uncommitted(Some(&revoked));
+        let generation = u32::try_from(self.generation).ok();
         ctx.metrics
-            .partitions_revoked(self.group, revoked.len() as u32);
+            .partitions_revoked(self.group, revoked.len() as u32, generation);
         self.drop_partitions(ctx, &revoked);
         self.rejoin_needed = true;
         self.commit(ctx, offsets, Some(After::Poll));

@@ -10,6 +10,7 @@ use crate::assignor::AssignorName;
 use crate::broker::log::LogBatch;
 use crate::codec;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
+use crate::metrics::TraceEntry;
 use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
 };
@@ -308,23 +309,29 @@ impl Consumer {
                     Some((tp, start, end + 1))
                 }
                 other => {
-                    if let Some((tp, start, end)) = other {
-                        ctx.metrics.offsets_processed(
-                            self.group,
-                            tp.topic.0,
-                            tp.partition,
-                            start,
-                            end,
-                        );
+                    if let Some(range) = other {
+                        self.range_processed(ctx, range);
                     }
                     Some((record.tp, record.offset, record.offset + 1))
                 }
             };
         }
-        if let Some((tp, start, end)) = run {
-            ctx.metrics
-                .offsets_processed(self.group, tp.topic.0, tp.partition, start, end);
+        if let Some(range) = run {
+            self.range_processed(ctx, range);
         }
+    }
+
+    fn range_processed(&self, ctx: &mut Ctx, (tp, start, end): (TopicPartition, u64, u64)) {
+        ctx.metrics
+            .offsets_processed(self.group, tp.topic.0, tp.partition, start, end);
+        let (at_ns, consumer) = (ctx.now_ns, self.id.0);
+        ctx.metrics.trace(|| TraceEntry::OffsetsProcessed {
+            at_ns,
+            consumer,
+            partition: tp.partition,
+            start,
+            end,
+        });
     }
 
     /// Kafka's `poll()`: the group first (rejoin only happens here), then positions, fetches,
@@ -733,7 +740,7 @@ impl Consumer {
         let owned = self.owned.clone();
         if self.generation >= 0 && !owned.is_empty() {
             ctx.metrics
-                .partitions_revoked(self.group, owned.len() as u32);
+                .partitions_revoked_on_close(self.group, owned.len() as u32);
         }
         self.drop_partitions(ctx, &owned);
         self.commit(ctx, offsets, Some(After::Close));

@@ -294,6 +294,21 @@ pub enum TraceEntry {
         partition: u32,
         records: u32,
     },
+    /// A group coordinator accepted a committed offset.
+    OffsetCommitted {
+        at_ns: u64,
+        group: usize,
+        partition: u32,
+        offset: u64,
+    },
+    /// A consumer finished processing offsets [start, end) of a partition.
+    OffsetsProcessed {
+        at_ns: u64,
+        consumer: u32,
+        partition: u32,
+        start: u64,
+        end: u64,
+    },
 }
 
 /// Everything measured in one run.
@@ -491,17 +506,31 @@ impl Recorder {
         });
     }
 
-    /// A member revoked partitions: counted in the rebalance in progress, or else in the group's
-    /// last one (cooperative members revoke right after the round that took the partitions).
-    pub fn partitions_revoked(&mut self, group: usize, count: u32) {
+    /// A closing member revoked its partitions (`onLeavePrepare`): part of no rebalance.
+    pub fn partitions_revoked_on_close(&mut self, group: usize, count: u32) {
+        if let Some(metrics) = self.groups.get_mut(group) {
+            metrics.revoked_total += u64::from(count);
+        }
+    }
+
+    /// A member revoked partitions. Cooperative members revoke after the round whose assignment
+    /// took them (`generation`); eager members revoke during the rebalance in progress.
+    pub fn partitions_revoked(&mut self, group: usize, count: u32, generation: Option<u32>) {
         let Some(metrics) = self.groups.get_mut(group) else {
             return;
         };
         metrics.revoked_total += u64::from(count);
-        if let Some(open) = &mut metrics.open_rebalance {
-            open.1 += count;
-        } else if let Some(last) = self.rebalances.iter_mut().rev().find(|r| r.group == group) {
-            last.revoked += count;
+        let record = self
+            .rebalances
+            .iter_mut()
+            .rev()
+            .filter(|record| record.group == group)
+            .find(|record| generation.is_none_or(|generation| record.generation == generation));
+        match (generation, &mut metrics.open_rebalance, record) {
+            (None, Some(open), _) => open.1 += count,
+            (_, _, Some(record)) => record.revoked += count,
+            (_, Some(open), None) => open.1 += count,
+            (_, None, None) => {}
         }
     }
 
