@@ -13,7 +13,7 @@ use crate::msg::Message;
 use crate::net::{Network, NodeLayout, Transmission};
 use crate::producer::workload::ZIPF_KEYS_MAX;
 use crate::producer::Producer;
-use crate::scenario::model::{Action, Keys, Scenario};
+use crate::scenario::model::{Action, GroupProtocol, Keys, Scenario};
 use crate::sim::queue::EventQueue;
 use std::collections::BTreeMap;
 
@@ -654,6 +654,15 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
         return Err(UserError::new(format!(
             "timeline[{index}].action: \"{name}\" is not modelled yet in this version: allowed are \"producer-start\", \"producer-stop\" and the consumer-* actions"
         )));
+    }
+    for (index, group) in scenario.consumer_groups.iter().enumerate() {
+        if group.config.group_protocol != GroupProtocol::Classic {
+            return Err(UserError::field(
+                &format!("consumer_groups[{index}].config.group.protocol"),
+                "\"consumer\"",
+                "\"classic\" (the KIP-848 consumer protocol is not modelled yet in this version)",
+            ));
+        }
     }
     for (index, producer) in scenario.producers.iter().enumerate() {
         if let Keys::Zipf { count, .. } = producer.keys {
