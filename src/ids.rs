@@ -31,4 +31,6 @@ pub enum NodeId {
     Broker(BrokerId),
     Producer(ProducerId),
     Consumer(ConsumerId),
+    /// The KRaft controller quorum, modelled as one node that never fails.
+    Controller,
 }

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod cli;
 pub mod codec;
 pub mod consumer;
+pub mod controller;
 pub mod error;
 pub mod group;
 pub mod ids;

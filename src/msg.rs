@@ -3,7 +3,7 @@
 
 use crate::assignor::AssignorName;
 use crate::broker::log::LogBatch;
-use crate::ids::{ConsumerId, ProducerId, TopicPartition};
+use crate::ids::{BrokerId, ConsumerId, ProducerId, TopicPartition};
 use crate::producer::batch::BatchData;
 use crate::scenario::model::Acks;
 
@@ -17,8 +17,13 @@ const PARTITION_FRAMING_BYTES: u64 = 24;
 pub enum ErrorCode {
     NotLeaderOrFollower,
     NotEnoughReplicas,
+    NotEnoughReplicasAfterAppend,
     RequestTimedOut,
     MessageTooLarge,
+    OutOfOrderSequenceNumber,
+    InvalidProducerEpoch,
+    /// The AlterPartition was based on a stale leader or partition epoch.
+    InvalidUpdateVersion,
     /// The client's view of a connection that was closed (request timeout or a dropped link).
     NetworkException,
 }
@@ -26,7 +31,20 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Whether Kafka's producer retries this error.
     pub fn is_retriable(self) -> bool {
-        !matches!(self, ErrorCode::MessageTooLarge)
+        !matches!(
+            self,
+            ErrorCode::MessageTooLarge
+                | ErrorCode::InvalidProducerEpoch
+                | ErrorCode::InvalidUpdateVersion
+        )
+    }
+
+    /// Errors after which Kafka's clients refresh their metadata.
+    pub fn needs_metadata(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::NotLeaderOrFollower | ErrorCode::NetworkException
+        )
     }
 }
 
@@ -41,6 +59,60 @@ pub enum Message {
     Group(GroupRequest),
     /// The coordinator's answer, echoing the request id.
     GroupReply(GroupResponse),
+    ReplicaFetchRequest(ReplicaFetchRequest),
+    ReplicaFetchResponse(ReplicaFetchResponse),
+    /// A partition leader asks the controller to change the ISR.
+    AlterPartition(PartitionState),
+    AlterPartitionResponse(TopicPartition, Result<PartitionState, ErrorCode>),
+    BrokerHeartbeat(BrokerId),
+    /// The controller pushes partition states, and the brokers it has fenced, to brokers.
+    MetadataUpdate(Vec<PartitionState>, Vec<BrokerId>),
+    MetadataRequest,
+    MetadataResponse(Vec<PartitionState>),
+}
+
+/// A partition's state as the controller commits it (KRaft `PartitionRecord`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    pub tp: TopicPartition,
+    /// None while the partition is offline.
+    pub leader: Option<BrokerId>,
+    pub leader_epoch: u32,
+    /// Bumped on every change, so stale AlterPartition requests are refused.
+    pub partition_epoch: u32,
+    pub isr: Vec<BrokerId>,
+    pub replicas: Vec<BrokerId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaFetchPartition {
+    pub tp: TopicPartition,
+    pub fetch_offset: u64,
+    /// Epoch of the follower's last batch (KIP-595 divergence check).
+    pub last_fetched_epoch: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaFetchRequest {
+    pub replica: BrokerId,
+    pub partitions: Vec<ReplicaFetchPartition>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaFetched {
+    pub tp: TopicPartition,
+    pub high_watermark: u64,
+    /// The leader's log start: followers trim up to it (and their high watermark).
+    pub log_start_offset: u64,
+    pub batches: Vec<LogBatch>,
+    /// The follower's log diverges: truncate to the end offset of this epoch.
+    pub diverging: Option<(u32, u64)>,
+    pub error: Option<ErrorCode>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaFetchResponse {
+    pub partitions: Vec<ReplicaFetched>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +153,8 @@ pub struct FetchRequest {
 #[derive(Debug, Clone)]
 pub struct FetchedPartition {
     pub tp: TopicPartition,
+    /// `NOT_LEADER_OR_FOLLOWER` when this broker does not lead the partition.
+    pub error: Option<ErrorCode>,
     pub high_watermark: u64,
     pub batches: Vec<LogBatch>,
 }
@@ -234,6 +308,25 @@ impl Message {
             }
             Message::Group(request) => group_request_bytes(request),
             Message::GroupReply(response) => group_response_bytes(response),
+            Message::ReplicaFetchRequest(request) => {
+                HEADER_BYTES + PARTITION_FRAMING_BYTES * request.partitions.len() as u64
+            }
+            Message::ReplicaFetchResponse(response) => {
+                let data: u64 = response
+                    .partitions
+                    .iter()
+                    .flat_map(|partition| partition.batches.iter())
+                    .map(|batch| batch.data.wire_bytes)
+                    .sum();
+                HEADER_BYTES + data + PARTITION_FRAMING_BYTES * response.partitions.len() as u64
+            }
+            Message::AlterPartition(_) | Message::AlterPartitionResponse(..) => {
+                HEADER_BYTES + PARTITION_FRAMING_BYTES
+            }
+            Message::BrokerHeartbeat(_) | Message::MetadataRequest => HEADER_BYTES,
+            Message::MetadataUpdate(states, _) | Message::MetadataResponse(states) => {
+                HEADER_BYTES + PARTITION_FRAMING_BYTES * states.len() as u64
+            }
         }
     }
 }

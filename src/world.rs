@@ -1,19 +1,21 @@
 //! The world: every component in `Vec`s indexed by typed ids, the event queue, the network and
 //! the recorder. `build` creates components in id order; `run` pops events in (time, sequence)
 //! order and dispatches each with a `match` to the component it names. Components never touch
-//! each other: they send messages and set timers through `Ctx`.
+//! each other: they send messages and set timers through `Ctx`. The world alone sees everything,
+//! and uses that only to measure (the delivery ledger) and to check invariants.
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Effects, BROKER_HEARTBEAT_INTERVAL_NS};
 use crate::consumer::{Consumer, ConsumerSetup};
+use crate::controller::{Controller, BROKER_SESSION_TIMEOUT_NS};
 use crate::error::UserError;
 use crate::group::{coordinator_broker, ClassicGroup};
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
 use crate::metrics::Recorder;
-use crate::msg::Message;
-use crate::net::{Network, NodeLayout, Transmission};
+use crate::msg::{Message, PartitionState};
+use crate::net::{LinkFault, Network, NodeLayout, Transmission};
 use crate::producer::workload::ZIPF_KEYS_MAX;
 use crate::producer::Producer;
-use crate::scenario::model::{Action, GroupProtocol, Keys, Scenario};
+use crate::scenario::model::{Action, GroupProtocol, Keys, NodeRef, Scenario};
 use crate::sim::queue::EventQueue;
 use std::collections::BTreeMap;
 
@@ -25,7 +27,7 @@ pub enum Event {
         to: NodeId,
         message: Message,
     },
-    /// An I/O thread finished a request on a broker.
+    /// An I/O thread finished a request on a broker (or a stalled broker resumes a message).
     BrokerProcess {
         broker: BrokerId,
         from: NodeId,
@@ -41,9 +43,24 @@ pub enum Event {
         group: usize,
         kind: u32,
     },
-    FetchWait {
+    /// A broker's parked produce or fetch times out.
+    BrokerTimer {
         broker: BrokerId,
-        park_id: u64,
+        id: u64,
+    },
+    /// A follower's fetcher may try its leader again.
+    FetcherBackoff {
+        broker: BrokerId,
+        leader: BrokerId,
+    },
+    BrokerStart(BrokerId),
+    BrokerHeartbeat(BrokerId),
+    IsrCheck(BrokerId),
+    SessionExpired(BrokerId),
+    /// A broker's process died: `node`'s connection to it is reset.
+    ConnectionClosed {
+        node: NodeId,
+        broker: BrokerId,
     },
     MetricsTick,
     Timeline(usize),
@@ -56,7 +73,9 @@ pub enum TimerKey {
     Consumer(u32),
     ConsumerHeartbeat(u32),
     Group(u32, u32),
-    FetchWait(u32, u64),
+    Broker(u32, u64),
+    Fetcher(u32, u32),
+    Session(u32),
 }
 
 pub type Queue = EventQueue<Event, TimerKey>;
@@ -70,15 +89,17 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Sends a message; it arrives after transmission and latency.
+    /// Sends a message; it arrives after transmission and latency, unless a fault drops it.
     pub fn send(&mut self, from: NodeId, to: NodeId, message: Message) -> Transmission {
         let transmission = self
             .net
             .transmit(self.now_ns, from, to, message.size_bytes());
-        self.queue.schedule(
-            transmission.deliver_at_ns,
-            Event::Deliver { from, to, message },
-        );
+        if !transmission.dropped {
+            self.queue.schedule(
+                transmission.deliver_at_ns,
+                Event::Deliver { from, to, message },
+            );
+        }
         transmission
     }
 
@@ -129,17 +150,47 @@ impl Ctx<'_> {
         self.queue.cancel_timer(TimerKey::Group(group as u32, kind));
     }
 
-    pub fn set_fetch_wait(&mut self, broker: BrokerId, park_id: u64, at_ns: u64) {
+    pub fn set_broker_timer(&mut self, broker: BrokerId, id: u64, at_ns: u64) {
         self.queue.set_timer(
-            TimerKey::FetchWait(broker.0, park_id),
+            TimerKey::Broker(broker.0, id),
             at_ns,
-            Event::FetchWait { broker, park_id },
+            Event::BrokerTimer { broker, id },
         );
     }
 
-    pub fn cancel_fetch_wait(&mut self, broker: BrokerId, park_id: u64) {
+    pub fn cancel_broker_timer(&mut self, broker: BrokerId, id: u64) {
+        self.queue.cancel_timer(TimerKey::Broker(broker.0, id));
+    }
+
+    pub fn set_fetcher_backoff(&mut self, broker: BrokerId, leader: BrokerId, at_ns: u64) {
+        let key = TimerKey::Fetcher(broker.0, leader.0);
         self.queue
-            .cancel_timer(TimerKey::FetchWait(broker.0, park_id));
+            .set_timer(key, at_ns, Event::FetcherBackoff { broker, leader });
+    }
+
+    pub fn schedule_broker_process(
+        &mut self,
+        at_ns: u64,
+        broker: BrokerId,
+        from: NodeId,
+        message: Message,
+    ) {
+        self.queue.schedule(
+            at_ns,
+            Event::BrokerProcess {
+                broker,
+                from,
+                message,
+            },
+        );
+    }
+
+    pub fn set_session_expiry(&mut self, broker: BrokerId, at_ns: u64) {
+        self.queue.set_timer(
+            TimerKey::Session(broker.0),
+            at_ns,
+            Event::SessionExpired(broker),
+        );
     }
 }
 
@@ -215,6 +266,30 @@ impl Metadata {
     pub fn leader(&self, tp: TopicPartition) -> BrokerId {
         self.topics[tp.topic.0 as usize].leader(tp.partition)
     }
+
+    /// Every partition as the controller starts: the first replica leads, all replicas in sync.
+    pub fn initial_states(&self) -> Vec<PartitionState> {
+        self.topics
+            .iter()
+            .flat_map(|topic| {
+                topic
+                    .replicas
+                    .iter()
+                    .enumerate()
+                    .map(move |(partition, replicas)| PartitionState {
+                        tp: TopicPartition {
+                            topic: topic.id,
+                            partition: partition as u32,
+                        },
+                        leader: Some(replicas[0]),
+                        leader_epoch: 0,
+                        partition_epoch: 0,
+                        isr: replicas.clone(),
+                        replicas: replicas.clone(),
+                    })
+            })
+            .collect()
+    }
 }
 
 /// Why a run stopped early.
@@ -240,6 +315,7 @@ pub struct World {
     pub group_members: Vec<Vec<ConsumerId>>,
     /// Per group, member slots started so far (the next `consumer-join` takes the next one).
     joined: Vec<u32>,
+    pub controller: Controller,
     pub events: u64,
 }
 
@@ -261,7 +337,11 @@ impl World {
                 producers.push(Producer::new(id, spec_index, spec, &metadata, seed, end_ns));
             }
         }
-        let brokers = build_brokers(&scenario, &metadata, seed);
+        let initial = metadata.initial_states();
+        let brokers = build_brokers(&scenario, &metadata, &initial, seed);
+        let unclean =
+            vec![scenario.cluster.config.unclean_leader_election_enable; scenario.topics.len()];
+        let controller = Controller::new(initial, brokers.len(), unclean);
         let (consumers, group_members) = build_consumers(&scenario, &metadata, seed);
         let groups = scenario
             .consumer_groups
@@ -299,6 +379,7 @@ impl World {
             groups,
             group_members,
             joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
+            controller,
             events: 0,
             scenario,
         };
@@ -320,6 +401,18 @@ impl World {
             for &consumer in members.iter().take(initial) {
                 self.queue.schedule(0, Event::ConsumerStart(consumer));
             }
+        }
+        let isr_check_ns = (self.scenario.cluster.config.replica_lag_time_max_ns / 2).max(1);
+        for broker in &self.brokers {
+            let id = broker.id;
+            self.queue.schedule(0, Event::BrokerStart(id));
+            self.queue.schedule(0, Event::BrokerHeartbeat(id));
+            self.queue.schedule(isr_check_ns, Event::IsrCheck(id));
+            self.queue.set_timer(
+                TimerKey::Session(id.0),
+                BROKER_SESSION_TIMEOUT_NS,
+                Event::SessionExpired(id),
+            );
         }
         for (index, event) in self.scenario.timeline.iter().enumerate() {
             self.queue.schedule(event.at_ns, Event::Timeline(index));
@@ -356,6 +449,8 @@ impl World {
             }
             self.dispatch(at_ns, event);
         }
+        self.controller.finish(end_ns);
+        self.check_replicas_agree();
         self.metrics.finish();
         Ok(())
     }
@@ -368,12 +463,130 @@ impl World {
             metrics: &mut self.metrics,
         };
         match event {
-            Event::Deliver { from, to, message } => match to {
-                NodeId::Broker(broker) => {
-                    let done_ns =
-                        self.brokers[broker.0 as usize].schedule_request(now_ns, &message);
+            Event::Deliver { from, to, message } => self.deliver(now_ns, from, to, message),
+            Event::BrokerProcess {
+                broker,
+                from,
+                message,
+            } => {
+                if let Message::Group(request) = message {
+                    let group = request.group;
+                    let committed = self.groups[group].handle(&mut ctx, request);
+                    // Committed offsets let leaders drop data the group no longer needs.
+                    for (tp, offset) in committed {
+                        if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
+                            self.brokers[leader.0 as usize].group_committed(tp, group, offset);
+                        }
+                    }
+                    return;
+                }
+                let target = &mut self.brokers[broker.0 as usize];
+                if target.alive {
+                    let effects = target.process(&mut ctx, from, message);
+                    self.apply_effects(broker, effects);
+                }
+            }
+            Event::ConsumerHeartbeat(consumer) => {
+                self.consumers[consumer.0 as usize].on_heartbeat_timer(&mut ctx);
+            }
+            Event::GroupTimer { group, kind } => self.groups[group].on_timer(&mut ctx, kind),
+            Event::ProducerWake(producer) => self.producers[producer.0 as usize].on_wake(&mut ctx),
+            Event::ConsumerWake(consumer) => self.consumers[consumer.0 as usize].on_wake(&mut ctx),
+            Event::ConsumerStart(consumer) => self.consumers[consumer.0 as usize].start(&mut ctx),
+            Event::BrokerTimer { broker, id } => {
+                self.brokers[broker.0 as usize].on_timer(&mut ctx, id)
+            }
+            Event::FetcherBackoff { broker, leader } => {
+                self.brokers[broker.0 as usize].send_replica_fetch(&mut ctx, leader);
+            }
+            Event::BrokerStart(broker) => self.brokers[broker.0 as usize].start_fetchers(&mut ctx),
+            Event::BrokerHeartbeat(broker) => {
+                self.brokers[broker.0 as usize].on_heartbeat_timer(&mut ctx);
+                self.queue.schedule(
+                    now_ns + BROKER_HEARTBEAT_INTERVAL_NS,
+                    Event::BrokerHeartbeat(broker),
+                );
+            }
+            Event::IsrCheck(broker) => {
+                self.brokers[broker.0 as usize].on_isr_check(&mut ctx);
+                let period_ns = (self.scenario.cluster.config.replica_lag_time_max_ns / 2).max(1);
+                self.queue
+                    .schedule(now_ns + period_ns, Event::IsrCheck(broker));
+            }
+            Event::SessionExpired(broker) => self.controller.on_session_expired(&mut ctx, broker),
+            Event::ConnectionClosed { node, broker } => match node {
+                NodeId::Producer(id) => {
+                    self.producers[id.0 as usize].on_connection_closed(&mut ctx, broker)
+                }
+                NodeId::Consumer(id) => {
+                    self.consumers[id.0 as usize].on_connection_closed(&mut ctx, broker)
+                }
+                NodeId::Broker(id) => {
+                    self.brokers[id.0 as usize].on_connection_closed(&mut ctx, broker)
+                }
+                NodeId::Controller => {}
+            },
+            Event::MetricsTick => self.metrics_tick(now_ns),
+            Event::Timeline(index) => self.apply_timeline(now_ns, index),
+        }
+    }
+
+    fn deliver(&mut self, now_ns: u64, from: NodeId, to: NodeId, message: Message) {
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        match to {
+            NodeId::Broker(broker) if matches!(message, Message::Group(_)) => {
+                // Model limit: the group coordinator lives outside the broker process: its
+                // requests take I/O-thread time but never wait behind the connection's other
+                // requests, and the coordinator survives its broker's crash (no failover).
+                let at_ns = self.brokers[broker.0 as usize].group_request_done(now_ns, &message);
+                ctx.queue.schedule(
+                    at_ns,
+                    Event::BrokerProcess {
+                        broker,
+                        from,
+                        message,
+                    },
+                );
+            }
+            NodeId::Broker(broker) => {
+                let target = &mut self.brokers[broker.0 as usize];
+                if !target.alive {
+                    // A dead process: the peer's TCP connection is reset.
+                    if !matches!(from, NodeId::Controller) {
+                        let reset = ctx.net.transmit(now_ns, to, from, 0);
+                        ctx.queue.schedule(
+                            reset.deliver_at_ns,
+                            Event::ConnectionClosed { node: from, broker },
+                        );
+                    }
+                    return;
+                }
+                let is_request = matches!(
+                    message,
+                    Message::ProduceRequest(_)
+                        | Message::FetchRequest(_)
+                        | Message::ReplicaFetchRequest(_)
+                        | Message::MetadataRequest
+                );
+                let (at_ns, message) = if is_request {
+                    match target.receive_request(now_ns, from, message) {
+                        Some(start) => start,
+                        None => return,
+                    }
+                } else {
+                    (target.stalled_until(now_ns).unwrap_or(now_ns), message)
+                };
+                if at_ns == now_ns {
+                    let effects = target.process(&mut ctx, from, message);
+                    self.apply_effects(broker, effects);
+                } else {
                     ctx.queue.schedule(
-                        done_ns,
+                        at_ns,
                         Event::BrokerProcess {
                             broker,
                             from,
@@ -381,51 +594,66 @@ impl World {
                         },
                     );
                 }
-                NodeId::Producer(producer) => {
-                    let (NodeId::Broker(broker), Message::ProduceResponse(response)) =
-                        (from, message)
-                    else {
-                        panic!("producer {} got an unexpected message", producer.0);
-                    };
-                    self.producers[producer.0 as usize]
-                        .on_produce_response(&mut ctx, broker, response);
+            }
+            NodeId::Controller => match (from, message) {
+                (_, Message::BrokerHeartbeat(broker)) => {
+                    self.controller.on_heartbeat(&mut ctx, broker)
                 }
-                NodeId::Consumer(consumer) => {
-                    let NodeId::Broker(broker) = from else {
-                        panic!("consumer {} got a message from a client", consumer.0);
-                    };
-                    self.consumers[consumer.0 as usize].on_message(&mut ctx, broker, message);
+                (NodeId::Broker(broker), Message::AlterPartition(proposal)) => {
+                    self.controller
+                        .on_alter_partition(&mut ctx, broker, proposal);
                 }
+                (_, other) => panic!("controller got an unexpected message: {other:?}"),
             },
-            Event::BrokerProcess {
-                broker,
-                from,
-                message,
-            } => match message {
-                Message::Group(request) => {
-                    let group = request.group;
-                    let committed = self.groups[group].handle(&mut ctx, request);
-                    // Committed offsets let leaders drop data the group no longer needs.
-                    for (tp, offset) in committed {
-                        let leader = self.metadata.leader(tp);
-                        self.brokers[leader.0 as usize].group_committed(tp, group, offset);
+            NodeId::Producer(producer) => {
+                let NodeId::Broker(broker) = from else {
+                    panic!("producer {} got a message from {from:?}", producer.0);
+                };
+                let target = &mut self.producers[producer.0 as usize];
+                match message {
+                    Message::ProduceResponse(response) => {
+                        target.on_produce_response(&mut ctx, broker, response)
                     }
+                    Message::MetadataResponse(states) => {
+                        target.on_metadata_response(&mut ctx, broker, states)
+                    }
+                    other => panic!(
+                        "producer {} got an unexpected message: {other:?}",
+                        producer.0
+                    ),
                 }
-                message => self.brokers[broker.0 as usize].process(&mut ctx, from, message),
-            },
-            Event::ProducerWake(producer) => self.producers[producer.0 as usize].on_wake(&mut ctx),
-            Event::ConsumerWake(consumer) => self.consumers[consumer.0 as usize].on_wake(&mut ctx),
-            Event::ConsumerStart(consumer) => self.consumers[consumer.0 as usize].start(&mut ctx),
-            Event::ConsumerHeartbeat(consumer) => {
-                self.consumers[consumer.0 as usize].on_heartbeat_timer(&mut ctx);
             }
-            Event::GroupTimer { group, kind } => self.groups[group].on_timer(&mut ctx, kind),
-            Event::FetchWait { broker, park_id } => {
-                self.brokers[broker.0 as usize].on_fetch_wait_expired(&mut ctx, park_id);
+            NodeId::Consumer(consumer) => {
+                let NodeId::Broker(broker) = from else {
+                    panic!("consumer {} got a message from {from:?}", consumer.0);
+                };
+                self.consumers[consumer.0 as usize].on_message(&mut ctx, broker, message);
             }
-            Event::MetricsTick => self.metrics_tick(now_ns),
-            Event::Timeline(index) => self.apply_timeline(now_ns, index),
         }
+    }
+
+    /// Feeds what a broker did to the ledger, which follows each partition's leader of record.
+    fn apply_effects(&mut self, broker: BrokerId, effects: Effects) {
+        let ledger = &mut self.metrics.ledger;
+        for (_, epoch, batch) in &effects.appended {
+            ledger.appended(broker, *epoch, batch);
+        }
+        for (tp, epoch) in effects.became_leader {
+            let new_end = self.brokers[broker.0 as usize]
+                .replica(tp)
+                .map_or(0, |replica| replica.log.log_end_offset);
+            match ledger.authority(tp) {
+                Some(old) if old != broker => {
+                    let dropped = self.brokers[old.0 as usize]
+                        .replica(tp)
+                        .into_iter()
+                        .flat_map(|replica| replica.log.batches_from(new_end));
+                    ledger.leader_changed(tp, broker, epoch, dropped);
+                }
+                _ => ledger.leader_changed(tp, broker, epoch, std::iter::empty()),
+            }
+        }
+        ledger.truncated_records += effects.truncated;
     }
 
     fn metrics_tick(&mut self, now_ns: u64) {
@@ -446,34 +674,183 @@ impl World {
                         partition,
                     };
                     let position = positions.get(&tp).copied().unwrap_or(0);
-                    let leader = self.metadata.leader(tp);
-                    if let Some(log) = self.brokers[leader.0 as usize].log(tp) {
-                        lag += log.high_watermark.saturating_sub(position);
+                    let leader = self.controller.state(tp).and_then(|state| state.leader);
+                    let log = leader.and_then(|leader| self.brokers[leader.0 as usize].replica(tp));
+                    if let Some(replica) = log {
+                        lag += replica.log.high_watermark.saturating_sub(position);
                     }
                 }
             }
         }
         self.metrics.sample_lag(now_ns, lag);
+        self.check_replicas_agree();
         let next_ns = now_ns + self.scenario.metrics_interval_ns;
         if next_ns <= self.scenario.duration_ns {
             self.queue.schedule(next_ns, Event::MetricsTick);
         }
     }
 
-    fn apply_timeline(&mut self, now_ns: u64, index: usize) {
-        match self.scenario.timeline[index].action {
-            Action::ProducerStop { producer, instance } => {
-                for target in &mut self.producers {
-                    let instance_index = target.id.0 - first_instance(&self.scenario, producer);
-                    if target.spec_index == producer && instance.is_none_or(|i| i == instance_index)
+    /// Invariant (kafka-semantics §7.2): every batch below a leader's high watermark is on every
+    /// live ISR replica at the same offset with the same epoch and records.
+    fn check_replicas_agree(&self) {
+        for broker in self.brokers.iter().filter(|broker| broker.alive) {
+            for (tp, replica) in broker.replicas() {
+                let Some(leader) = replica.leader_state() else {
+                    continue;
+                };
+                let high_watermark = replica.log.high_watermark;
+                for member in leader.isr.iter().filter(|&&member| member != broker.id) {
+                    let follower = &self.brokers[member.0 as usize];
+                    let Some(copy) = follower.replica(*tp).filter(|_| follower.alive) else {
+                        continue;
+                    };
+                    let theirs: BTreeMap<u64, (u32, u32, u64)> = copy
+                        .log
+                        .batches()
+                        .map(|batch| {
+                            (
+                                batch.base_offset,
+                                (
+                                    batch.leader_epoch,
+                                    batch.data.producer,
+                                    batch.data.first_record_id,
+                                ),
+                            )
+                        })
+                        .collect();
+                    for batch in replica
+                        .log
+                        .batches()
+                        .take_while(|batch| batch.next_offset() <= high_watermark)
                     {
-                        target.stop_sending(now_ns);
+                        if let Some(other) = theirs.get(&batch.base_offset) {
+                            let mine = (
+                                batch.leader_epoch,
+                                batch.data.producer,
+                                batch.data.first_record_id,
+                            );
+                            assert_eq!(
+                                *other, mine,
+                                "seed {}: {tp:?} offset {} differs between leader {} and ISR member {}",
+                                self.seed, batch.base_offset, broker.id.0, member.0
+                            );
+                        }
                     }
+                }
+            }
+        }
+    }
+
+    fn apply_timeline(&mut self, now_ns: u64, index: usize) {
+        let action = self.scenario.timeline[index].action.clone();
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        match action {
+            Action::ProducerStop { producer, instance } => {
+                for target in self
+                    .producers
+                    .iter_mut()
+                    .filter(|p| instance_matches(&self.scenario, p, producer, instance))
+                {
+                    target.stop_sending(now_ns);
+                }
+            }
+            Action::ProducerRestart { producer, instance } => {
+                for target in self
+                    .producers
+                    .iter_mut()
+                    .filter(|p| instance_matches(&self.scenario, p, producer, instance))
+                {
+                    target.restart(&mut ctx);
                 }
             }
             // Applied at build time (the workload starts then).
             Action::ProducerStart { .. } => {}
+            Action::BrokerCrash { broker } => self.crash_broker(now_ns, BrokerId(broker)),
+            Action::BrokerRestart { broker } => {
+                let target = &mut self.brokers[broker as usize];
+                if !target.alive {
+                    target.restart(now_ns);
+                    self.queue
+                        .schedule(now_ns, Event::BrokerHeartbeat(BrokerId(broker)));
+                }
+            }
+            Action::BrokerStall {
+                broker,
+                duration_ns,
+            } => self.brokers[broker as usize].stall(now_ns + duration_ns),
+            Action::NetworkPartition {
+                between,
+                duration_ns,
+            } => {
+                let sides = [self.nodes(&between[0]), self.nodes(&between[1])];
+                self.net.add_fault(LinkFault::Partition {
+                    sides,
+                    until_ns: now_ns + duration_ns,
+                });
+            }
+            Action::NetworkDelay {
+                nodes,
+                extra_ns,
+                duration_ns,
+            } => {
+                let nodes = self.nodes(&nodes);
+                self.net.add_fault(LinkFault::Delay {
+                    nodes,
+                    extra_ns,
+                    until_ns: now_ns + duration_ns,
+                });
+            }
+            Action::NetworkLoss {
+                nodes,
+                probability,
+                duration_ns,
+            } => {
+                let nodes = self.nodes(&nodes);
+                self.net.add_fault(LinkFault::Loss {
+                    nodes,
+                    probability,
+                    until_ns: now_ns + duration_ns,
+                });
+            }
             ref other => self.apply_consumer_action(now_ns, other.clone()),
+        }
+    }
+
+    /// A broker process dies: its peers see their connections reset one latency later.
+    fn crash_broker(&mut self, now_ns: u64, broker: BrokerId) {
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        let target = &mut self.brokers[broker.0 as usize];
+        if !target.alive {
+            return;
+        }
+        target.crash(&mut ctx, None);
+        let layout = self.net.layout();
+        let peers = (0..layout.producers)
+            .map(|i| NodeId::Producer(ProducerId(i)))
+            .chain((0..layout.consumers).map(|i| NodeId::Consumer(ConsumerId(i))))
+            .chain(
+                (0..layout.brokers)
+                    .filter(|&i| i != broker.0)
+                    .map(|i| NodeId::Broker(BrokerId(i))),
+            );
+        for node in peers.collect::<Vec<_>>() {
+            let reset = self.net.transmit(now_ns, NodeId::Broker(broker), node, 0);
+            if !reset.dropped {
+                self.queue.schedule(
+                    reset.deliver_at_ns,
+                    Event::ConnectionClosed { node, broker },
+                );
+            }
         }
     }
 
@@ -522,14 +899,46 @@ impl World {
         }
     }
 
-    /// Bytes and batches held in broker logs (for the memory check of long runs).
+    fn nodes(&self, refs: &[NodeRef]) -> Vec<NodeId> {
+        refs.iter()
+            .map(|node| match *node {
+                NodeRef::Broker(index) => NodeId::Broker(BrokerId(index)),
+                NodeRef::Producer(spec, instance) => {
+                    NodeId::Producer(ProducerId(first_instance(&self.scenario, spec) + instance))
+                }
+                NodeRef::Consumer(group, member) => {
+                    // Slots per group count members and consumer-joins (build_consumers).
+                    let id = self
+                        .group_members
+                        .get(group)
+                        .and_then(|slots| slots.get(member as usize))
+                        .copied()
+                        .unwrap_or(ConsumerId(u32::MAX));
+                    NodeId::Consumer(id)
+                }
+                NodeRef::Controller => NodeId::Controller,
+            })
+            .collect()
+    }
+
+    /// Batches held in broker logs (for the memory check of long runs).
     pub fn log_batches_held(&self) -> usize {
         self.brokers
             .iter()
-            .flat_map(|broker| broker.logs())
-            .map(|(_, log)| log.batches_held())
+            .flat_map(|broker| broker.replicas())
+            .map(|(_, replica)| replica.log.batches_held())
             .sum()
     }
+}
+
+fn instance_matches(
+    scenario: &Scenario,
+    producer: &Producer,
+    spec: usize,
+    instance: Option<u32>,
+) -> bool {
+    producer.spec_index == spec
+        && instance.is_none_or(|i| i == producer.id.0 - first_instance(scenario, spec))
 }
 
 fn first_instance(scenario: &Scenario, spec: usize) -> u32 {
@@ -539,35 +948,42 @@ fn first_instance(scenario: &Scenario, spec: usize) -> u32 {
         .sum()
 }
 
-fn build_brokers(scenario: &Scenario, metadata: &Metadata, seed: u64) -> Vec<Broker> {
+fn build_brokers(
+    scenario: &Scenario,
+    metadata: &Metadata,
+    initial: &[PartitionState],
+    seed: u64,
+) -> Vec<Broker> {
     let mut readers_of_topic = vec![Vec::new(); scenario.topics.len()];
     for (group_index, group) in scenario.consumer_groups.iter().enumerate() {
         for &topic in &group.topics {
             readers_of_topic[topic].push(group_index);
         }
     }
+    let min_insync: Vec<u32> = scenario
+        .topics
+        .iter()
+        .map(|topic| topic.min_insync_replicas)
+        .collect();
     (0..metadata.brokers())
         .map(|index| {
             let id = BrokerId(index as u32);
-            let led: Vec<TopicPartition> = metadata
-                .topics()
+            let hosted: Vec<(TopicPartition, Vec<BrokerId>)> = initial
                 .iter()
-                .flat_map(|topic| {
-                    (0..topic.partitions()).map(move |partition| TopicPartition {
-                        topic: topic.id,
-                        partition,
-                    })
-                })
-                .filter(|&tp| metadata.leader(tp) == id)
+                .filter(|state| state.replicas.contains(&id))
+                .map(|state| (state.tp, state.replicas.clone()))
                 .collect();
-            Broker::new(
+            let mut broker = Broker::new(
                 id,
                 &scenario.cluster.config,
                 &scenario.cluster.costs,
-                &led,
+                hosted,
+                min_insync.clone(),
                 readers_of_topic.clone(),
                 seed,
-            )
+            );
+            broker.install_metadata(initial);
+            broker
         })
         .collect()
 }
@@ -622,6 +1038,7 @@ fn build_consumers(
                     .group_instance_id
                     .as_ref()
                     .map(|prefix| format!("{prefix}-{member}")),
+                broker_count: metadata.brokers() as u32,
                 seed,
             }));
         }
@@ -636,23 +1053,23 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
         let name = match event.action {
             Action::ProducerStart { .. }
             | Action::ProducerStop { .. }
+            | Action::ProducerRestart { .. }
+            | Action::BrokerCrash { .. }
+            | Action::BrokerRestart { .. }
+            | Action::BrokerStall { .. }
+            | Action::NetworkPartition { .. }
+            | Action::NetworkDelay { .. }
+            | Action::NetworkLoss { .. }
             | Action::ConsumerJoin { .. }
             | Action::ConsumerLeave { .. }
             | Action::ConsumerCrash { .. }
             | Action::ConsumerRestart { .. }
             | Action::ConsumerPause { .. }
             | Action::ConsumerSlow { .. } => continue,
-            Action::ProducerRestart { .. } => "producer-restart",
-            Action::BrokerCrash { .. } => "broker-crash",
-            Action::BrokerRestart { .. } => "broker-restart",
-            Action::BrokerStall { .. } => "broker-stall",
-            Action::NetworkPartition { .. } => "network-partition",
-            Action::NetworkDelay { .. } => "network-delay",
-            Action::NetworkLoss { .. } => "network-loss",
             Action::AddPartitions { .. } => "add-partitions",
         };
         return Err(UserError::new(format!(
-            "timeline[{index}].action: \"{name}\" is not modelled yet in this version: allowed are \"producer-start\", \"producer-stop\" and the consumer-* actions"
+            "timeline[{index}].action: \"{name}\" is not modelled yet in this version: add-partitions is not modelled yet"
         )));
     }
     for (index, group) in scenario.consumer_groups.iter().enumerate() {

@@ -67,8 +67,11 @@ fn load_vectors(assignor: AssignorName) -> Vec<Vector> {
     // KAFKASIM_VECTORS points at another harness output, for stress runs with more cases.
     let directory = std::env::var("KAFKASIM_VECTORS")
         .unwrap_or_else(|_| format!("{}/conformance/vectors", env!("CARGO_MANIFEST_DIR")));
-    let path = format!("{directory}/{}.jsonl", assignor.name());
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    load_vectors_from(&format!("{directory}/{}.jsonl", assignor.name()), assignor)
+}
+
+fn load_vectors_from(path: &str, assignor: AssignorName) -> Vec<Vector> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path}: {error}"));
     let mut vectors = Vec::new();
     for line in text.lines().filter(|line| !line.trim().is_empty()) {
         let mut value: serde_json::Value = serde_json::from_str(line).expect("vector line is JSON");
@@ -282,6 +285,31 @@ fn sticky_stops_where_kafka_livelocks() {
             );
         }
     }
+}
+
+/// Kafka's sticky general path hands a partition back to its previous owner from an older
+/// generation even though that member no longer subscribes to the topic (found by a stress
+/// run, Kafka 4.1.0's answer recorded); we give the same answer.
+#[test]
+fn sticky_hands_back_like_kafka_even_when_unsubscribed() {
+    let path = format!(
+        "{}/tests/data/assign/sticky-handback.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let vectors = load_vectors_from(&path, AssignorName::Sticky);
+    assert_eq!(vectors.len(), 1);
+    let vector = &vectors[0];
+    let ours = assign(AssignorName::Sticky, &vector.topics, &vector.members).expect("valid");
+    assert_eq!(normalized(&ours), normalized(&vector.expected));
+    let member = vector.members.iter().find(|member| {
+        ours[&member.member_id]
+            .keys()
+            .any(|t| !member.subscribes_to(t))
+    });
+    assert!(
+        member.is_some(),
+        "the vector shows the hand-back to an unsubscribed member"
+    );
 }
 
 /// `kafkasim assign FILE`: JSON out with exit 0, a named field with exit 2.

@@ -6,5 +6,6 @@ mod cli;
 mod determinism;
 mod groups;
 mod producer_rules;
+mod replication;
 mod scenario_errors;
 mod util;

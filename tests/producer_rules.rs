@@ -90,17 +90,18 @@ fn one_request_drains_every_partition_of_the_ready_node() {
 #[test]
 fn the_in_flight_limit_holds_batches_until_a_response() {
     // max.in.flight = 2, linger.ms = 0, broker cost 10 ms. Requests go at 0 and 1 ms; from 2 ms
-    // the connection is full and records 2..=10 ms collect in one batch. Request 1 reaches the
-    // broker at 1 µs, finishes at 10 ms + 1 µs, and its response lands at 10 ms + 2 µs, which
-    // frees a slot: that batch (9 records) goes then. Request 2's response (11 ms + 2 µs) frees
-    // the next slot for the record of 11 ms.
+    // the connection is full and records collect in one batch. The broker handles one request
+    // per connection at a time (Kafka's socket server mutes the channel until the response is
+    // sent): request 1 reaches it at 1 µs and is answered at 10 ms + 1 µs, landing at
+    // 10 ms + 2 µs, which frees a slot: records 2..=10 ms (9) go then. Request 2 waited behind
+    // request 1, so its answer lands at 20 ms + 2 µs and records 11..=20 ms (10) go then.
     let config = json!({ "linger.ms": 0, "max.in.flight.requests.per.connection": 2 });
     let world = run_traced(&scenario(&base(config, 10.0, 1)));
     let sent = requests(&world);
     assert_eq!(sent[0], (0, vec![(0, 1)]));
     assert_eq!(sent[1], (MS, vec![(0, 1)]));
     assert_eq!(sent[2], (10 * MS + 2 * HOP_NS, vec![(0, 9)]));
-    assert_eq!(sent[3], (11 * MS + 2 * HOP_NS, vec![(0, 1)]));
+    assert_eq!(sent[3], (20 * MS + 2 * HOP_NS, vec![(0, 10)]));
 }
 
 fn one_record_scenario(config: Value, duration_ms: u64) -> Value {

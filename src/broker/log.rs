@@ -31,17 +31,48 @@ pub struct PartitionLog {
 }
 
 impl PartitionLog {
-    /// Appends a batch at the log end; returns its base offset.
-    pub fn append(&mut self, data: BatchData, leader_epoch: u32, now_ns: u64) -> u64 {
-        let base_offset = self.log_end_offset;
-        self.log_end_offset += u64::from(data.records);
-        self.batches.push_back(LogBatch {
-            base_offset,
-            leader_epoch,
-            append_ns: now_ns,
-            data,
-        });
-        base_offset
+    /// Appends a batch whose base offset is the log end.
+    pub fn append_batch(&mut self, batch: LogBatch) {
+        assert_eq!(
+            batch.base_offset, self.log_end_offset,
+            "appends go at the log end"
+        );
+        self.log_end_offset = batch.next_offset();
+        self.batches.push_back(batch);
+    }
+
+    /// Removes every batch that ends above `offset`; returns them in offset order.
+    pub fn truncate_to(&mut self, offset: u64) -> Vec<LogBatch> {
+        let keep = self
+            .batches
+            .partition_point(|batch| batch.next_offset() <= offset);
+        let removed: Vec<LogBatch> = self.batches.drain(keep..).collect();
+        self.log_end_offset = match self.batches.back() {
+            Some(last) => last.next_offset(),
+            None => offset
+                .min(self.log_end_offset)
+                .max(self.log_start_offset.min(offset)),
+        };
+        self.log_start_offset = self.log_start_offset.min(self.log_end_offset);
+        self.high_watermark = self.high_watermark.min(self.log_end_offset);
+        removed
+    }
+
+    /// A follower's high watermark: the leader's, capped by its own log end.
+    pub fn set_follower_high_watermark(&mut self, leader_high_watermark: u64) {
+        self.high_watermark = leader_high_watermark.min(self.log_end_offset);
+    }
+
+    /// Batches at or above `offset`, for the ledger to see what a truncation or election drops.
+    pub fn batches_from(&self, offset: u64) -> impl Iterator<Item = &LogBatch> {
+        self.batches
+            .iter()
+            .filter(move |batch| batch.base_offset >= offset)
+    }
+
+    /// Every batch held, in offset order.
+    pub fn batches(&self) -> impl Iterator<Item = &LogBatch> {
+        self.batches.iter()
     }
 
     /// Moves the high watermark forward (never back on a leader).

@@ -1,42 +1,94 @@
 //! A broker: request handling on a pool of I/O threads (FIFO queue, per-request and per-KiB
-//! costs), Produce appends to partition logs, and Fetch reads with long polling
-//! (`fetch.min.bytes` / `fetch.max.wait.ms`). Leaders only for now: replication arrives with
-//! followers, which will hold the same `PartitionLog`.
+//! costs); partition replicas as leader or follower; Produce with `acks` 0/1/all (all waits in
+//! a delayed-produce purgatory until the high watermark passes the batch); consumer fetches up
+//! to the high watermark with long polling; the follower fetcher (one per leader broker); the
+//! leader's ISR shrink and expand through the controller; heartbeats to the controller.
 
 pub mod log;
+pub mod replica;
 
-use crate::ids::{BrokerId, ConsumerId, NodeId, TopicPartition};
+use crate::ids::{BrokerId, NodeId, TopicId, TopicPartition};
 use crate::msg::{
-    ErrorCode, FetchRequest, FetchResponse, FetchedPartition, Message, ProduceRequest,
-    ProduceResponse,
+    ErrorCode, FetchRequest, FetchResponse, FetchedPartition, Message, PartitionState,
+    ProduceRequest, ProduceResponse, ReplicaFetchPartition, ReplicaFetchRequest,
+    ReplicaFetchResponse, ReplicaFetched,
 };
 use crate::scenario::model::{Acks, BrokerConfig, BrokerCosts};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
-use crate::sim::time::f64_to_ns;
+use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
-use log::PartitionLog;
-use std::collections::BTreeMap;
+use log::LogBatch;
+use replica::{Replica, Role, SequenceCheck};
+use std::collections::{BTreeMap, VecDeque};
 
-/// A fetch waiting for data (Kafka's fetch purgatory).
+/// Kafka's `replica.fetch.wait.max.ms`, `replica.fetch.max.bytes`, `replica.fetch.response.max.bytes`
+/// and `replica.fetch.backoff.ms` defaults.
+const REPLICA_FETCH_WAIT_NS: u64 = ms_to_ns(500);
+const REPLICA_FETCH_MAX_BYTES: u64 = 1_048_576;
+const REPLICA_FETCH_RESPONSE_MAX_BYTES: u64 = 10 * 1_048_576;
+const REPLICA_FETCH_BACKOFF_NS: u64 = ms_to_ns(1000);
+/// KRaft's `broker.heartbeat.interval.ms` default.
+pub const BROKER_HEARTBEAT_INTERVAL_NS: u64 = ms_to_ns(2000);
+
+/// A fetch waiting for data (Kafka's fetch purgatory), from a consumer or a follower.
 #[derive(Debug)]
-struct ParkedFetch {
-    request: FetchRequest,
+enum Parked {
+    Consumer { from: NodeId, request: FetchRequest },
+    Follower { request: ReplicaFetchRequest },
+}
+
+/// An `acks=all` produce waiting for the high watermark (Kafka's `DelayedProduce`).
+#[derive(Debug)]
+struct DelayedProduce {
+    from: NodeId,
+    request_id: u64,
+    results: Vec<(TopicPartition, Result<u64, ErrorCode>)>,
+    /// (result index, offset the high watermark must reach).
+    waiting: Vec<(usize, u64)>,
+}
+
+/// What a broker's handling changed that the world must know (for the ledger).
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Partitions this broker just became leader of, with its log end at that moment.
+    pub became_leader: Vec<(TopicPartition, u32)>,
+    /// Batches appended as leader: (partition, leader epoch, batch).
+    pub appended: Vec<(TopicPartition, u32, LogBatch)>,
+    pub truncated: u64,
 }
 
 pub struct Broker {
     pub id: BrokerId,
+    pub alive: bool,
+    stalled_until_ns: u64,
     config: BrokerConfig,
     costs: BrokerCosts,
+    min_insync_of_topic: Vec<u32>,
     io_threads_free_ns: Vec<u64>,
     cost_rng: SimRng,
-    logs: BTreeMap<TopicPartition, PartitionLog>,
+    replicas: BTreeMap<TopicPartition, Replica>,
+    /// The controller's partition states as last pushed to this broker (answers Metadata).
+    metadata: BTreeMap<TopicPartition, PartitionState>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
     readers_of_topic: Vec<Vec<usize>>,
     /// Latest committed offset of each group per partition.
     group_positions: BTreeMap<(TopicPartition, usize), u64>,
-    parked: BTreeMap<u64, ParkedFetch>,
+    parked: BTreeMap<u64, Parked>,
+    delayed: BTreeMap<u64, DelayedProduce>,
     next_park_id: u64,
-    leader_epoch: u32,
+    /// Leaders this broker's fetcher has a request in flight to.
+    fetch_in_flight: BTreeMap<BrokerId, bool>,
+    /// Brokers the controller has fenced, as last pushed: never counted as about to join an ISR.
+    fenced: Vec<BrokerId>,
+    /// Kafka's socket server handles one request per connection at a time: it mutes a channel
+    /// after reading a request and unmutes it once the response is sent (even from purgatory).
+    connections: BTreeMap<NodeId, Connection>,
+}
+
+#[derive(Debug, Default)]
+struct Connection {
+    busy: bool,
+    queued: VecDeque<Message>,
 }
 
 impl Broker {
@@ -44,31 +96,39 @@ impl Broker {
         id: BrokerId,
         config: &BrokerConfig,
         costs: &BrokerCosts,
-        led_partitions: &[TopicPartition],
+        hosted: Vec<(TopicPartition, Vec<BrokerId>)>,
+        min_insync_of_topic: Vec<u32>,
         readers_of_topic: Vec<Vec<usize>>,
         seed: u64,
     ) -> Self {
-        let logs = led_partitions
-            .iter()
-            .map(|&tp| (tp, PartitionLog::default()))
+        let replicas = hosted
+            .into_iter()
+            .map(|(tp, replicas)| (tp, Replica::new(replicas)))
             .collect();
         Broker {
             id,
+            alive: true,
+            stalled_until_ns: 0,
             io_threads_free_ns: vec![0; config.num_io_threads.max(1) as usize],
             config: config.clone(),
             costs: costs.clone(),
+            min_insync_of_topic,
             cost_rng: SimRng::new(
                 seed,
                 StreamKind::Broker,
                 u64::from(id.0),
                 Purpose::RequestCost,
             ),
-            logs,
+            replicas,
+            metadata: BTreeMap::new(),
             readers_of_topic,
             group_positions: BTreeMap::new(),
             parked: BTreeMap::new(),
+            delayed: BTreeMap::new(),
             next_park_id: 0,
-            leader_epoch: 0,
+            fetch_in_flight: BTreeMap::new(),
+            fenced: Vec::new(),
+            connections: BTreeMap::new(),
         }
     }
 
@@ -76,17 +136,94 @@ impl Broker {
         NodeId::Broker(self.id)
     }
 
-    pub fn log(&self, tp: TopicPartition) -> Option<&PartitionLog> {
-        self.logs.get(&tp)
+    pub fn replica(&self, tp: TopicPartition) -> Option<&Replica> {
+        self.replicas.get(&tp)
     }
 
-    pub fn logs(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionLog)> {
-        self.logs.iter()
+    pub fn replicas(&self) -> impl Iterator<Item = (&TopicPartition, &Replica)> {
+        self.replicas.iter()
     }
 
-    /// A request arrived: it waits for a free I/O thread, then takes its cost.
-    /// Returns when processing is done; the world then calls `process`.
-    pub fn schedule_request(&mut self, now_ns: u64, message: &Message) -> u64 {
+    fn min_insync(&self, topic: TopicId) -> u32 {
+        self.min_insync_of_topic[topic.0 as usize]
+    }
+
+    /// Whether this broker is doing nothing until `stalled_until_ns`.
+    pub fn stalled_until(&self, now_ns: u64) -> Option<u64> {
+        (now_ns < self.stalled_until_ns).then_some(self.stalled_until_ns)
+    }
+
+    /// The controller's initial partition states, as if the cluster had been running.
+    pub fn install_metadata(&mut self, states: &[PartitionState]) {
+        for state in states {
+            if let Some(replica) = self.replicas.get_mut(&state.tp) {
+                replica.apply_state(self.id, state, 0);
+            }
+            self.metadata.insert(state.tp, state.clone());
+        }
+    }
+
+    /// Starts a fetcher for every leader this broker follows.
+    pub fn start_fetchers(&mut self, ctx: &mut Ctx) {
+        let mut leaders: Vec<BrokerId> = self
+            .replicas
+            .values()
+            .filter_map(|replica| match replica.role {
+                Role::Follower { leader } => leader,
+                Role::Leader(_) => None,
+            })
+            .collect();
+        leaders.sort();
+        leaders.dedup();
+        for leader in leaders {
+            self.send_replica_fetch(ctx, leader);
+        }
+    }
+
+    /// A request arrives on `from`'s connection: it waits behind that connection's request in
+    /// progress, then for an I/O thread. Returns when it is processed, if it can start now.
+    pub fn receive_request(
+        &mut self,
+        now_ns: u64,
+        from: NodeId,
+        message: Message,
+    ) -> Option<(u64, Message)> {
+        let connection = self.connections.entry(from).or_default();
+        if connection.busy {
+            connection.queued.push_back(message);
+            return None;
+        }
+        connection.busy = true;
+        let done_ns = self.schedule_request(now_ns, &message);
+        Some((done_ns, message))
+    }
+
+    /// A group coordinator request takes I/O-thread time like any other; returns when it is done.
+    pub fn group_request_done(&mut self, now_ns: u64, message: &Message) -> u64 {
+        self.schedule_request(now_ns, message)
+    }
+
+    /// The response to `to`'s request went out: its next request may start.
+    fn unmute(&mut self, ctx: &mut Ctx, to: NodeId) {
+        let Some(connection) = self.connections.get_mut(&to) else {
+            return;
+        };
+        connection.busy = false;
+        if let Some(message) = connection.queued.pop_front() {
+            connection.busy = true;
+            let done_ns = self.schedule_request(ctx.now_ns, &message);
+            ctx.schedule_broker_process(done_ns, self.id, to, message);
+        }
+    }
+
+    /// Sends a response and lets the connection's next request in.
+    fn respond(&mut self, ctx: &mut Ctx, to: NodeId, message: Message) {
+        ctx.send(self.node(), to, message);
+        self.unmute(ctx, to);
+    }
+
+    /// A request waits for a free I/O thread, then takes its cost. Returns when it is done.
+    fn schedule_request(&mut self, now_ns: u64, message: &Message) -> u64 {
         let bytes = match message {
             Message::ProduceRequest(request) => {
                 request.batches.iter().map(|batch| batch.wire_bytes).sum()
@@ -100,7 +237,7 @@ impl Broker {
             .enumerate()
             .min_by_key(|&(index, free_ns)| (free_ns, index))
             .expect("at least one I/O thread");
-        let start_ns = now_ns.max(free_ns);
+        let start_ns = now_ns.max(free_ns).max(self.stalled_until_ns);
         let cost_ns = f64_to_ns(self.cost_rng.sample(&self.costs.request_ns))
             + self.costs.per_kib_ns * bytes / 1024;
         let done_ns = start_ns + cost_ns;
@@ -108,70 +245,248 @@ impl Broker {
         done_ns
     }
 
-    /// An I/O thread handles a request.
-    pub fn process(&mut self, ctx: &mut Ctx, from: NodeId, message: Message) {
+    /// Handles a message: requests after their I/O time, everything else on arrival.
+    pub fn process(&mut self, ctx: &mut Ctx, from: NodeId, message: Message) -> Effects {
+        let mut effects = Effects::default();
         match message {
-            Message::ProduceRequest(request) => self.handle_produce(ctx, from, request),
+            Message::ProduceRequest(request) => {
+                self.handle_produce(ctx, from, request, &mut effects)
+            }
             Message::FetchRequest(request) => self.handle_fetch(ctx, from, request),
+            Message::ReplicaFetchRequest(request) => self.handle_replica_fetch(ctx, request),
+            Message::ReplicaFetchResponse(response) => {
+                if let NodeId::Broker(leader) = from {
+                    self.handle_replica_fetch_response(ctx, leader, response, &mut effects);
+                }
+            }
+            Message::AlterPartitionResponse(tp, result) => {
+                self.handle_alter_partition_response(ctx, tp, result)
+            }
+            Message::MetadataUpdate(states, fenced) => {
+                self.fenced = fenced;
+                self.handle_metadata_update(ctx, states, &mut effects);
+            }
+            Message::MetadataRequest => {
+                let states = self.metadata.values().cloned().collect();
+                self.respond(ctx, from, Message::MetadataResponse(states));
+            }
             other => panic!(
-                "broker {} got a response it never asked for: {other:?}",
+                "broker {} got a message it never handles: {other:?}",
                 self.id.0
             ),
         }
+        effects
     }
 
-    fn handle_produce(&mut self, ctx: &mut Ctx, from: NodeId, request: ProduceRequest) {
+    fn handle_produce(
+        &mut self,
+        ctx: &mut Ctx,
+        from: NodeId,
+        request: ProduceRequest,
+        effects: &mut Effects,
+    ) {
         let mut results = Vec::with_capacity(request.batches.len());
+        let mut waiting = Vec::new();
         let mut touched = Vec::new();
         for data in request.batches {
             let tp = data.tp;
-            let result = if data.wire_bytes > self.config.message_max_bytes {
-                Err(ErrorCode::MessageTooLarge)
-            } else if let Some(log) = self.logs.get_mut(&tp) {
-                let base_offset = log.append(data, self.leader_epoch, ctx.now_ns);
-                // Model limit: no followers yet, so the high watermark is the log end at once.
-                let end = log.log_end_offset;
-                log.advance_high_watermark(end);
-                touched.push(tp);
-                Ok(base_offset)
-            } else {
-                Err(ErrorCode::NotLeaderOrFollower)
+            let min_insync = self.min_insync(tp.topic);
+            let Some(replica) = self
+                .replicas
+                .get_mut(&tp)
+                .filter(|replica| replica.is_leader())
+            else {
+                results.push((tp, Err(ErrorCode::NotLeaderOrFollower)));
+                continue;
             };
-            results.push((tp, result));
+            let isr_len = replica.leader_state().map_or(0, |leader| leader.isr.len()) as u32;
+            if request.acks == Acks::All && isr_len < min_insync.min(replica.replicas.len() as u32)
+            {
+                results.push((tp, Err(ErrorCode::NotEnoughReplicas)));
+                continue;
+            }
+            if data.wire_bytes > self.config.message_max_bytes {
+                results.push((tp, Err(ErrorCode::MessageTooLarge)));
+                continue;
+            }
+            let records = u64::from(data.records);
+            if let Some(sequence) = data.base_sequence {
+                match replica.check_sequence(
+                    data.producer_id,
+                    data.producer_epoch,
+                    sequence,
+                    data.records,
+                ) {
+                    SequenceCheck::Duplicate(base_offset) => {
+                        waiting.push((results.len(), base_offset + records));
+                        results.push((tp, Ok(base_offset)));
+                        continue;
+                    }
+                    SequenceCheck::Reject(error) => {
+                        results.push((tp, Err(error)));
+                        continue;
+                    }
+                    SequenceCheck::Append => {}
+                }
+            }
+            let epoch = replica.leader_epoch;
+            let batch = LogBatch {
+                base_offset: 0,
+                leader_epoch: epoch,
+                append_ns: ctx.now_ns,
+                data,
+            };
+            let base_offset = replica.append(batch.clone());
+            effects.appended.push((
+                tp,
+                epoch,
+                LogBatch {
+                    base_offset,
+                    ..batch
+                },
+            ));
+            waiting.push((results.len(), base_offset + records));
+            results.push((tp, Ok(base_offset)));
+            touched.push(tp);
         }
-        if request.acks != Acks::Zero {
-            let response = ProduceResponse {
-                request_id: request.request_id,
+        for &tp in &touched {
+            self.after_leader_change_of_data(ctx, tp);
+        }
+        match request.acks {
+            Acks::Zero => self.unmute(ctx, from),
+            Acks::One => self.send_produce_response(ctx, from, request.request_id, results),
+            Acks::All => {
+                let delayed = DelayedProduce {
+                    from,
+                    request_id: request.request_id,
+                    results,
+                    waiting,
+                };
+                let id = self.next_park_id;
+                self.next_park_id += 1;
+                self.delayed.insert(id, delayed);
+                if !self.try_complete_delayed(ctx, id) {
+                    ctx.set_broker_timer(self.id, id, ctx.now_ns + request.timeout_ns);
+                }
+            }
+        }
+    }
+
+    fn send_produce_response(
+        &mut self,
+        ctx: &mut Ctx,
+        to: NodeId,
+        request_id: u64,
+        results: Vec<(TopicPartition, Result<u64, ErrorCode>)>,
+    ) {
+        self.respond(
+            ctx,
+            to,
+            Message::ProduceResponse(ProduceResponse {
+                request_id,
                 results,
-            };
-            ctx.send(self.node(), from, Message::ProduceResponse(response));
+            }),
+        );
+    }
+
+    /// Kafka's `DelayedProduce.tryComplete`: done when every appended partition's high watermark
+    /// reached its batch, or the partition is no longer led here.
+    fn try_complete_delayed(&mut self, ctx: &mut Ctx, id: u64) -> bool {
+        let Some(delayed) = self.delayed.get_mut(&id) else {
+            return true;
+        };
+        let mut pending = false;
+        for &(index, required) in &delayed.waiting {
+            let tp = delayed.results[index].0;
+            if delayed.results[index].1.is_err() {
+                continue;
+            }
+            let min_insync = self.min_insync_of_topic[tp.topic.0 as usize];
+            match self.replicas.get(&tp) {
+                Some(replica) if replica.is_leader() => {
+                    if replica.log.high_watermark >= required {
+                        let maximal = replica
+                            .leader_state()
+                            .map_or(0, |leader| leader.maximal_isr().len());
+                        if (maximal as u32) < min_insync {
+                            delayed.results[index].1 = Err(ErrorCode::NotEnoughReplicasAfterAppend);
+                        }
+                    } else {
+                        pending = true;
+                    }
+                }
+                _ => delayed.results[index].1 = Err(ErrorCode::NotLeaderOrFollower),
+            }
         }
-        for tp in touched {
-            self.trim_unread(tp);
-            self.complete_parked_fetches(ctx, tp);
+        if pending {
+            return false;
+        }
+        let delayed = self.delayed.remove(&id).expect("present");
+        ctx.cancel_broker_timer(self.id, id);
+        self.send_produce_response(ctx, delayed.from, delayed.request_id, delayed.results);
+        true
+    }
+
+    /// A parked produce or fetch ran out of time.
+    pub fn on_timer(&mut self, ctx: &mut Ctx, id: u64) {
+        if let Some(mut delayed) = self.delayed.remove(&id) {
+            // The data stays in the log: the client only learns the wait expired.
+            for &(index, _) in &delayed.waiting {
+                if delayed.results[index].1.is_ok() {
+                    delayed.results[index].1 = Err(ErrorCode::RequestTimedOut);
+                }
+            }
+            self.send_produce_response(ctx, delayed.from, delayed.request_id, delayed.results);
+            return;
+        }
+        if let Some(parked) = self.parked.remove(&id) {
+            self.answer_parked(ctx, parked);
+        }
+    }
+
+    fn answer_parked(&mut self, ctx: &mut Ctx, parked: Parked) {
+        match parked {
+            Parked::Consumer { from, request } => self.respond_fetch(ctx, from, request),
+            Parked::Follower { request } => self.respond_replica_fetch(ctx, request),
         }
     }
 
     fn handle_fetch(&mut self, ctx: &mut Ctx, from: NodeId, request: FetchRequest) {
-        if request.max_wait_ns == 0 || self.fetchable_bytes(&request) >= request.min_bytes {
+        if request.max_wait_ns == 0 || self.consumer_fetchable_bytes(&request) >= request.min_bytes
+        {
             self.respond_fetch(ctx, from, request);
-            return;
+        } else {
+            let timeout_ns = request.max_wait_ns;
+            self.park(ctx, Parked::Consumer { from, request }, timeout_ns);
         }
-        let park_id = self.next_park_id;
-        self.next_park_id += 1;
-        ctx.set_fetch_wait(self.id, park_id, ctx.now_ns + request.max_wait_ns);
-        self.parked.insert(park_id, ParkedFetch { request });
     }
 
-    fn fetchable_bytes(&self, request: &FetchRequest) -> u64 {
-        request
-            .partitions
-            .iter()
-            .filter_map(|partition| {
-                let log = self.logs.get(&partition.tp)?;
-                Some(log.available_bytes(partition.fetch_offset, log.high_watermark))
-            })
-            .sum()
+    fn park(&mut self, ctx: &mut Ctx, parked: Parked, timeout_ns: u64) {
+        let id = self.next_park_id;
+        self.next_park_id += 1;
+        ctx.set_broker_timer(self.id, id, ctx.now_ns + timeout_ns);
+        self.parked.insert(id, parked);
+    }
+
+    fn leader_log(&self, tp: TopicPartition) -> Option<&log::PartitionLog> {
+        self.replicas
+            .get(&tp)
+            .filter(|replica| replica.is_leader())
+            .map(|replica| &replica.log)
+    }
+
+    fn consumer_fetchable_bytes(&self, request: &FetchRequest) -> u64 {
+        let mut bytes = 0;
+        for partition in &request.partitions {
+            match self.leader_log(partition.tp) {
+                Some(log) => {
+                    bytes += log.available_bytes(partition.fetch_offset, log.high_watermark)
+                }
+                // An error is an answer worth sending at once.
+                None => return u64::MAX,
+            }
+        }
+        bytes
     }
 
     fn respond_fetch(&mut self, ctx: &mut Ctx, to: NodeId, request: FetchRequest) {
@@ -179,7 +494,13 @@ impl Broker {
         let mut partitions = Vec::with_capacity(request.partitions.len());
         let mut first = true;
         for partition in &request.partitions {
-            let Some(log) = self.logs.get(&partition.tp) else {
+            let Some(log) = self.leader_log(partition.tp) else {
+                partitions.push(FetchedPartition {
+                    tp: partition.tp,
+                    error: Some(ErrorCode::NotLeaderOrFollower),
+                    high_watermark: 0,
+                    batches: Vec::new(),
+                });
                 continue;
             };
             let limit = partition.max_bytes.min(remaining_bytes);
@@ -189,6 +510,7 @@ impl Broker {
             first &= batches.is_empty();
             partitions.push(FetchedPartition {
                 tp: partition.tp,
+                error: None,
                 high_watermark: log.high_watermark,
                 batches,
             });
@@ -197,36 +519,139 @@ impl Broker {
             request_id: request.request_id,
             partitions,
         };
-        ctx.send(self.node(), to, Message::FetchResponse(response));
+        self.respond(ctx, to, Message::FetchResponse(response));
     }
 
-    /// The fetch wait of a parked fetch ran out: answer with whatever there is.
-    pub fn on_fetch_wait_expired(&mut self, ctx: &mut Ctx, park_id: u64) {
-        if let Some(parked) = self.parked.remove(&park_id) {
-            let consumer = parked.request.consumer;
-            self.respond_fetch(ctx, consumer_node(consumer), parked.request);
+    /// The leader's side of a follower fetch (Kafka's `Partition.fetchRecords` for a replica).
+    fn handle_replica_fetch(&mut self, ctx: &mut Ctx, request: ReplicaFetchRequest) {
+        let follower = request.replica;
+        let mut has_answer = false;
+        for partition in &request.partitions {
+            let tp = partition.tp;
+            let Some(replica) = self
+                .replicas
+                .get_mut(&tp)
+                .filter(|replica| replica.is_leader())
+            else {
+                has_answer = true;
+                continue;
+            };
+            if diverging(replica, partition).is_some() {
+                has_answer = true;
+                continue;
+            }
+            replica.update_follower(follower, partition.fetch_offset, ctx.now_ns);
+            if replica
+                .log
+                .available_bytes(partition.fetch_offset, replica.log.log_end_offset)
+                > 0
+            {
+                has_answer = true;
+            }
+            if let Some(isr) = replica.expand_proposal(follower) {
+                self.propose_isr(ctx, tp, isr);
+            }
+            self.after_leader_change_of_data(ctx, tp);
+        }
+        if has_answer {
+            self.respond_replica_fetch(ctx, request);
+        } else {
+            self.park(ctx, Parked::Follower { request }, REPLICA_FETCH_WAIT_NS);
         }
     }
 
-    fn complete_parked_fetches(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+    fn respond_replica_fetch(&mut self, ctx: &mut Ctx, request: ReplicaFetchRequest) {
+        let mut remaining = REPLICA_FETCH_RESPONSE_MAX_BYTES;
+        let mut partitions = Vec::with_capacity(request.partitions.len());
+        for partition in &request.partitions {
+            let tp = partition.tp;
+            let Some(replica) = self.replicas.get(&tp).filter(|replica| replica.is_leader()) else {
+                partitions.push(ReplicaFetched {
+                    tp,
+                    high_watermark: 0,
+                    log_start_offset: 0,
+                    batches: Vec::new(),
+                    diverging: None,
+                    error: Some(ErrorCode::NotLeaderOrFollower),
+                });
+                continue;
+            };
+            let diverging = diverging(replica, partition);
+            let batches = if diverging.is_some() {
+                Vec::new()
+            } else {
+                let limit = REPLICA_FETCH_MAX_BYTES.min(remaining);
+                replica.log.read(
+                    partition.fetch_offset,
+                    replica.log.log_end_offset,
+                    limit,
+                    true,
+                )
+            };
+            remaining =
+                remaining.saturating_sub(batches.iter().map(|batch| batch.data.wire_bytes).sum());
+            partitions.push(ReplicaFetched {
+                tp,
+                high_watermark: replica.log.high_watermark,
+                log_start_offset: replica.log.log_start_offset,
+                batches,
+                diverging,
+                error: None,
+            });
+        }
+        let to = NodeId::Broker(request.replica);
+        self.respond(
+            ctx,
+            to,
+            Message::ReplicaFetchResponse(ReplicaFetchResponse { partitions }),
+        );
+    }
+
+    /// After new data or a follower's progress on a led partition: move the high watermark,
+    /// and wake what waits on it.
+    fn after_leader_change_of_data(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+        let lag_max_ns = self.config.replica_lag_time_max_ns;
+        let min_insync = self.min_insync(tp.topic);
+        let fenced = &self.fenced;
+        let advanced = self.replicas.get_mut(&tp).is_some_and(|replica| {
+            replica.maybe_advance_high_watermark(ctx.now_ns, lag_max_ns, min_insync, fenced)
+        });
+        if advanced {
+            let ids: Vec<u64> = self.delayed.keys().copied().collect();
+            for id in ids {
+                self.try_complete_delayed(ctx, id);
+            }
+        }
+        self.trim_unread(tp);
+        self.complete_parked(ctx, tp);
+    }
+
+    /// Answers parked fetches that now have something for them.
+    fn complete_parked(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
         let ready: Vec<u64> = self
             .parked
             .iter()
-            .filter(|(_, parked)| {
-                parked
-                    .request
-                    .partitions
-                    .iter()
-                    .any(|partition| partition.tp == tp)
+            .filter(|(_, parked)| match parked {
+                Parked::Consumer { request, .. } => {
+                    request
+                        .partitions
+                        .iter()
+                        .any(|partition| partition.tp == tp)
+                        && self.consumer_fetchable_bytes(request) >= request.min_bytes
+                }
+                Parked::Follower { request } => request.partitions.iter().any(|partition| {
+                    partition.tp == tp
+                        && self
+                            .leader_log(tp)
+                            .is_some_and(|log| log.log_end_offset > partition.fetch_offset)
+                }),
             })
-            .filter(|(_, parked)| self.fetchable_bytes(&parked.request) >= parked.request.min_bytes)
-            .map(|(&park_id, _)| park_id)
+            .map(|(&id, _)| id)
             .collect();
-        for park_id in ready {
-            let parked = self.parked.remove(&park_id).expect("listed above");
-            ctx.cancel_fetch_wait(self.id, park_id);
-            let consumer = parked.request.consumer;
-            self.respond_fetch(ctx, consumer_node(consumer), parked.request);
+        for id in ready {
+            let parked = self.parked.remove(&id).expect("listed above");
+            ctx.cancel_broker_timer(self.id, id);
+            self.answer_parked(ctx, parked);
         }
     }
 
@@ -237,23 +662,311 @@ impl Broker {
         self.trim_unread(tp);
     }
 
-    /// Model limit: retention is not modelled; a batch is dropped once every group reading its
-    /// topic has committed past it (at once if no group reads it), so memory follows the backlog.
-    /// Committed offsets, not fetch offsets: after a rebalance a member restarts from them.
-    fn trim_unread(&mut self, tp: TopicPartition) {
-        let readers = &self.readers_of_topic[tp.topic.0 as usize];
-        let Some(log) = self.logs.get_mut(&tp) else {
+    /// The follower's side: append what the leader sent, or truncate where the logs diverge.
+    fn handle_replica_fetch_response(
+        &mut self,
+        ctx: &mut Ctx,
+        leader: BrokerId,
+        response: ReplicaFetchResponse,
+        effects: &mut Effects,
+    ) {
+        self.fetch_in_flight.insert(leader, false);
+        if !self.alive {
+            return;
+        }
+        let mut errors = false;
+        for fetched in response.partitions {
+            let Some(replica) = self.replicas.get_mut(&fetched.tp) else {
+                continue;
+            };
+            if !matches!(replica.role, Role::Follower { leader: Some(l) } if l == leader) {
+                continue;
+            }
+            if fetched.error.is_some() {
+                errors = true;
+                continue;
+            }
+            if let Some((epoch, end_offset)) = fetched.diverging {
+                let own_end = replica.end_offset_for(epoch).map_or(0, |(_, end)| end);
+                let removed = replica.truncate_to(end_offset.min(own_end));
+                effects.truncated += removed
+                    .iter()
+                    .map(|batch| u64::from(batch.data.records))
+                    .sum::<u64>();
+                continue;
+            }
+            for batch in fetched.batches {
+                if batch.base_offset < replica.log.log_end_offset {
+                    continue;
+                }
+                assert_eq!(
+                    batch.base_offset, replica.log.log_end_offset,
+                    "follower log has a gap"
+                );
+                replica.append(batch);
+            }
+            replica
+                .log
+                .set_follower_high_watermark(fetched.high_watermark);
+            let trim_to = fetched.log_start_offset.min(replica.log.high_watermark);
+            replica.log.trim_before(trim_to);
+        }
+        if errors {
+            ctx.set_fetcher_backoff(self.id, leader, ctx.now_ns + REPLICA_FETCH_BACKOFF_NS);
+        } else {
+            self.send_replica_fetch(ctx, leader);
+        }
+    }
+
+    /// The fetcher for `leader`: one request in flight, for every partition followed there.
+    pub fn send_replica_fetch(&mut self, ctx: &mut Ctx, leader: BrokerId) {
+        if !self.alive || self.fetch_in_flight.get(&leader).copied().unwrap_or(false) {
+            return;
+        }
+        if let Some(until_ns) = self.stalled_until(ctx.now_ns) {
+            ctx.set_fetcher_backoff(self.id, leader, until_ns);
+            return;
+        }
+        let partitions: Vec<ReplicaFetchPartition> = self
+            .replicas
+            .iter()
+            .filter(|(_, replica)| matches!(replica.role, Role::Follower { leader: Some(l) } if l == leader))
+            .map(|(&tp, replica)| ReplicaFetchPartition {
+                tp,
+                fetch_offset: replica.log.log_end_offset,
+                last_fetched_epoch: replica.last_epoch(),
+            })
+            .collect();
+        if partitions.is_empty() {
+            return;
+        }
+        self.fetch_in_flight.insert(leader, true);
+        let request = ReplicaFetchRequest {
+            replica: self.id,
+            partitions,
+        };
+        ctx.send(
+            self.node(),
+            NodeId::Broker(leader),
+            Message::ReplicaFetchRequest(request),
+        );
+    }
+
+    /// A connection to `peer` closed (it crashed): requests in flight there are gone.
+    pub fn on_connection_closed(&mut self, ctx: &mut Ctx, peer: BrokerId) {
+        if self.fetch_in_flight.get(&peer).copied().unwrap_or(false) {
+            self.fetch_in_flight.insert(peer, false);
+            ctx.set_fetcher_backoff(self.id, peer, ctx.now_ns + REPLICA_FETCH_BACKOFF_NS);
+        }
+    }
+
+    fn propose_isr(&mut self, ctx: &mut Ctx, tp: TopicPartition, isr: Vec<BrokerId>) {
+        let Some(replica) = self.replicas.get_mut(&tp) else {
             return;
         };
-        let mut trim_to = log.high_watermark;
+        let Some(leader) = replica.leader_state() else {
+            return;
+        };
+        let proposal = PartitionState {
+            tp,
+            leader: Some(self.id),
+            leader_epoch: replica.leader_epoch,
+            partition_epoch: leader.partition_epoch,
+            isr: isr.clone(),
+            replicas: replica.replicas.clone(),
+        };
+        replica.set_pending_isr(isr);
+        ctx.send(
+            self.node(),
+            NodeId::Controller,
+            Message::AlterPartition(proposal),
+        );
+    }
+
+    fn handle_alter_partition_response(
+        &mut self,
+        ctx: &mut Ctx,
+        tp: TopicPartition,
+        result: Result<PartitionState, ErrorCode>,
+    ) {
+        let me = self.id;
+        let Some(replica) = self.replicas.get_mut(&tp) else {
+            return;
+        };
+        match result {
+            Ok(state) => {
+                replica.apply_state(me, &state, ctx.now_ns);
+                self.metadata.insert(tp, state);
+                self.after_leader_change_of_data(ctx, tp);
+            }
+            Err(_) => replica.clear_pending_isr(),
+        }
+    }
+
+    fn handle_metadata_update(
+        &mut self,
+        ctx: &mut Ctx,
+        states: Vec<PartitionState>,
+        effects: &mut Effects,
+    ) {
+        let me = self.id;
+        let mut leaders = Vec::new();
+        for state in states {
+            let tp = state.tp;
+            if let Some(replica) = self.replicas.get_mut(&tp) {
+                let was_leader = replica.is_leader();
+                if replica.apply_state(me, &state, ctx.now_ns) {
+                    effects.became_leader.push((tp, replica.leader_epoch));
+                }
+                let is_leader = replica.is_leader();
+                if let Role::Follower {
+                    leader: Some(leader),
+                } = replica.role
+                {
+                    leaders.push(leader);
+                }
+                if was_leader && !is_leader {
+                    self.fail_delayed_for(ctx, tp);
+                }
+                if is_leader {
+                    self.after_leader_change_of_data(ctx, tp);
+                }
+            }
+            self.metadata.insert(tp, state);
+        }
+        leaders.sort();
+        leaders.dedup();
+        for leader in leaders {
+            self.send_replica_fetch(ctx, leader);
+        }
+    }
+
+    fn fail_delayed_for(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+        let ids: Vec<u64> = self
+            .delayed
+            .iter()
+            .filter(|(_, delayed)| {
+                delayed
+                    .results
+                    .iter()
+                    .any(|(result_tp, _)| *result_tp == tp)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            self.try_complete_delayed(ctx, id);
+        }
+    }
+
+    /// The `isr-expiration` task, every `replica.lag.time.max.ms / 2`.
+    pub fn on_isr_check(&mut self, ctx: &mut Ctx) {
+        if !self.alive || self.stalled_until(ctx.now_ns).is_some() {
+            return;
+        }
+        let lag_max_ns = self.config.replica_lag_time_max_ns;
+        let proposals: Vec<(TopicPartition, Vec<BrokerId>)> = self
+            .replicas
+            .iter()
+            .filter_map(|(&tp, replica)| {
+                replica
+                    .shrink_proposal(self.id, ctx.now_ns, lag_max_ns)
+                    .map(|isr| (tp, isr))
+            })
+            .collect();
+        for (tp, isr) in proposals {
+            self.propose_isr(ctx, tp, isr);
+        }
+    }
+
+    /// Model limit: a stalled broker (`broker-stall`: a stuck disk or request threads) keeps
+    /// heartbeating, as KRaft's lifecycle manager runs on its own thread; a crash stops it.
+    pub fn on_heartbeat_timer(&mut self, ctx: &mut Ctx) {
+        if self.alive {
+            ctx.send(
+                self.node(),
+                NodeId::Controller,
+                Message::BrokerHeartbeat(self.id),
+            );
+        }
+    }
+
+    /// The process dies: requests in progress and parked are lost; the log stays (page cache),
+    /// unless `lose_unflushed_after_ns` says the OS lost what was written since then.
+    pub fn crash(&mut self, ctx: &mut Ctx, lose_unflushed_after_ns: Option<u64>) -> u64 {
+        self.alive = false;
+        for id in self.parked.keys().chain(self.delayed.keys()) {
+            ctx.cancel_broker_timer(self.id, *id);
+        }
+        self.parked.clear();
+        self.delayed.clear();
+        self.fetch_in_flight.clear();
+        self.connections.clear();
+        let mut lost = 0;
+        for replica in self.replicas.values_mut() {
+            if let Some(after_ns) = lose_unflushed_after_ns {
+                let keep = replica
+                    .log
+                    .batches()
+                    .take_while(|batch| batch.append_ns <= after_ns)
+                    .last()
+                    .map_or(replica.log.log_start_offset, LogBatch::next_offset);
+                lost += replica
+                    .truncate_to(keep)
+                    .iter()
+                    .map(|b| u64::from(b.data.records))
+                    .sum::<u64>();
+            }
+            replica.role = Role::Follower { leader: None };
+        }
+        lost
+    }
+
+    /// The process starts again; it learns its roles from the controller's next update.
+    pub fn restart(&mut self, now_ns: u64) {
+        self.alive = true;
+        self.stalled_until_ns = now_ns;
+        self.io_threads_free_ns
+            .iter_mut()
+            .for_each(|free_ns| *free_ns = now_ns);
+    }
+
+    pub fn stall(&mut self, until_ns: u64) {
+        self.stalled_until_ns = self.stalled_until_ns.max(until_ns);
+    }
+
+    /// Model limit: retention is not modelled; a leader drops a batch once every group reading its
+    /// topic has committed past it and every follower has it, so memory follows the backlog.
+    /// Committed offsets, not fetch offsets: after a rebalance a member restarts from them. A new
+    /// leader learns commits only from then on, so it trims nothing of what it had before.
+    fn trim_unread(&mut self, tp: TopicPartition) {
+        let readers = &self.readers_of_topic[tp.topic.0 as usize];
+        let Some(replica) = self.replicas.get_mut(&tp) else {
+            return;
+        };
+        let Some(leader) = replica.leader_state() else {
+            return;
+        };
+        let mut trim_to = replica.log.high_watermark;
+        for broker in &replica.replicas {
+            if let Some(follower) = leader.followers.get(broker) {
+                trim_to = trim_to.min(follower.log_end_offset.unwrap_or(0));
+            }
+        }
         for &group in readers {
             let position = self.group_positions.get(&(tp, group)).copied().unwrap_or(0);
             trim_to = trim_to.min(position);
         }
-        log.trim_before(trim_to);
+        replica.log.trim_before(trim_to);
     }
 }
 
-fn consumer_node(consumer: ConsumerId) -> NodeId {
-    NodeId::Consumer(consumer)
+/// Kafka's divergence check for a follower fetch (KIP-595): the follower's last epoch must end
+/// where it fetches from, in the leader's epoch cache.
+fn diverging(replica: &Replica, partition: &ReplicaFetchPartition) -> Option<(u32, u64)> {
+    let epoch = partition.last_fetched_epoch?;
+    match replica.end_offset_for(epoch) {
+        Some((found, end)) if found == epoch && partition.fetch_offset <= end => None,
+        Some((found, end)) => Some((found, end.min(partition.fetch_offset))),
+        None => Some((0, 0)),
+    }
 }

@@ -13,6 +13,7 @@ use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
 use crate::metrics::TraceEntry;
 use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
+    PartitionState,
 };
 use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
@@ -91,6 +92,7 @@ pub struct ConsumerSetup {
     pub leaders: BTreeMap<TopicPartition, BrokerId>,
     /// `group.instance.id` of this member (static membership), if configured.
     pub instance_id: Option<String>,
+    pub broker_count: u32,
     pub seed: u64,
 }
 
@@ -133,6 +135,9 @@ pub struct Consumer {
     position_epoch: BTreeMap<TopicPartition, u64>,
     buffered: VecDeque<Buffered>,
     fetch_in_flight: BTreeSet<BrokerId>,
+    metadata_in_flight: bool,
+    next_metadata_broker: u32,
+    broker_count: u32,
     // Commits, one in flight at a time so they reach the coordinator in order.
     commit_in_flight: Option<(u64, Option<After>, Offsets)>,
     commit_queue: VecDeque<(Offsets, Option<After>)>,
@@ -193,6 +198,9 @@ impl Consumer {
             position_epoch: BTreeMap::new(),
             buffered: VecDeque::new(),
             fetch_in_flight: BTreeSet::new(),
+            metadata_in_flight: false,
+            next_metadata_broker: 0,
+            broker_count: setup.broker_count,
             commit_in_flight: None,
             commit_queue: VecDeque::new(),
             app: App::Down,
@@ -573,10 +581,60 @@ impl Consumer {
                     self.on_group_reply(ctx, response);
                 }
             }
+            Message::MetadataResponse(states) => self.on_metadata_response(ctx, states),
             other => panic!(
                 "consumer {} got an unexpected message: {other:?}",
                 self.id.0
             ),
+        }
+    }
+
+    /// The connection to `broker` was reset: its fetch is gone; find the new leaders.
+    pub fn on_connection_closed(&mut self, ctx: &mut Ctx, broker: BrokerId) {
+        if !self.running {
+            return;
+        }
+        self.fetch_in_flight.remove(&broker);
+        self.request_metadata(ctx);
+    }
+
+    /// Model limit: the consumer asks for metadata at once after an error, from the next broker in
+    /// turn, without Kafka's backoff; an answer lost to a fault is retried at the next error.
+    fn request_metadata(&mut self, ctx: &mut Ctx) {
+        if self.metadata_in_flight {
+            return;
+        }
+        self.metadata_in_flight = true;
+        let brokers = self
+            .leaders
+            .values()
+            .map(|b| b.0 + 1)
+            .max()
+            .unwrap_or(1)
+            .max(self.broker_count);
+        let broker = BrokerId(self.next_metadata_broker % brokers);
+        self.next_metadata_broker += 1;
+        ctx.send(
+            self.node(),
+            NodeId::Broker(broker),
+            Message::MetadataRequest,
+        );
+    }
+
+    fn on_metadata_response(&mut self, ctx: &mut Ctx, states: Vec<PartitionState>) {
+        self.metadata_in_flight = false;
+        for state in states {
+            if self.topics.iter().any(|(_, id, _)| *id == state.tp.topic) {
+                match state.leader {
+                    Some(leader) => self.leaders.insert(state.tp, leader),
+                    None => self.leaders.remove(&state.tp),
+                };
+            }
+        }
+        if self.app == App::InPoll {
+            self.poll(ctx);
+        } else {
+            self.send_fetches(ctx);
         }
     }
 
@@ -585,7 +643,18 @@ impl Consumer {
             return;
         }
         self.fetch_in_flight.remove(&from);
-        for partition in response.partitions {
+        if response
+            .partitions
+            .iter()
+            .any(|partition| partition.error.is_some())
+        {
+            self.request_metadata(ctx);
+        }
+        for partition in response
+            .partitions
+            .into_iter()
+            .filter(|partition| partition.error.is_none())
+        {
             let tp = partition.tp;
             if !self.owned.contains(&tp)
                 || self
@@ -763,6 +832,7 @@ impl Consumer {
         self.in_process.clear();
         self.buffered.clear();
         self.fetch_in_flight.clear();
+        self.metadata_in_flight = false;
         self.commit_in_flight = None;
         self.commit_queue.clear();
         self.known_committed.clear();

@@ -1,6 +1,8 @@
 //! The recorder: counters, latency histograms (HDR, 3 significant digits) and per-interval time
 //! series, filled during a run. Pure data, no I/O: `report` turns it into files.
 
+pub mod ledger;
+
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
@@ -323,6 +325,7 @@ pub struct Recorder {
     /// Partition ownership over time, for the ownership chart.
     pub ownership: Vec<OwnershipSpan>,
     pub rebalances: Vec<RebalanceRecord>,
+    pub ledger: ledger::Ledger,
 }
 
 impl Recorder {
@@ -336,6 +339,7 @@ impl Recorder {
             series: TimeSeries::new(interval_ns, buckets),
             ownership: Vec::new(),
             rebalances: Vec::new(),
+            ledger: ledger::Ledger::default(),
         }
     }
 

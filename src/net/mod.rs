@@ -23,11 +23,13 @@ impl NodeLayout {
             NodeId::Broker(id) => id.0 as usize,
             NodeId::Producer(id) => (self.brokers + id.0) as usize,
             NodeId::Consumer(id) => (self.brokers + self.producers + id.0) as usize,
+            NodeId::Controller => (self.brokers + self.producers + self.consumers) as usize,
         }
     }
 
+    /// Every node, the controller included.
     pub fn len(&self) -> usize {
-        (self.brokers + self.producers + self.consumers) as usize
+        (self.brokers + self.producers + self.consumers + 1) as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -41,6 +43,30 @@ pub struct Transmission {
     /// The last byte is on the wire: Kafka's "send completed".
     pub sent_ns: u64,
     pub deliver_at_ns: u64,
+    /// Lost on the way (a network partition or loss): the sender learns only by timing out.
+    pub dropped: bool,
+}
+
+/// A timeline fault on links, active until `until_ns`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkFault {
+    /// No message crosses between the two sides, either way.
+    Partition {
+        sides: [Vec<NodeId>; 2],
+        until_ns: u64,
+    },
+    /// Messages to or from these nodes take this much longer.
+    Delay {
+        nodes: Vec<NodeId>,
+        extra_ns: u64,
+        until_ns: u64,
+    },
+    /// Messages to or from these nodes are lost with this probability.
+    Loss {
+        nodes: Vec<NodeId>,
+        probability: f64,
+        until_ns: u64,
+    },
 }
 
 pub struct Network {
@@ -52,6 +78,8 @@ pub struct Network {
     link_free_at_ns: Vec<u64>,
     /// Last delivery time per (from, to) pair: a later message never overtakes an earlier one.
     last_delivery_ns: BTreeMap<(usize, usize), u64>,
+    faults: Vec<LinkFault>,
+    loss_rng: SimRng,
 }
 
 impl Network {
@@ -66,7 +94,50 @@ impl Network {
             latency_rng,
             link_free_at_ns: vec![0; layout.len()],
             last_delivery_ns: BTreeMap::new(),
+            faults: Vec::new(),
+            loss_rng: SimRng::new(seed, StreamKind::Faults, 0, Purpose::Loss),
         }
+    }
+
+    pub fn add_fault(&mut self, fault: LinkFault) {
+        self.faults.push(fault);
+    }
+
+    /// Extra delay and whether the message is lost, from the faults active at `now_ns`.
+    fn fault_effect(&mut self, now_ns: u64, from: NodeId, to: NodeId) -> (u64, bool) {
+        self.faults.retain(|fault| match fault {
+            LinkFault::Partition { until_ns, .. }
+            | LinkFault::Delay { until_ns, .. }
+            | LinkFault::Loss { until_ns, .. } => *until_ns > now_ns,
+        });
+        let mut extra_ns = 0;
+        let mut dropped = false;
+        for fault in &self.faults {
+            match fault {
+                LinkFault::Partition { sides, .. } => {
+                    let across = (sides[0].contains(&from) && sides[1].contains(&to))
+                        || (sides[1].contains(&from) && sides[0].contains(&to));
+                    dropped |= across;
+                }
+                LinkFault::Delay {
+                    nodes,
+                    extra_ns: extra,
+                    ..
+                } => {
+                    if nodes.contains(&from) || nodes.contains(&to) {
+                        extra_ns += extra;
+                    }
+                }
+                LinkFault::Loss {
+                    nodes, probability, ..
+                } => {
+                    if nodes.contains(&from) || nodes.contains(&to) {
+                        dropped |= self.loss_rng.unit() < *probability;
+                    }
+                }
+            }
+        }
+        (extra_ns, dropped)
     }
 
     pub fn layout(&self) -> NodeLayout {
@@ -88,15 +159,23 @@ impl Network {
         let sent_ns = start_ns + self.serialization_ns(bytes);
         self.link_free_at_ns[from_index] = sent_ns;
         let latency_ns = f64_to_ns(self.latency_rng[from_index].sample(&self.latency_ns));
+        let (extra_ns, dropped) = if self.faults.is_empty() {
+            (0, false)
+        } else {
+            self.fault_effect(now_ns, from, to)
+        };
         let last = self
             .last_delivery_ns
             .entry((from_index, to_index))
             .or_insert(0);
-        let deliver_at_ns = (sent_ns + latency_ns).max(*last);
-        *last = deliver_at_ns;
+        let deliver_at_ns = (sent_ns + latency_ns + extra_ns).max(*last);
+        if !dropped {
+            *last = deliver_at_ns;
+        }
         Transmission {
             sent_ns,
             deliver_at_ns,
+            dropped,
         }
     }
 }
@@ -127,19 +206,10 @@ mod tests {
         let broker = NodeId::Broker(BrokerId(0));
         let first = net.transmit(0, producer, broker, 1000);
         let second = net.transmit(0, producer, broker, 1000);
+        assert_eq!((first.sent_ns, first.deliver_at_ns), (1_000_000, 1_500_000));
         assert_eq!(
-            first,
-            Transmission {
-                sent_ns: 1_000_000,
-                deliver_at_ns: 1_500_000
-            }
-        );
-        assert_eq!(
-            second,
-            Transmission {
-                sent_ns: 2_000_000,
-                deliver_at_ns: 2_500_000
-            }
+            (second.sent_ns, second.deliver_at_ns),
+            (2_000_000, 2_500_000)
         );
         // The broker's own link is free.
         let reply = net.transmit(0, broker, producer, 1000);

@@ -3,6 +3,7 @@
 //! expired, memory exhausted; held back in retry backoff) and the drain of one request per node.
 
 use super::batch::{batch_size_upper_bound, BatchBuilder, ProducerBatch};
+use super::idempotence::Idempotence;
 use super::partitioner::StickyPartitioner;
 use super::workload::PendingRecord;
 use crate::ids::{BrokerId, TopicId, TopicPartition};
@@ -81,7 +82,18 @@ pub struct Accumulator {
     /// Set while the application thread waits for buffer memory: every batch is then sendable.
     pub exhausted: bool,
     drain_index: Vec<usize>,
-    next_record_id: u64,
+    /// Records appended so far to each partition: the next record's id there.
+    next_record_id: Vec<u64>,
+    /// Producer id, epoch and sequences when `enable.idempotence` is on.
+    pub idempotence: Option<Idempotence>,
+}
+
+/// What the drain does with one partition's head batch.
+enum DrainStep {
+    Took(ProducerBatch),
+    Skip,
+    /// Kafka breaks out of the node's loop (request full, or idempotence must wait).
+    Stop,
 }
 
 /// Whether the last batch of a deque is full, or the deque is empty (Kafka's `allBatchesFull`).
@@ -103,7 +115,8 @@ impl Accumulator {
             buffer_used_bytes: 0,
             exhausted: false,
             drain_index: vec![0; brokers],
-            next_record_id: 0,
+            next_record_id: vec![0; partitions],
+            idempotence: None,
             config,
         }
     }
@@ -191,7 +204,7 @@ impl Accumulator {
                 .expect("placement used the last batch");
             batch.builder = placement.builder_after;
             batch.record_created_ns.push(record.created_ns);
-            self.next_record_id += 1;
+            self.next_record_id[index] += 1;
             return AppendOutcome::Appended(placement);
         }
         let buffer_bytes = placement.write_limit_bytes;
@@ -220,12 +233,13 @@ impl Accumulator {
             attempts: 0,
             backoff_ns: 0,
             record_created_ns: vec![record.created_ns],
-            first_record_id: self.next_record_id,
+            first_record_id: self.next_record_id[index],
+            base_sequence: None,
             buffer_bytes,
             wire_bytes: 0,
             drained_ns: None,
         };
-        self.next_record_id += 1;
+        self.next_record_id[index] += 1;
         self.deques[index].push_back(batch);
         self.nonempty.insert(partition);
         AppendOutcome::Appended(placement)
@@ -328,49 +342,25 @@ impl Accumulator {
             let partition = node_partitions[index];
             self.drain_index[node_index] = index;
             index = (index + 1) % node_partitions.len();
-            if let Some(batch) = self.drain_one(
+            match self.drain_one(
                 partition,
                 size_bytes,
                 max_request_bytes,
                 !drained.is_empty(),
                 now_ns,
             ) {
-                size_bytes += batch.wire_bytes;
-                drained.push(batch);
-            } else if self.request_full(
-                partition,
-                size_bytes,
-                max_request_bytes,
-                !drained.is_empty(),
-                now_ns,
-            ) {
-                break;
+                DrainStep::Took(batch) => {
+                    size_bytes += batch.wire_bytes;
+                    drained.push(batch);
+                }
+                DrainStep::Skip => {}
+                DrainStep::Stop => break,
             }
             if index == start {
                 break;
             }
         }
         drained
-    }
-
-    fn head_drainable(&self, partition: u32, now_ns: u64) -> Option<&ProducerBatch> {
-        if self.muted[partition as usize] {
-            return None;
-        }
-        let head = self.deques[partition as usize].front()?;
-        (!Self::backing_off(head, now_ns)).then_some(head)
-    }
-
-    fn request_full(
-        &self,
-        partition: u32,
-        size_bytes: u64,
-        max_bytes: u64,
-        have_some: bool,
-        now_ns: u64,
-    ) -> bool {
-        self.head_drainable(partition, now_ns)
-            .is_some_and(|head| have_some && size_bytes + head.estimated_size_bytes() > max_bytes)
     }
 
     fn drain_one(
@@ -380,10 +370,23 @@ impl Accumulator {
         max_bytes: u64,
         have_some: bool,
         now_ns: u64,
-    ) -> Option<ProducerBatch> {
-        let head = self.head_drainable(partition, now_ns)?;
+    ) -> DrainStep {
+        if self.muted[partition as usize] {
+            return DrainStep::Skip;
+        }
+        let Some(head) = self.deques[partition as usize].front() else {
+            return DrainStep::Skip;
+        };
+        if Self::backing_off(head, now_ns) {
+            return DrainStep::Skip;
+        }
         if have_some && size_bytes + head.estimated_size_bytes() > max_bytes {
-            return None;
+            return DrainStep::Stop;
+        }
+        if let Some(idempotence) = &self.idempotence {
+            if idempotence.should_stop_drain(partition, head.base_sequence) {
+                return DrainStep::Stop;
+            }
         }
         let deque = &mut self.deques[partition as usize];
         let mut batch = deque.pop_front().expect("head exists");
@@ -393,6 +396,14 @@ impl Accumulator {
         if batch.drained_ns.is_none() {
             self.close_batch(&mut batch);
         }
+        if let Some(idempotence) = &mut self.idempotence {
+            match batch.base_sequence {
+                None => {
+                    batch.base_sequence = Some(idempotence.assign(partition, batch.record_count()))
+                }
+                Some(sequence) => idempotence.resent(partition, sequence),
+            }
+        }
         batch.drained_ns = Some(
             batch
                 .drained_ns
@@ -401,7 +412,7 @@ impl Accumulator {
         if self.config.guarantee_order {
             self.muted[partition as usize] = true;
         }
-        Some(batch)
+        DrainStep::Took(batch)
     }
 
     /// Closes a batch at its first drain and learns the compression ratio from it.
@@ -422,14 +433,47 @@ impl Accumulator {
         self.muted[partition as usize] = false;
     }
 
-    /// Puts a batch back at the front of its deque for a retry (Kafka's `reenqueue`).
+    /// Puts a batch back at the front of its deque for a retry (Kafka's `reenqueue`); with
+    /// idempotence, in sequence order among the retried batches (`insertInSequenceOrder`).
     pub fn reenqueue(&mut self, mut batch: ProducerBatch, now_ns: u64, backoff_ns: u64) {
         batch.attempts += 1;
         batch.last_attempt_ns = now_ns;
         batch.backoff_ns = backoff_ns;
         let partition = batch.tp.partition;
-        self.deques[partition as usize].push_front(batch);
+        let deque = &mut self.deques[partition as usize];
+        let position = match batch.base_sequence {
+            Some(sequence) => deque
+                .iter()
+                .take_while(|queued| {
+                    queued
+                        .base_sequence
+                        .is_some_and(|queued_seq| queued_seq < sequence)
+                })
+                .count(),
+            None => 0,
+        };
+        deque.insert(position, batch);
         self.nonempty.insert(partition);
+    }
+
+    /// After an epoch bump, queued batches get new sequences at their next drain.
+    pub fn forget_sequences(&mut self) {
+        for deque in &mut self.deques {
+            for batch in deque.iter_mut() {
+                batch.base_sequence = None;
+            }
+        }
+    }
+
+    /// Removes every queued batch (the producer process died).
+    pub fn take_all(&mut self) -> Vec<ProducerBatch> {
+        self.nonempty.clear();
+        self.muted.iter_mut().for_each(|muted| *muted = false);
+        self.exhausted = false;
+        self.deques
+            .iter_mut()
+            .flat_map(|deque| deque.drain(..))
+            .collect()
     }
 
     /// Removes queued batches that reached `delivery.timeout.ms` (from the head of each deque, as

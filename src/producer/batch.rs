@@ -154,8 +154,11 @@ pub struct ProducerBatch {
     pub backoff_ns: u64,
     /// Creation time of each record (the `send()` call), for latency histograms.
     pub record_created_ns: Vec<u64>,
-    /// Producer-wide id of the first record; the batch holds ids `first_record_id..+records`.
+    /// Id of the first record among this producer's records for this partition; the batch holds
+    /// ids `first_record_id..+records`, in send order.
     pub first_record_id: u64,
+    /// Idempotence: the base sequence given at the first drain.
+    pub base_sequence: Option<i32>,
     /// Bytes taken from `buffer.memory` for this batch.
     pub buffer_bytes: u64,
     /// Size on the wire and on disk, fixed when the batch is closed at its first drain.
@@ -194,7 +197,12 @@ impl ProducerBatch {
 #[derive(Debug, Clone)]
 pub struct BatchData {
     pub tp: TopicPartition,
+    /// The producer process (stable across restarts): the ledger's key.
     pub producer: u32,
+    /// Idempotence: producer id, epoch and base sequence (None without idempotence).
+    pub producer_id: u64,
+    pub producer_epoch: u16,
+    pub base_sequence: Option<i32>,
     pub first_record_id: u64,
     pub records: u32,
     pub wire_bytes: u64,

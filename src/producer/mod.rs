@@ -8,13 +8,14 @@
 
 pub mod accumulator;
 pub mod batch;
+pub mod idempotence;
 pub mod partitioner;
 pub mod workload;
 
 use crate::codec;
 use crate::ids::{BrokerId, NodeId, ProducerId, TopicPartition};
 use crate::metrics::TraceEntry;
-use crate::msg::{ErrorCode, Message, ProduceRequest, ProduceResponse};
+use crate::msg::{ErrorCode, Message, PartitionState, ProduceRequest, ProduceResponse};
 use crate::scenario::model::{Acks, Keys, Partitioner, ProducerConfig, ProducerSpec};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, NS_PER_MS};
@@ -67,7 +68,8 @@ pub struct Producer {
     rule: PartitionRule,
     key_width: u32,
     connections: Vec<Connection>,
-    leaders: Vec<BrokerId>,
+    /// Leader of each partition as this producer's metadata says (None: unknown or offline).
+    leaders: Vec<Option<BrokerId>>,
     /// Partitions of the topic led by each broker, in partition order.
     node_partitions: Vec<Vec<u32>>,
     available_partitions: Vec<u32>,
@@ -79,6 +81,77 @@ pub struct Producer {
     blocked_since_ns: Option<u64>,
     /// When the application thread last came back from a block: later appends happen no earlier.
     resumed_at_ns: u64,
+    metadata: MetadataClient,
+    restarts: u32,
+}
+
+/// The client's metadata refresh (Kafka's `Metadata` + `NetworkClient.maybeUpdate`): one request
+/// at a time to a broker, after errors that point to stale leaders, and every `metadata.max.age.ms`.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataClient {
+    pub in_flight: Option<(BrokerId, u64)>,
+    pub wanted: bool,
+    pub last_refresh_ns: u64,
+    next_broker: u32,
+}
+
+/// Timing settings of a metadata client.
+#[derive(Debug, Clone, Copy)]
+pub struct MetadataTiming {
+    pub backoff_ns: u64,
+    pub timeout_ns: u64,
+    pub max_age_ns: u64,
+}
+
+impl MetadataClient {
+    /// Sends a metadata request if one is wanted and allowed now; returns the next time to look.
+    pub fn poll(
+        &mut self,
+        ctx: &mut Ctx,
+        from: NodeId,
+        brokers: u32,
+        timing: MetadataTiming,
+    ) -> u64 {
+        if let Some((_, sent_ns)) = self.in_flight {
+            if ctx.now_ns < sent_ns + timing.timeout_ns {
+                return sent_ns + timing.timeout_ns;
+            }
+            self.in_flight = None;
+            self.wanted = true;
+        }
+        if ctx.now_ns >= self.last_refresh_ns.saturating_add(timing.max_age_ns) {
+            self.wanted = true;
+        }
+        if !self.wanted {
+            return self.last_refresh_ns.saturating_add(timing.max_age_ns);
+        }
+        let allowed_ns = self.last_refresh_ns.saturating_add(timing.backoff_ns);
+        if ctx.now_ns < allowed_ns {
+            return allowed_ns;
+        }
+        let broker = BrokerId(self.next_broker % brokers.max(1));
+        self.next_broker = self.next_broker.wrapping_add(1);
+        self.in_flight = Some((broker, ctx.now_ns));
+        self.last_refresh_ns = ctx.now_ns;
+        self.wanted = false;
+        ctx.send(from, NodeId::Broker(broker), Message::MetadataRequest);
+        ctx.now_ns + timing.timeout_ns
+    }
+
+    /// A broker's answer arrived.
+    pub fn answered(&mut self, from: BrokerId) {
+        if self.in_flight.is_some_and(|(broker, _)| broker == from) {
+            self.in_flight = None;
+        }
+    }
+
+    /// The connection to `broker` closed: a request there is gone; ask another broker.
+    pub fn connection_closed(&mut self, broker: BrokerId) {
+        if self.in_flight.is_some_and(|(to, _)| to == broker) {
+            self.in_flight = None;
+        }
+        self.wanted = true;
+    }
 }
 
 impl Producer {
@@ -130,20 +203,100 @@ impl Producer {
             backoff_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Backoff),
             blocked_since_ns: None,
             resumed_at_ns: 0,
+            metadata: MetadataClient::default(),
+            restarts: 0,
             config,
         };
-        producer.refresh_metadata(metadata, spec.topic);
+        let topic = metadata.topic(spec.topic);
+        producer.leaders = (0..topic.partitions())
+            .map(|p| Some(topic.leader(p)))
+            .collect();
+        producer.rebuild_routes();
+        if producer.config.enable_idempotence {
+            producer.accumulator.idempotence =
+                Some(idempotence::Idempotence::new(u64::from(id.0), partitions));
+        }
         producer
     }
 
-    fn refresh_metadata(&mut self, metadata: &Metadata, topic_index: usize) {
-        let topic = metadata.topic(topic_index);
-        self.leaders = (0..topic.partitions()).map(|p| topic.leader(p)).collect();
-        self.available_partitions = (0..topic.partitions()).collect();
-        self.node_partitions = vec![Vec::new(); metadata.brokers()];
-        for (partition, leader) in self.leaders.iter().enumerate() {
-            self.node_partitions[leader.0 as usize].push(partition as u32);
+    /// Recomputes which partitions each broker leads and which have a leader at all.
+    fn rebuild_routes(&mut self) {
+        self.available_partitions = (0..self.leaders.len() as u32)
+            .filter(|&p| self.leaders[p as usize].is_some())
+            .collect();
+        for list in &mut self.node_partitions {
+            list.clear();
         }
+        self.node_partitions
+            .resize(self.connections.len(), Vec::new());
+        for (partition, leader) in self.leaders.iter().enumerate() {
+            if let Some(leader) = leader {
+                self.node_partitions[leader.0 as usize].push(partition as u32);
+            }
+        }
+    }
+
+    pub fn on_metadata_response(
+        &mut self,
+        ctx: &mut Ctx,
+        from: BrokerId,
+        states: Vec<PartitionState>,
+    ) {
+        self.metadata.answered(from);
+        let topic = self.accumulator.config.topic;
+        for state in states.into_iter().filter(|state| state.tp.topic == topic) {
+            if let Some(slot) = self.leaders.get_mut(state.tp.partition as usize) {
+                *slot = state.leader;
+            }
+        }
+        self.rebuild_routes();
+        self.advance(ctx);
+    }
+
+    /// The connection to `broker` was reset (its process died): every request in flight there
+    /// fails with a network error, as Kafka's `NetworkClient` reports a disconnect.
+    pub fn on_connection_closed(&mut self, ctx: &mut Ctx, broker: BrokerId) {
+        self.metadata.connection_closed(broker);
+        self.append_due(ctx);
+        self.close_connection(ctx, broker.0 as usize);
+        self.advance(ctx);
+    }
+
+    fn close_connection(&mut self, ctx: &mut Ctx, index: usize) {
+        let requests: Vec<InFlight> = self.connections[index].in_flight.drain(..).collect();
+        self.connections[index].reconnect_at_ns = ctx.now_ns + RECONNECT_BACKOFF_NS;
+        for request in requests {
+            for batch in request.batches {
+                self.complete_batch(ctx, batch, Err(ErrorCode::NetworkException));
+            }
+        }
+        self.metadata.wanted = true;
+    }
+
+    /// `producer-restart`: the process dies and starts again at once with a new producer id;
+    /// what it had queued or in flight is never acknowledged.
+    pub fn restart(&mut self, ctx: &mut Ctx) {
+        self.append_due(ctx);
+        let mut lost = self.accumulator.take_all();
+        for connection in &mut self.connections {
+            for request in connection.in_flight.drain(..) {
+                lost.extend(request.batches);
+            }
+        }
+        for batch in lost {
+            ctx.metrics.records_failed(u64::from(batch.record_count()));
+            self.accumulator.deallocate(&batch);
+        }
+        self.restarts += 1;
+        if self.accumulator.idempotence.is_some() {
+            let producer_id = u64::from(self.id.0) | u64::from(self.restarts) << 32;
+            self.accumulator.idempotence = Some(idempotence::Idempotence::new(
+                producer_id,
+                self.leaders.len() as u32,
+            ));
+        }
+        self.blocked_since_ns = None;
+        self.advance(ctx);
     }
 
     fn node(&self) -> NodeId {
@@ -181,16 +334,15 @@ impl Producer {
             .remove(position)
             .expect("position is valid");
         ctx.metrics.request_latency(ctx.now_ns - request.sent_ns);
-        assert_eq!(
-            request.batches.len(),
-            response.results.len(),
-            "one result per batch"
-        );
         // Records due before this response are appended first, as they were in real time.
         self.append_due(ctx);
-        for (batch, (tp, result)) in request.batches.into_iter().zip(response.results) {
-            assert_eq!(batch.tp, tp, "results in request order");
-            self.complete_batch(ctx, batch, result);
+        // One batch per partition per request; batches that expired meanwhile are gone.
+        let mut batches = request.batches;
+        for (tp, result) in response.results {
+            if let Some(position) = batches.iter().position(|batch| batch.tp == tp) {
+                let batch = batches.swap_remove(position);
+                self.complete_batch(ctx, batch, result);
+            }
         }
         self.advance(ctx);
     }
@@ -198,13 +350,21 @@ impl Producer {
     fn complete_batch(
         &mut self,
         ctx: &mut Ctx,
-        batch: ProducerBatch,
+        mut batch: ProducerBatch,
         result: Result<u64, ErrorCode>,
     ) {
         if self.config.max_in_flight_requests_per_connection == 1 {
             self.accumulator.unmute(batch.tp.partition);
         }
         let (partition, records, now_ns) = (batch.tp.partition, batch.record_count(), ctx.now_ns);
+        if let (Some(idempotence), Some(sequence)) =
+            (&mut self.accumulator.idempotence, batch.base_sequence)
+        {
+            idempotence.completed(partition, sequence, result.is_ok().then_some(records));
+        }
+        if result.is_err_and(ErrorCode::needs_metadata) {
+            self.metadata.wanted = true;
+        }
         match result {
             Ok(_base_offset) => {
                 ctx.metrics.trace(|| TraceEntry::BatchAcked {
@@ -214,9 +374,18 @@ impl Producer {
                 });
                 ctx.metrics
                     .batch_acked(ctx.now_ns, &batch.record_created_ns, batch.wire_bytes);
+                ctx.metrics.ledger.acked(
+                    self.id.0,
+                    batch.tp,
+                    batch.first_record_id,
+                    u64::from(records),
+                );
                 self.accumulator.deallocate(&batch);
             }
             Err(error) if self.can_retry(&batch, error, ctx.now_ns) => {
+                if error == ErrorCode::OutOfOrderSequenceNumber {
+                    self.handle_out_of_order(&mut batch);
+                }
                 ctx.metrics.trace(|| TraceEntry::BatchRetried {
                     at_ns: now_ns,
                     partition,
@@ -226,7 +395,31 @@ impl Producer {
                 let backoff_ns = self.draw_backoff_ns(batch.attempts);
                 self.accumulator.reenqueue(batch, ctx.now_ns, backoff_ns);
             }
-            Err(_) => self.fail_batch(ctx, batch),
+            Err(_) => {
+                if batch.base_sequence.is_some() {
+                    if let Some(idempotence) = &mut self.accumulator.idempotence {
+                        idempotence.mark_unresolved(partition);
+                    }
+                }
+                self.fail_batch(ctx, batch);
+            }
+        }
+    }
+
+    /// `OUT_OF_ORDER_SEQUENCE_NUMBER`: for the next expected sequence it is a real gap, so the
+    /// producer bumps its epoch and renumbers (KIP-360); otherwise an earlier batch is still
+    /// pending and the batch just retries.
+    fn handle_out_of_order(&mut self, batch: &mut ProducerBatch) {
+        let Some(idempotence) = &mut self.accumulator.idempotence else {
+            return;
+        };
+        let next = batch
+            .base_sequence
+            .is_some_and(|sequence| idempotence.is_next(batch.tp.partition, sequence));
+        if next {
+            idempotence.bump_epoch();
+            batch.base_sequence = None;
+            self.accumulator.forget_sequences();
         }
     }
 
@@ -269,10 +462,25 @@ impl Producer {
         self.complete_unacknowledged_sends(ctx);
         self.check_request_timeouts(ctx);
         self.append_due(ctx);
+        if let Some(idempotence) = &mut self.accumulator.idempotence {
+            if idempotence.maybe_bump_epoch() {
+                self.accumulator.forget_sequences();
+            }
+        }
+        let timing = MetadataTiming {
+            backoff_ns: self.config.retry_backoff_ns,
+            timeout_ns: self.config.request_timeout_ns,
+            max_age_ns: self.config.metadata_max_age_ns,
+        };
+        let brokers = self.connections.len() as u32;
+        let metadata_ns = self
+            .metadata
+            .poll(ctx, NodeId::Producer(self.id), brokers, timing);
         let wake_sender_ns = self.run_sender(ctx);
         let expiry_ns = self.expire_batches(ctx);
         let mut wake_ns = wake_sender_ns
             .min(expiry_ns)
+            .min(metadata_ns)
             .min(self.connection_deadline_ns());
         if let Some(since_ns) = self.blocked_since_ns {
             wake_ns = wake_ns.min(since_ns.saturating_add(self.config.max_block_ns));
@@ -456,7 +664,7 @@ impl Producer {
             let leaders = &self.leaders;
             let (ready, next_check_ns) = self
                 .accumulator
-                .ready(ctx.now_ns, |p| leaders.get(p as usize).copied());
+                .ready(ctx.now_ns, |p| leaders.get(p as usize).copied().flatten());
             let mut wake_ns = next_check_ns;
             let mut sent_any = false;
             for node in ready {
@@ -556,6 +764,17 @@ impl Producer {
         BatchData {
             tp: batch.tp,
             producer: self.id.0,
+            producer_id: self
+                .accumulator
+                .idempotence
+                .as_ref()
+                .map_or(0, |idempotence| idempotence.producer_id),
+            producer_epoch: self
+                .accumulator
+                .idempotence
+                .as_ref()
+                .map_or(0, |idempotence| idempotence.epoch),
+            base_sequence: batch.base_sequence,
             first_record_id: batch.first_record_id,
             records: batch.record_count(),
             wire_bytes: batch.wire_bytes,
@@ -588,6 +807,13 @@ impl Producer {
             }
         }
         for batch in expired_in_flight {
+            // Its outcome is unknown: with idempotence the partition's sequence is unresolved.
+            if let (Some(idempotence), Some(sequence)) =
+                (&mut self.accumulator.idempotence, batch.base_sequence)
+            {
+                idempotence.completed(batch.tp.partition, sequence, None);
+                idempotence.mark_unresolved(batch.tp.partition);
+            }
             self.fail_batch(ctx, batch);
         }
         next_ns

@@ -49,11 +49,13 @@ pub fn delivery_of_group(world: &World, group: usize) -> (u64, u64) {
                 topic: meta.id,
                 partition,
             };
-            let leader = world.metadata.leader(tp);
-            let Some(log) = world.brokers[leader.0 as usize].log(tp) else {
+            let leader = world.controller.state(tp).and_then(|state| state.leader);
+            let Some(replica) =
+                leader.and_then(|leader| world.brokers[leader.0 as usize].replica(tp))
+            else {
                 continue;
             };
-            let end = log.high_watermark;
+            let end = replica.log.high_watermark;
             let done = figures
                 .processed
                 .get(&(meta.id.0, partition))

@@ -65,6 +65,8 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
         );
     }
     let series = &metrics.series;
+    let delivery = metrics.ledger.figures();
+    let brokers = &world.controller.stats;
     json!({
         "schema_version": SCHEMA_VERSION,
         "scenario": scenario.name,
@@ -94,6 +96,17 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
             "failed": producer.records_failed,
             "duplicates_processed": duplicates_processed,
             "unprocessed": unprocessed,
+            "lost_acked": delivery.lost_acked,
+            "duplicates_in_log": delivery.duplicates_in_log,
+            "reordered": delivery.reordered,
+            "truncated_on_followers": metrics.ledger.truncated_records,
+        },
+        "brokers": {
+            "leader_elections": brokers.leader_elections,
+            "unclean_elections": brokers.unclean_elections,
+            "isr_shrinks": brokers.isr_shrinks,
+            "isr_expands": brokers.isr_expands,
+            "under_replicated_partition_ms": round3(ns_to_ms_f64(brokers.under_replicated_ns)),
         },
         "groups": groups,
         "timeseries": {
@@ -109,10 +122,15 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
 
 /// The compact summary table printed by `run`.
 pub fn summary_table(metrics: &Value) -> String {
-    let rows: [(&str, &[&str]); 12] = [
+    let rows: [(&str, &[&str]); 17] = [
         ("records sent", &["delivery", "sent"]),
         ("records acked", &["delivery", "acked"]),
         ("records failed", &["delivery", "failed"]),
+        ("acked records lost", &["delivery", "lost_acked"]),
+        ("duplicates in log", &["delivery", "duplicates_in_log"]),
+        ("reordered records", &["delivery", "reordered"]),
+        ("leader elections", &["brokers", "leader_elections"]),
+        ("record-retry-total", &["producer", "record-retry-total"]),
         ("record-send-rate (/s)", &["producer", "record-send-rate"]),
         ("batch-size-avg (bytes)", &["producer", "batch-size-avg"]),
         (

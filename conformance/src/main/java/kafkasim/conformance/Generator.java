@@ -82,7 +82,7 @@ final class Generator {
                     + current.toJson(new com.fasterxml.jackson.databind.ObjectMapper(), assignor));
             }
             try {
-                output = KafkaAssignors.run(assignor, current);
+                output = KafkaAssignors.runBounded(assignor, current);
             } catch (RuntimeException error) {
                 break;
             }

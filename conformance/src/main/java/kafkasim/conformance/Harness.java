@@ -93,7 +93,7 @@ public final class Harness {
         root.put("name", name);
         root.set("input", input.toJson(mapper, assignor));
         try {
-            Map<String, Map<String, List<Integer>>> expected = KafkaAssignors.run(assignor, input);
+            Map<String, Map<String, List<Integer>>> expected = KafkaAssignors.runBounded(assignor, input);
             ObjectNode members = mapper.createObjectNode();
             for (Map.Entry<String, Map<String, List<Integer>>> member : new TreeMap<>(expected).entrySet()) {
                 ObjectNode topics = mapper.createObjectNode();

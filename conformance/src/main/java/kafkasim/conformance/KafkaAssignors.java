@@ -46,6 +46,46 @@ final class KafkaAssignors {
 
     private KafkaAssignors() { }
 
+    /** Per-case limit (-Dkafkasim.timeout.ms): some inputs make Kafka loop forever. */
+    private static final long TIMEOUT_MS = Long.getLong("kafkasim.timeout.ms", 30_000L);
+
+    /**
+     * {@link #run} on a worker thread, stopped if it exceeds the limit, so a stress run records
+     * a Kafka livelock as an error case instead of hanging.
+     */
+    @SuppressWarnings({"deprecation", "removal"})
+    static Map<String, Map<String, List<Integer>>> runBounded(String assignor, Case input) {
+        Object[] result = new Object[1];
+        Thread worker = new Thread(() -> {
+            try {
+                result[0] = run(assignor, input);
+            } catch (RuntimeException | StackOverflowError error) {
+                result[0] = error;
+            }
+        }, "kafka-assignor");
+        worker.setDaemon(true);
+        worker.start();
+        try {
+            worker.join(TIMEOUT_MS);
+        } catch (InterruptedException interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (worker.isAlive()) {
+            // Kafka's loop never checks for interruption; Java 17 can still stop the thread.
+            worker.stop();
+            throw new IllegalStateException("Kafka did not finish within " + TIMEOUT_MS + " ms");
+        }
+        if (result[0] instanceof RuntimeException) {
+            throw (RuntimeException) result[0];
+        }
+        if (result[0] instanceof Error) {
+            throw (Error) result[0];
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Map<String, List<Integer>>> output = (Map<String, Map<String, List<Integer>>>) result[0];
+        return output;
+    }
+
     static Map<String, Map<String, List<Integer>>> run(String assignor, Case input) {
         Map<String, Map<String, List<Integer>>> result = new TreeMap<>();
         for (Case.Member member : input.members) {

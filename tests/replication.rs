@@ -1,0 +1,138 @@
+//! Goal: replication, elections and idempotence give Kafka's delivery outcomes exactly: acks=all
+//! with min.insync.replicas=2 never loses an acknowledged record through a broker crash; acks=1
+//! loses exactly the acknowledged records its followers had not fetched; a request that times out
+//! while the broker still appends it leaves one duplicate per retry without idempotence and none
+//! with it; a stalled in-ISR follower holds acks=all until the ISR shrinks.
+//! Method: small scenarios with fixed latencies and costs where the outcome can be derived by
+//! hand (derivations in each test), plus a sweep of seeds for the no-loss guarantee.
+
+use super::util::scenario;
+use kafkasim::world::World;
+use serde_json::{json, Value};
+
+fn run(json: &Value, seed: u64) -> World {
+    let scenario = scenario(json);
+    let mut world = World::build(&scenario, seed).unwrap_or_else(|error| panic!("{error}"));
+    world.run().expect("no limit");
+    world
+}
+
+fn fixed(ms: f64) -> Value {
+    json!({ "dist": "fixed", "value": ms })
+}
+
+#[test]
+fn acks_all_with_min_insync_two_loses_nothing_across_seeds() {
+    let json = json!({
+        "name": "no-loss", "duration_ms": 30000,
+        "cluster": { "brokers": 3 },
+        "topics": [ { "name": "t", "partitions": 3, "replication.factor": 3, "config": { "min.insync.replicas": 2 } } ],
+        "producers": [ { "name": "p", "instances": 2, "topic": "t", "rate_per_sec": 2000,
+                         "keys": { "dist": "uniform", "count": 1000 }, "config": { "acks": "all" } } ],
+        "timeline": [ { "at_ms": 5000, "action": "broker-crash", "broker": 0 },
+                      { "at_ms": 20000, "action": "broker-restart", "broker": 0 } ]
+    });
+    for seed in 1..=50 {
+        let world = run(&json, seed);
+        let figures = world.metrics.ledger.figures();
+        assert_eq!(figures.lost_acked, 0, "seed {seed}");
+        assert_eq!(
+            figures.duplicates_in_log, 0,
+            "seed {seed}: idempotence is on by default"
+        );
+        assert_eq!(figures.reordered, 0, "seed {seed}");
+        assert!(
+            world.controller.stats.leader_elections >= 1,
+            "seed {seed}: the crash moved a leader"
+        );
+        assert!(world.metrics.producer.records_acked > 50_000, "seed {seed}");
+    }
+}
+
+#[test]
+fn acks_1_loses_exactly_the_records_its_follower_had_not_fetched() {
+    // Two brokers, one partition led by broker 0, follower broker 1; records every 1 ms, 1 µs
+    // latency and cost, acks=1 (idempotence off). The follower stalls at 1000 ms: the fetch
+    // response carrying the record of 1000 ms arrives at 1000.003 ms and waits until the stall
+    // ends at 1600 ms; the follower's next fetch then finds the leader gone. The leader keeps
+    // acknowledging records 1000..=1499 ms (500), then crashes at 1500 ms (before the record of
+    // 1500 ms is sent). The follower, still in the ISR (600 ms of lag is far below
+    // replica.lag.time.max.ms), is elected when broker 0's session expires; its log ends with
+    // the record of 1000 ms, so exactly the 499 acknowledged records 1001..=1499 ms are gone.
+    let json = json!({
+        "name": "acks1-loss", "duration_ms": 20000,
+        "cluster": { "brokers": 2, "network": { "latency_ms": fixed(0.001), "bandwidth_mbps": 1e9 },
+                     "costs": { "request_ms": fixed(0.001), "per_kib_us": 0 } },
+        "topics": [ { "name": "t", "partitions": 1, "replication.factor": 2 } ],
+        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 1000, "arrivals": "constant",
+                         "config": { "acks": "1", "linger.ms": 0 } } ],
+        "timeline": [ { "at_ms": 1000, "action": "broker-stall", "broker": 1, "duration_ms": 600 },
+                      { "at_ms": 1500, "action": "broker-crash", "broker": 0 } ]
+    });
+    let world = run(&json, 1);
+    assert_eq!(world.metrics.ledger.figures().lost_acked, 499);
+    assert_eq!(world.controller.stats.leader_elections, 1);
+}
+
+fn one_slow_record(idempotence: bool) -> Value {
+    // One 1 MB record at t = 0; the broker spends 1.5 ms per KiB appended, so each produce
+    // request of it takes about 1.46 s while a metadata request takes 1 µs. request.timeout.ms =
+    // 1000 and a fixed 200 ms backoff: attempts go at 0, 1.2 s and 2.4 s (see producer_rules),
+    // each after a timeout that also makes the client ask for metadata. The broker handles one
+    // request per connection at a time and appends every attempt it receives: attempt 1 at
+    // 1.46 s, then (after the metadata request of 1.0 s) attempt 2 at 2.93 s, then attempt 3 at
+    // 4.39 s. Three copies, two of them duplicates: one per retried request.
+    json!({
+        "name": "slow-broker", "duration_ms": 5000,
+        "cluster": { "brokers": 1, "network": { "latency_ms": fixed(0.001), "bandwidth_mbps": 1e9 },
+                     "costs": { "request_ms": fixed(0.001), "per_kib_us": 1500 } },
+        "topics": [ { "name": "t", "partitions": 1 } ],
+        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 0.1, "arrivals": "constant",
+                         "record_bytes": { "dist": "fixed", "value": 1000000 },
+                         "config": { "acks": "all", "linger.ms": 0, "request.timeout.ms": 1000,
+                                     "delivery.timeout.ms": 3000, "retry.backoff.ms": 200,
+                                     "retry.backoff.max.ms": 200, "enable.idempotence": idempotence } } ]
+    })
+}
+
+#[test]
+fn retried_requests_duplicate_without_idempotence_and_not_with_it() {
+    let without = run(&one_slow_record(false), 1);
+    assert_eq!(without.metrics.producer.records_retried, 2);
+    assert_eq!(
+        without.metrics.ledger.figures().duplicates_in_log,
+        2,
+        "one copy per retried request"
+    );
+    let with = run(&one_slow_record(true), 1);
+    assert_eq!(with.metrics.producer.records_retried, 2);
+    assert_eq!(
+        with.metrics.ledger.figures().duplicates_in_log,
+        0,
+        "the broker recognises the sequence"
+    );
+}
+
+#[test]
+fn a_stalled_follower_holds_acks_all_until_the_isr_shrinks() {
+    // RF 2, min.insync.replicas 1, acks=all. Broker 1 follows and stalls from 5 s for 60 s
+    // (it keeps heartbeating, so the controller does not fence it). The leader's HW waits for
+    // it until the isr-expiration task (every replica.lag.time.max.ms / 2 = 15 s) finds it more
+    // than 30 s behind: at the check of 45 s. A record sent just after 5 s therefore waits
+    // between replica.lag.time.max.ms (30 s) and 1.5 × (45 s).
+    let json = json!({
+        "name": "stalled-follower", "duration_ms": 60000,
+        "cluster": { "brokers": 2 },
+        "topics": [ { "name": "t", "partitions": 1, "replication.factor": 2 } ],
+        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 100, "config": { "acks": "all" } } ],
+        "timeline": [ { "at_ms": 5000, "action": "broker-stall", "broker": 1, "duration_ms": 60000 } ]
+    });
+    let world = run(&json, 1);
+    let max_ms = world.metrics.producer.latency.max_ns() / 1_000_000;
+    assert!(
+        (30_000..=45_000).contains(&max_ms),
+        "max produce latency {max_ms} ms"
+    );
+    assert_eq!(world.controller.stats.isr_shrinks, 1);
+    assert_eq!(world.metrics.ledger.figures().lost_acked, 0);
+}
