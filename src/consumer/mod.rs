@@ -136,6 +136,10 @@ pub struct Consumer {
     buffered: VecDeque<Buffered>,
     fetch_in_flight: BTreeSet<BrokerId>,
     metadata_in_flight: bool,
+    /// Where the metadata request in flight went (its answer is lost if that broker dies).
+    metadata_broker: BrokerId,
+    /// No metadata request before this time (Kafka's `retry.backoff.ms` between refreshes).
+    next_metadata_ns: u64,
     next_metadata_broker: u32,
     broker_count: u32,
     // Commits, one in flight at a time so they reach the coordinator in order.
@@ -199,6 +203,8 @@ impl Consumer {
             buffered: VecDeque::new(),
             fetch_in_flight: BTreeSet::new(),
             metadata_in_flight: false,
+            metadata_broker: BrokerId(0),
+            next_metadata_ns: 0,
             next_metadata_broker: 0,
             broker_count: setup.broker_count,
             commit_in_flight: None,
@@ -595,6 +601,9 @@ impl Consumer {
             return;
         }
         self.fetch_in_flight.remove(&broker);
+        if self.metadata_broker == broker {
+            self.metadata_in_flight = false;
+        }
         self.request_metadata(ctx);
     }
 
@@ -605,6 +614,7 @@ impl Consumer {
             return;
         }
         self.metadata_in_flight = true;
+        self.next_metadata_ns = ctx.now_ns + self.config.retry_backoff_ns;
         let brokers = self
             .leaders
             .values()
@@ -614,6 +624,7 @@ impl Consumer {
             .max(self.broker_count);
         let broker = BrokerId(self.next_metadata_broker % brokers);
         self.next_metadata_broker += 1;
+        self.metadata_broker = broker;
         ctx.send(
             self.node(),
             NodeId::Broker(broker),
@@ -630,6 +641,11 @@ impl Consumer {
                     None => self.leaders.remove(&state.tp),
                 };
             }
+        }
+        let leaderless = self.owned.iter().any(|tp| !self.leaders.contains_key(tp));
+        if leaderless && self.app == App::InPoll {
+            // Look again after the backoff: the election may not have happened yet.
+            ctx.set_consumer_wake(self.id, self.next_metadata_ns);
         }
         if self.app == App::InPoll {
             self.poll(ctx);
@@ -707,6 +723,7 @@ impl Consumer {
         let buffered: BTreeSet<TopicPartition> =
             self.buffered.iter().map(|entry| entry.tp).collect();
         let mut by_node: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+        let mut leaderless = false;
         for tp in &self.owned {
             let offset = if self.reset_latest.contains(tp) {
                 u64::MAX
@@ -716,6 +733,7 @@ impl Consumer {
                 continue;
             };
             let Some(&leader) = self.leaders.get(tp) else {
+                leaderless = true;
                 continue;
             };
             if buffered.contains(tp) || self.fetch_in_flight.contains(&leader) {
@@ -726,6 +744,9 @@ impl Consumer {
                 fetch_offset: offset,
                 max_bytes: u64::from(self.config.max_partition_fetch_bytes),
             });
+        }
+        if leaderless && ctx.now_ns >= self.next_metadata_ns {
+            self.request_metadata(ctx);
         }
         for (node, partitions) in by_node {
             let request = FetchRequest {
