@@ -221,8 +221,11 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// Model limit: replicas are placed round-robin from a start that shifts with the topic index
-    /// (Kafka draws the start at random); the first replica leads.
+    /// Kafka's rack-unaware replica assignment (`AdminUtils.assignReplicasToBrokers`): the first
+    /// replica round-robin from a start index, the others shifted, the shift growing by one each
+    /// time the partitions wrap around the brokers; the first replica leads.
+    /// Model limit: Kafka draws the start index and the first shift at random; the model uses the
+    /// topic's index for both, so placement is the same for every seed.
     pub fn new(scenario: &Scenario) -> Self {
         let brokers = scenario.cluster.brokers.max(1);
         let topics = scenario
@@ -230,11 +233,17 @@ impl Metadata {
             .iter()
             .enumerate()
             .map(|(index, topic)| {
+                let start = index as u32 % brokers;
+                let replication_factor = topic.replication_factor.clamp(1, brokers);
                 let replicas = (0..topic.partitions)
                     .map(|partition| {
-                        let first = (partition + index as u32) % brokers;
-                        (0..topic.replication_factor.clamp(1, brokers))
-                            .map(|replica| BrokerId((first + replica) % brokers))
+                        let shift = start + partition / brokers;
+                        let first = (partition + start) % brokers;
+                        std::iter::once(first)
+                            .chain((0..replication_factor - 1).map(|j| {
+                                (first + 1 + (shift + j) % (brokers - 1).max(1)) % brokers
+                            }))
+                            .map(BrokerId)
                             .collect()
                     })
                     .collect();
@@ -497,7 +506,7 @@ impl World {
                 self.brokers[broker.0 as usize].on_timer(&mut ctx, id)
             }
             Event::FetcherBackoff { broker, leader } => {
-                self.brokers[broker.0 as usize].send_replica_fetch(&mut ctx, leader);
+                self.brokers[broker.0 as usize].on_fetcher_timer(&mut ctx, leader);
             }
             Event::BrokerStart(broker) => self.brokers[broker.0 as usize].start_fetchers(&mut ctx),
             Event::BrokerHeartbeat(broker) => {
@@ -1081,6 +1090,7 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
             ));
         }
     }
+    check_broker_faults(scenario)?;
     for (index, producer) in scenario.producers.iter().enumerate() {
         if let Keys::Zipf { count, .. } = producer.keys {
             if count > ZIPF_KEYS_MAX {
@@ -1090,6 +1100,42 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
                     &format!("zipf keys must number at most {ZIPF_KEYS_MAX}"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Broker faults must make sense in order: no crash of a crashed broker, no restart of a running
+/// one, no stall of a crashed one.
+fn check_broker_faults(scenario: &Scenario) -> Result<(), UserError> {
+    let mut down = vec![false; scenario.cluster.brokers as usize];
+    for (index, event) in scenario.timeline.iter().enumerate() {
+        let (broker, problem) = match event.action {
+            Action::BrokerCrash { broker } => {
+                let was_down = std::mem::replace(&mut down[broker as usize], true);
+                (
+                    broker,
+                    was_down.then_some("crashes a broker that is already down"),
+                )
+            }
+            Action::BrokerRestart { broker } => {
+                let was_down = std::mem::replace(&mut down[broker as usize], false);
+                (
+                    broker,
+                    (!was_down).then_some("restarts a broker that is running"),
+                )
+            }
+            Action::BrokerStall { broker, .. } => (
+                broker,
+                down[broker as usize].then_some("stalls a broker that is down"),
+            ),
+            _ => continue,
+        };
+        if let Some(problem) = problem {
+            return Err(UserError::new(format!(
+                "timeline[{index}]: broker {broker} at {} ms {problem}: a broker must be running to crash or stall, and down to restart",
+                event.at_ns / 1_000_000
+            )));
         }
     }
     Ok(())

@@ -136,3 +136,49 @@ fn a_stalled_follower_holds_acks_all_until_the_isr_shrinks() {
     assert_eq!(world.controller.stats.isr_shrinks, 1);
     assert_eq!(world.metrics.ledger.figures().lost_acked, 0);
 }
+
+#[test]
+fn replicas_are_placed_as_kafkas_rack_unaware_assignment() {
+    // The example in Kafka's `AdminUtils.assignReplicasToBrokers` with start index 0 and first
+    // shift 0 (5 brokers, 10 partitions, 3 replicas): p0 → [0, 1, 2], p4 → [4, 0, 1],
+    // p5 → [0, 2, 3] (the shift grows once the partitions wrap), p9 → [4, 1, 2].
+    let json = json!({
+        "name": "placement", "duration_ms": 1, "cluster": { "brokers": 5 },
+        "topics": [ { "name": "t", "partitions": 10, "replication.factor": 3 } ]
+    });
+    let scenario = scenario(&json);
+    let world = World::build(&scenario, 1).expect("builds");
+    let replicas: Vec<Vec<u32>> = world
+        .metadata
+        .topic(0)
+        .replicas
+        .iter()
+        .map(|list| list.iter().map(|broker| broker.0).collect())
+        .collect();
+    assert_eq!(replicas[0], [0, 1, 2]);
+    assert_eq!(replicas[4], [4, 0, 1]);
+    assert_eq!(replicas[5], [0, 2, 3]);
+    assert_eq!(replicas[9], [4, 1, 2]);
+}
+
+#[test]
+fn contradictory_broker_faults_are_refused() {
+    let json = json!({
+        "name": "faults", "duration_ms": 10000, "cluster": { "brokers": 3 },
+        "topics": [ { "name": "t", "partitions": 1 } ],
+        "timeline": [ { "at_ms": 1000, "action": "broker-crash", "broker": 1 },
+                      { "at_ms": 2000, "action": "broker-crash", "broker": 1 } ]
+    });
+    let error = World::build(&scenario(&json), 1).err().expect("refused");
+    assert!(
+        error.message.contains("timeline[1]") && error.message.contains("already down"),
+        "{error}"
+    );
+    let restart = json!({
+        "name": "faults", "duration_ms": 10000, "cluster": { "brokers": 3 },
+        "topics": [ { "name": "t", "partitions": 1 } ],
+        "timeline": [ { "at_ms": 1000, "action": "broker-restart", "broker": 2 } ]
+    });
+    let error = World::build(&scenario(&restart), 1).err().expect("refused");
+    assert!(error.message.contains("running"), "{error}");
+}

@@ -27,6 +27,10 @@ const REPLICA_FETCH_WAIT_NS: u64 = ms_to_ns(500);
 const REPLICA_FETCH_MAX_BYTES: u64 = 1_048_576;
 const REPLICA_FETCH_RESPONSE_MAX_BYTES: u64 = 10 * 1_048_576;
 const REPLICA_FETCH_BACKOFF_NS: u64 = ms_to_ns(1000);
+/// Kafka's `replica.socket.timeout.ms`: a follower's fetch with no answer by then is abandoned.
+const REPLICA_SOCKET_TIMEOUT_NS: u64 = ms_to_ns(30_000);
+/// How long a leader waits for the controller to answer an AlterPartition before proposing again.
+const ALTER_PARTITION_TIMEOUT_NS: u64 = ms_to_ns(30_000);
 /// KRaft's `broker.heartbeat.interval.ms` default.
 pub const BROKER_HEARTBEAT_INTERVAL_NS: u64 = ms_to_ns(2000);
 
@@ -741,6 +745,7 @@ impl Broker {
             return;
         }
         self.fetch_in_flight.insert(leader, true);
+        ctx.set_fetcher_backoff(self.id, leader, ctx.now_ns + REPLICA_SOCKET_TIMEOUT_NS);
         let request = ReplicaFetchRequest {
             replica: self.id,
             partitions,
@@ -750,6 +755,13 @@ impl Broker {
             NodeId::Broker(leader),
             Message::ReplicaFetchRequest(request),
         );
+    }
+
+    /// The fetcher's timer: a backoff ended, or a fetch went unanswered for the socket timeout
+    /// (lost on the network), in which case it is abandoned and sent again.
+    pub fn on_fetcher_timer(&mut self, ctx: &mut Ctx, leader: BrokerId) {
+        self.fetch_in_flight.insert(leader, false);
+        self.send_replica_fetch(ctx, leader);
     }
 
     /// A connection to `peer` closed (it crashed): requests in flight there are gone.
@@ -775,7 +787,7 @@ impl Broker {
             isr: isr.clone(),
             replicas: replica.replicas.clone(),
         };
-        replica.set_pending_isr(isr);
+        replica.set_pending_isr(isr, ctx.now_ns);
         ctx.send(
             self.node(),
             NodeId::Controller,
@@ -864,6 +876,9 @@ impl Broker {
             return;
         }
         let lag_max_ns = self.config.replica_lag_time_max_ns;
+        for replica in self.replicas.values_mut() {
+            replica.expire_pending_isr(ctx.now_ns, ALTER_PARTITION_TIMEOUT_NS);
+        }
         let proposals: Vec<(TopicPartition, Vec<BrokerId>)> = self
             .replicas
             .iter()

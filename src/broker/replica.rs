@@ -24,8 +24,9 @@ pub struct FollowerState {
 #[derive(Debug, Clone)]
 pub struct LeaderState {
     pub isr: Vec<BrokerId>,
-    /// An AlterPartition in flight: the proposed ISR.
+    /// An AlterPartition in flight: the proposed ISR, and when it was sent.
     pub pending_isr: Option<Vec<BrokerId>>,
+    pub pending_since_ns: u64,
     pub partition_epoch: u32,
     pub followers: BTreeMap<BrokerId, FollowerState>,
     /// First offset of the current leader epoch.
@@ -277,6 +278,7 @@ impl Replica {
         self.role = Role::Leader(LeaderState {
             isr: state.isr.clone(),
             pending_isr: None,
+            pending_since_ns: 0,
             partition_epoch: state.partition_epoch,
             followers,
             epoch_start_offset: end,
@@ -392,9 +394,19 @@ impl Replica {
         }
     }
 
-    pub fn set_pending_isr(&mut self, isr: Vec<BrokerId>) {
+    pub fn set_pending_isr(&mut self, isr: Vec<BrokerId>, now_ns: u64) {
         if let Role::Leader(leader) = &mut self.role {
             leader.pending_isr = Some(isr);
+            leader.pending_since_ns = now_ns;
+        }
+    }
+
+    /// An AlterPartition whose answer never came (lost) stops blocking ISR changes.
+    pub fn expire_pending_isr(&mut self, now_ns: u64, timeout_ns: u64) {
+        if let Role::Leader(leader) = &mut self.role {
+            if leader.pending_isr.is_some() && now_ns >= leader.pending_since_ns + timeout_ns {
+                leader.pending_isr = None;
+            }
         }
     }
 
