@@ -12,5 +12,7 @@ echo "== lint"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== tests"
 cargo test --locked
+echo "== reference reports (reports/ matches the shipped scenarios)"
+bash scripts/reference-reports.sh --check
 echo "== conformance (Kafka's Java assignors)"
 bash conformance/check.sh

@@ -7,5 +7,6 @@ mod determinism;
 mod groups;
 mod producer_rules;
 mod replication;
+mod reports;
 mod scenario_errors;
 mod util;

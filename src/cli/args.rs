@@ -15,6 +15,12 @@ pub struct Cli {
 pub enum Command {
     /// Simulate one variant of a scenario, print a summary and write its report.
     Run(RunArgs),
+    /// Run every variant on the same seeds; print one column per variant with the difference to
+    /// the first, and write a report per variant plus overlaid charts.
+    Compare(CompareArgs),
+    /// Run the cartesian product of a grid of overrides in parallel; write sweep.csv, sweep.json,
+    /// the Pareto front of throughput against p99 latency, and the best point for an objective.
+    Sweep(SweepArgs),
     /// Parse and resolve a scenario file; print every problem, or the resolved scenario as JSON.
     Validate(ValidateArgs),
     /// Run one assignor on one input (JSON in, JSON out).
@@ -58,4 +64,56 @@ pub struct ValidateArgs {
 pub struct AssignArgs {
     /// The assignment input (JSON): assignor, topics, members.
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The scenario file (JSON), with `variants`.
+    pub file: PathBuf,
+    /// Number of seeds (the scenario's seed and the next N-1); more than one gives means and
+    /// 95% confidence intervals.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u32,
+    /// Report folder (default: reports/<scenario name>/compare/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a setting in every variant: SCOPE:NAME:KEY=VALUE. Repeatable.
+    #[arg(long = "set", value_name = "OVERRIDE")]
+    pub overrides: Vec<String>,
+    /// Parallel runs (default: the number of cores). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The scenario file (JSON).
+    pub file: PathBuf,
+    /// A swept setting: SCOPE:NAME:KEY=V1,V2,... Repeatable; the sweep is the cartesian product.
+    #[arg(long = "grid", value_name = "OVERRIDE_LIST", num_args = 1.., required_unless_present = "merge")]
+    pub grid: Vec<String>,
+    /// Number of seeds per point (the scenario's seed and the next N-1).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u32,
+    /// Parallel runs (default: the number of cores). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Output folder (default: reports/<scenario name>/sweep/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a setting at every point: SCOPE:NAME:KEY=VALUE. Repeatable.
+    #[arg(long = "set", value_name = "OVERRIDE")]
+    pub overrides: Vec<String>,
+    /// What to optimise: max:FIGURE or min:FIGURE (a numeric key of metrics.json, dotted).
+    #[arg(long)]
+    pub objective: Option<String>,
+    /// A condition the best point must meet, e.g. 'latency_ms.produce.p99<=20'. Repeatable.
+    #[arg(long = "constraint")]
+    pub constraints: Vec<String>,
+    /// Run only the K-th of N slices of the points (1-based), e.g. 2/4; combine with --merge.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Combine the sweep.json of these shard folders instead of running.
+    #[arg(long, num_args = 1..)]
+    pub merge: Vec<PathBuf>,
 }

@@ -14,6 +14,8 @@ pub const EXIT_USER_ERROR: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::execute(&args),
+        Command::Compare(args) => commands::compare::execute(&args),
+        Command::Sweep(args) => commands::sweep::execute(&args),
         Command::Validate(args) => commands::validate::execute(&args),
         Command::Assign(args) => commands::assign::execute(&args),
     };

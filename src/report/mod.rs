@@ -3,26 +3,73 @@
 //! run leaves no partial report.
 
 pub mod charts;
+pub mod compare;
 pub mod groups;
+pub mod html;
+pub mod stats;
+pub mod sweep;
 
 use crate::error::UserError;
 use crate::metrics::{Latency, Recorder};
 use crate::sim::time::{ns_to_ms_f64, NS_PER_SEC};
 use crate::world::World;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Version of the `metrics.json` layout; bump it when a key changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// What a run produced, ready to be written.
+/// What a run produced, ready to be written. Plain data (`Send`), so runs can happen in worker
+/// threads and be written by the caller.
+#[derive(Debug, Clone)]
 pub struct RunOutput {
     pub metrics: Value,
     pub table: String,
     pub charts: Vec<(String, String)>,
+    /// The resolved scenario, as `index.html` shows it.
+    pub scenario: Value,
+    /// Produce and end-to-end latency CDFs (ms), kept for the overlaid charts of `compare`.
+    pub cdfs: Vec<charts::Series>,
 }
 
-fn round3(value: f64) -> f64 {
+impl RunOutput {
+    /// Every file of the report: `metrics.json`, the charts and `index.html`.
+    pub fn files(&self) -> Vec<(String, String)> {
+        let mut files = vec![("metrics.json".to_string(), json_text(&self.metrics))];
+        files.extend(self.charts.iter().cloned());
+        files.push(("index.html".to_string(), self.index_html()));
+        files
+    }
+
+    fn index_html(&self) -> String {
+        let title = format!(
+            "kafkasim report: {}",
+            self.metrics["scenario"].as_str().unwrap_or("")
+        );
+        let description = self.scenario["description"].as_str().unwrap_or("");
+        let scenario =
+            serde_json::to_string_pretty(&self.scenario).expect("JSON values always serialize");
+        html::page(
+            &title,
+            &[
+                html::Section::Text("Scenario".into(), description.to_string()),
+                html::Section::Pre("Summary".into(), self.table.clone()),
+                html::Section::Charts(self.charts.clone()),
+                html::Section::Pre("Resolved scenario".into(), scenario),
+            ],
+        )
+    }
+}
+
+/// Pretty JSON with a final newline.
+pub fn json_text(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
+    text.push('\n');
+    text
+}
+
+pub(crate) fn round3(value: f64) -> f64 {
     if value.is_finite() {
         (value * 1000.0).round() / 1000.0
     } else {
@@ -120,48 +167,56 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
     })
 }
 
+/// The rows of the summary table: (label, path in `metrics.json`).
+pub const SUMMARY_ROWS: [(&str, &[&str]); 17] = [
+    ("records sent", &["delivery", "sent"]),
+    ("records acked", &["delivery", "acked"]),
+    ("records failed", &["delivery", "failed"]),
+    ("acked records lost", &["delivery", "lost_acked"]),
+    ("duplicates in log", &["delivery", "duplicates_in_log"]),
+    ("reordered records", &["delivery", "reordered"]),
+    ("leader elections", &["brokers", "leader_elections"]),
+    ("record-retry-total", &["producer", "record-retry-total"]),
+    ("record-send-rate (/s)", &["producer", "record-send-rate"]),
+    ("batch-size-avg (bytes)", &["producer", "batch-size-avg"]),
+    (
+        "records-per-request-avg",
+        &["producer", "records-per-request-avg"],
+    ),
+    (
+        "record-queue-time-avg (ms)",
+        &["producer", "record-queue-time-avg"],
+    ),
+    (
+        "request-latency-avg (ms)",
+        &["producer", "request-latency-avg"],
+    ),
+    (
+        "produce latency p50 (ms)",
+        &["latency_ms", "produce", "p50"],
+    ),
+    (
+        "produce latency p99 (ms)",
+        &["latency_ms", "produce", "p99"],
+    ),
+    (
+        "end-to-end latency p50 (ms)",
+        &["latency_ms", "end_to_end", "p50"],
+    ),
+    (
+        "end-to-end latency p99 (ms)",
+        &["latency_ms", "end_to_end", "p99"],
+    ),
+];
+
+/// The value at `path` in `metrics.json` (Null when absent).
+pub fn lookup<'a>(metrics: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(metrics, |value, key| &value[key])
+}
+
 /// The compact summary table printed by `run`.
 pub fn summary_table(metrics: &Value) -> String {
-    let rows: [(&str, &[&str]); 17] = [
-        ("records sent", &["delivery", "sent"]),
-        ("records acked", &["delivery", "acked"]),
-        ("records failed", &["delivery", "failed"]),
-        ("acked records lost", &["delivery", "lost_acked"]),
-        ("duplicates in log", &["delivery", "duplicates_in_log"]),
-        ("reordered records", &["delivery", "reordered"]),
-        ("leader elections", &["brokers", "leader_elections"]),
-        ("record-retry-total", &["producer", "record-retry-total"]),
-        ("record-send-rate (/s)", &["producer", "record-send-rate"]),
-        ("batch-size-avg (bytes)", &["producer", "batch-size-avg"]),
-        (
-            "records-per-request-avg",
-            &["producer", "records-per-request-avg"],
-        ),
-        (
-            "record-queue-time-avg (ms)",
-            &["producer", "record-queue-time-avg"],
-        ),
-        (
-            "request-latency-avg (ms)",
-            &["producer", "request-latency-avg"],
-        ),
-        (
-            "produce latency p50 (ms)",
-            &["latency_ms", "produce", "p50"],
-        ),
-        (
-            "produce latency p99 (ms)",
-            &["latency_ms", "produce", "p99"],
-        ),
-        (
-            "end-to-end latency p50 (ms)",
-            &["latency_ms", "end_to_end", "p50"],
-        ),
-        (
-            "end-to-end latency p99 (ms)",
-            &["latency_ms", "end_to_end", "p99"],
-        ),
-    ];
+    let rows = SUMMARY_ROWS;
     let title = format!(
         "{} (variant {}, seed {})",
         metrics["scenario"].as_str().unwrap_or(""),
@@ -171,7 +226,7 @@ pub fn summary_table(metrics: &Value) -> String {
     let mut out = format!("{title}\n");
     let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
     for (label, path) in rows {
-        let value = path.iter().fold(metrics, |value, key| &value[key]);
+        let value = lookup(metrics, path);
         out.push_str(&format!("  {label:<width$}  {value}\n"));
     }
     out.push_str(&group_rows(metrics));
@@ -206,15 +261,24 @@ pub fn run_output(world: &World, wall_ms: u64) -> RunOutput {
     let metrics = metrics_json(world, wall_ms);
     let table = summary_table(&metrics);
     let charts = charts::run_charts(world);
+    let scenario = serde_json::to_value(&world.scenario).unwrap_or(Value::Null);
     RunOutput {
         metrics,
         table,
         charts,
+        scenario,
+        cdfs: charts::run_cdfs(world),
     }
 }
 
-/// Writes the report folder atomically: a temporary sibling, then a rename over `dir`.
+/// Writes one run's report folder (see `write_files`).
 pub fn write_report(dir: &Path, output: &RunOutput) -> Result<(), UserError> {
+    write_files(dir, &output.files())
+}
+
+/// Writes a report folder atomically: a temporary sibling, then a rename over `dir`. File names
+/// may contain `/` (one level of subfolders, e.g. `<variant>/metrics.json`).
+pub fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), UserError> {
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -235,13 +299,11 @@ pub fn write_report(dir: &Path, output: &RunOutput) -> Result<(), UserError> {
         std::fs::remove_dir_all(&temp).map_err(|e| io_error("remove", &temp, e))?;
     }
     std::fs::create_dir_all(&temp).map_err(|e| io_error("create", &temp, e))?;
-    let mut text =
-        serde_json::to_string_pretty(&output.metrics).expect("JSON values always serialize");
-    text.push('\n');
-    let mut files = vec![("metrics.json".to_string(), text)];
-    files.extend(output.charts.iter().cloned());
-    for (file, contents) in &files {
+    for (file, contents) in files {
         let path = temp.join(file);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| io_error("create", folder, e))?;
+        }
         std::fs::write(&path, contents).map_err(|e| io_error("write", &path, e))?;
     }
     if dir.exists() {
@@ -249,4 +311,49 @@ pub fn write_report(dir: &Path, output: &RunOutput) -> Result<(), UserError> {
     }
     std::fs::rename(&temp, dir).map_err(|e| io_error("create", dir, e))?;
     Ok(())
+}
+
+/// Keys of `metrics.json` that describe the run rather than measure it.
+const NOT_FIGURES: [&str; 5] = [
+    "schema_version",
+    "seed",
+    "wall_ms",
+    "timeseries",
+    "duration_ms",
+];
+
+/// Every numeric figure of `metrics.json` by dotted path (`latency_ms.produce.p99`), without the
+/// time series and the run's identity (seed, wall time).
+pub fn figures(metrics: &Value) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    if let Some(object) = metrics.as_object() {
+        for (key, value) in object {
+            if !NOT_FIGURES.contains(&key.as_str()) {
+                flatten(key, value, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn flatten(path: &str, value: &Value, out: &mut BTreeMap<String, f64>) {
+    match value {
+        Value::Number(number) => {
+            out.insert(path.to_string(), number.as_f64().unwrap_or(0.0));
+        }
+        Value::Object(object) => {
+            for (key, inner) in object {
+                flatten(&format!("{path}.{key}"), inner, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The summary rows as dotted figure keys, with their labels.
+pub fn summary_keys() -> Vec<(&'static str, String)> {
+    SUMMARY_ROWS
+        .iter()
+        .map(|(label, path)| (*label, path.join(".")))
+        .collect()
 }

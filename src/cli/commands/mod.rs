@@ -1,7 +1,10 @@
 //! One file per subcommand: glue only (load, run, report).
 
 pub mod assign;
+pub mod compare;
+pub mod parallel;
 pub mod run;
+pub mod sweep;
 pub mod validate;
 
 use crate::error::UserError;

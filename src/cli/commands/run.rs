@@ -43,11 +43,11 @@ pub fn execute(args: &RunArgs) -> Result<ExitCode, UserError> {
 
 /// The one wall-clock reader (style.md habit 5 exception): it times the run for `wall_ms` and
 /// `--stats`, and nothing it reads reaches the simulation.
-struct WallTimer(std::time::Instant);
+pub(crate) struct WallTimer(std::time::Instant);
 
 impl WallTimer {
     #[allow(clippy::disallowed_methods)]
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         WallTimer(std::time::Instant::now())
     }
 
@@ -55,7 +55,7 @@ impl WallTimer {
         self.0.elapsed().as_secs_f64()
     }
 
-    fn elapsed_ms(&self) -> u64 {
+    pub(crate) fn elapsed_ms(&self) -> u64 {
         self.0.elapsed().as_millis() as u64
     }
 }
