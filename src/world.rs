@@ -727,22 +727,28 @@ impl World {
                             )
                         })
                         .collect();
-                    for batch in replica
+                    let held = copy.log.log_start_offset..copy.log.log_end_offset;
+                    let below_hw = replica
                         .log
                         .batches()
-                        .take_while(|batch| batch.next_offset() <= high_watermark)
-                    {
-                        if let Some(other) = theirs.get(&batch.base_offset) {
-                            let mine = (
-                                batch.leader_epoch,
-                                batch.data.producer,
-                                batch.data.first_record_id,
-                            );
-                            assert_eq!(
+                        .take_while(|batch| batch.next_offset() <= high_watermark);
+                    for batch in below_hw {
+                        let mine = (
+                            batch.leader_epoch,
+                            batch.data.producer,
+                            batch.data.first_record_id,
+                        );
+                        match theirs.get(&batch.base_offset) {
+                            Some(other) => assert_eq!(
                                 *other, mine,
                                 "seed {}: {tp:?} offset {} differs between leader {} and ISR member {}",
                                 self.seed, batch.base_offset, broker.id.0, member.0
-                            );
+                            ),
+                            None => assert!(
+                                !held.contains(&batch.base_offset),
+                                "seed {}: {tp:?} offset {} below the HW is missing on ISR member {}",
+                                self.seed, batch.base_offset, member.0
+                            ),
                         }
                     }
                 }
