@@ -8,6 +8,7 @@ pub mod codec;
 pub mod consumer;
 pub mod controller;
 pub mod error;
+pub mod group;
 pub mod ids;
 pub mod metrics;
 pub mod msg;

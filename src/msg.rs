@@ -1,6 +1,7 @@
 //! Kafka's RPCs as messages between components, with the fields the model needs and a size in
 //! bytes for the network. Contents are never modelled, only identities and sizes.
 
+use crate::assignor::AssignorName;
 use crate::broker::log::LogBatch;
 use crate::ids::{BrokerId, ConsumerId, ProducerId, TopicPartition};
 use crate::producer::batch::BatchData;
@@ -53,6 +54,11 @@ pub enum Message {
     ProduceResponse(ProduceResponse),
     FetchRequest(FetchRequest),
     FetchResponse(FetchResponse),
+    /// A consumer's request to its group coordinator (JoinGroup, SyncGroup, Heartbeat,
+    /// LeaveGroup, OffsetCommit, OffsetFetch).
+    Group(GroupRequest),
+    /// The coordinator's answer, echoing the request id.
+    GroupReply(GroupResponse),
     ReplicaFetchRequest(ReplicaFetchRequest),
     ReplicaFetchResponse(ReplicaFetchResponse),
     /// A partition leader asks the controller to change the ISR.
@@ -165,6 +171,124 @@ fn data_bytes<'a>(batches: impl Iterator<Item = &'a Vec<LogBatch>>, partitions: 
     HEADER_BYTES + data + PARTITION_FRAMING_BYTES * partitions as u64
 }
 
+/// Classic group protocol error codes the model produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupError {
+    /// KIP-394: a new dynamic member must rejoin with the id the coordinator gave it.
+    MemberIdRequired,
+    UnknownMemberId,
+    IllegalGeneration,
+    RebalanceInProgress,
+}
+
+/// One request to a group coordinator: who sends it, for which group, and what it asks.
+#[derive(Debug, Clone)]
+pub struct GroupRequest {
+    pub request_id: u64,
+    /// The group's index in the scenario.
+    pub group: usize,
+    pub consumer: ConsumerId,
+    pub member_id: String,
+    pub generation: i32,
+    pub body: GroupRequestBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum GroupRequestBody {
+    Join(JoinGroup),
+    /// The leader sends every member's assignment; followers send none.
+    Sync(Vec<(String, Vec<TopicPartition>)>),
+    Heartbeat,
+    Leave,
+    OffsetCommit(Vec<(TopicPartition, u64)>),
+    OffsetFetch(Vec<TopicPartition>),
+}
+
+#[derive(Debug, Clone)]
+pub struct JoinGroup {
+    pub instance_id: Option<String>,
+    pub session_timeout_ns: u64,
+    /// `max.poll.interval.ms`, as Kafka's consumer sends it.
+    pub rebalance_timeout_ns: u64,
+    /// `partition.assignment.strategy` in preference order.
+    pub protocols: Vec<AssignorName>,
+    /// Owned partitions (cooperative) or the last assignment (sticky user data under eager).
+    pub owned: Vec<TopicPartition>,
+    /// Whether the member rebalances cooperatively. Not on Kafka's wire (it is implied by the
+    /// assignors); the coordinator reads it only to assert KIP-429's invariant.
+    pub cooperative: bool,
+}
+
+/// One member as the leader sees it in a JoinGroup response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinedMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub owned: Vec<TopicPartition>,
+    pub generation: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupResponse {
+    pub request_id: u64,
+    pub error: Option<GroupError>,
+    pub body: GroupResponseBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum GroupResponseBody {
+    Join {
+        generation: i32,
+        member_id: String,
+        leader: String,
+        protocol: Option<AssignorName>,
+        /// Filled for the leader only.
+        members: Vec<JoinedMember>,
+        /// KIP-814: a static leader rejoining a stable group must not reassign.
+        skip_assignment: bool,
+    },
+    Sync(Vec<TopicPartition>),
+    Heartbeat,
+    Leave,
+    OffsetCommit,
+    /// The committed offset of each asked partition, if any.
+    OffsetFetch(Vec<(TopicPartition, Option<u64>)>),
+}
+
+/// Bytes of one member id or instance id on the wire (a client id and a UUID).
+const MEMBER_ID_BYTES: u64 = 60;
+/// Bytes per partition in group payloads (ownership lists, assignments, offsets).
+const GROUP_PARTITION_BYTES: u64 = 12;
+
+fn group_request_bytes(request: &GroupRequest) -> u64 {
+    let body = match &request.body {
+        GroupRequestBody::Join(join) => {
+            32 * join.protocols.len() as u64 + GROUP_PARTITION_BYTES * join.owned.len() as u64
+        }
+        GroupRequestBody::Sync(assignment) => assignment
+            .iter()
+            .map(|(_, tps)| MEMBER_ID_BYTES + GROUP_PARTITION_BYTES * tps.len() as u64)
+            .sum(),
+        GroupRequestBody::Heartbeat | GroupRequestBody::Leave => 0,
+        GroupRequestBody::OffsetCommit(offsets) => GROUP_PARTITION_BYTES * offsets.len() as u64,
+        GroupRequestBody::OffsetFetch(tps) => GROUP_PARTITION_BYTES * tps.len() as u64,
+    };
+    HEADER_BYTES + MEMBER_ID_BYTES + body
+}
+
+fn group_response_bytes(response: &GroupResponse) -> u64 {
+    let body = match &response.body {
+        GroupResponseBody::Join { members, .. } => members
+            .iter()
+            .map(|member| MEMBER_ID_BYTES + GROUP_PARTITION_BYTES * member.owned.len() as u64)
+            .sum(),
+        GroupResponseBody::Sync(tps) => GROUP_PARTITION_BYTES * tps.len() as u64,
+        GroupResponseBody::OffsetFetch(offsets) => GROUP_PARTITION_BYTES * offsets.len() as u64,
+        _ => 0,
+    };
+    HEADER_BYTES + MEMBER_ID_BYTES + body
+}
+
 impl Message {
     /// Bytes on the wire, which the network turns into transmission time.
     pub fn size_bytes(&self) -> u64 {
@@ -186,6 +310,8 @@ impl Message {
                     .map(|partition| &partition.batches);
                 data_bytes(batches, response.partitions.len())
             }
+            Message::Group(request) => group_request_bytes(request),
+            Message::GroupReply(response) => group_response_bytes(response),
             Message::ReplicaFetchRequest(request) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES * request.partitions.len() as u64
             }

@@ -5,16 +5,17 @@
 //! and uses that only to measure (the delivery ledger) and to check invariants.
 
 use crate::broker::{Broker, Effects, BROKER_HEARTBEAT_INTERVAL_NS};
-use crate::consumer::Consumer;
+use crate::consumer::{Consumer, ConsumerSetup};
 use crate::controller::{Controller, BROKER_SESSION_TIMEOUT_NS};
 use crate::error::UserError;
+use crate::group::{coordinator_broker, ClassicGroup};
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
 use crate::metrics::Recorder;
 use crate::msg::{Message, PartitionState};
 use crate::net::{LinkFault, Network, NodeLayout, Transmission};
 use crate::producer::workload::ZIPF_KEYS_MAX;
 use crate::producer::Producer;
-use crate::scenario::model::{Action, Keys, NodeRef, Scenario};
+use crate::scenario::model::{Action, GroupProtocol, Keys, NodeRef, Scenario};
 use crate::sim::queue::EventQueue;
 use std::collections::BTreeMap;
 
@@ -34,7 +35,14 @@ pub enum Event {
     },
     ProducerWake(ProducerId),
     ConsumerWake(ConsumerId),
+    /// The consumer's heartbeat thread wakes up.
+    ConsumerHeartbeat(ConsumerId),
     ConsumerStart(ConsumerId),
+    /// A group coordinator's timer (join, sync or a member's session deadline).
+    GroupTimer {
+        group: usize,
+        kind: u32,
+    },
     /// A broker's parked produce or fetch times out.
     BrokerTimer {
         broker: BrokerId,
@@ -63,6 +71,8 @@ pub enum Event {
 pub enum TimerKey {
     Producer(u32),
     Consumer(u32),
+    ConsumerHeartbeat(u32),
+    Group(u32, u32),
     Broker(u32, u64),
     Fetcher(u32, u32),
     Session(u32),
@@ -111,6 +121,33 @@ impl Ctx<'_> {
             at_ns,
             Event::ConsumerWake(consumer),
         );
+    }
+
+    pub fn set_consumer_heartbeat(&mut self, consumer: ConsumerId, at_ns: u64) {
+        self.queue.set_timer(
+            TimerKey::ConsumerHeartbeat(consumer.0),
+            at_ns,
+            Event::ConsumerHeartbeat(consumer),
+        );
+    }
+
+    /// The process stopped: its poll and heartbeat timers die with it.
+    pub fn cancel_consumer_timers(&mut self, consumer: ConsumerId) {
+        self.queue.cancel_timer(TimerKey::Consumer(consumer.0));
+        self.queue
+            .cancel_timer(TimerKey::ConsumerHeartbeat(consumer.0));
+    }
+
+    pub fn set_group_timer(&mut self, group: usize, kind: u32, at_ns: u64) {
+        self.queue.set_timer(
+            TimerKey::Group(group as u32, kind),
+            at_ns,
+            Event::GroupTimer { group, kind },
+        );
+    }
+
+    pub fn cancel_group_timer(&mut self, group: usize, kind: u32) {
+        self.queue.cancel_timer(TimerKey::Group(group as u32, kind));
     }
 
     pub fn set_broker_timer(&mut self, broker: BrokerId, id: u64, at_ns: u64) {
@@ -281,6 +318,12 @@ pub struct World {
     pub producers: Vec<Producer>,
     pub brokers: Vec<Broker>,
     pub consumers: Vec<Consumer>,
+    /// One classic group coordinator per scenario group, by group index.
+    pub groups: Vec<ClassicGroup>,
+    /// Per group, its consumer slots in member-index order (members, then consumer-joins).
+    pub group_members: Vec<Vec<ConsumerId>>,
+    /// Per group, member slots started so far (the next `consumer-join` takes the next one).
+    joined: Vec<u32>,
     pub controller: Controller,
     pub events: u64,
 }
@@ -308,7 +351,20 @@ impl World {
         let unclean =
             vec![scenario.cluster.config.unclean_leader_election_enable; scenario.topics.len()];
         let controller = Controller::new(initial, brokers.len(), unclean);
-        let consumers = build_consumers(&scenario, &metadata, seed);
+        let (consumers, group_members) = build_consumers(&scenario, &metadata, seed);
+        let groups = scenario
+            .consumer_groups
+            .iter()
+            .enumerate()
+            .map(|(index, group)| {
+                ClassicGroup::new(
+                    index,
+                    &group.group_id,
+                    coordinator_broker(&group.group_id, metadata.brokers()),
+                    scenario.cluster.config.group_initial_rebalance_delay_ns,
+                )
+            })
+            .collect();
         let layout = NodeLayout {
             brokers: brokers.len() as u32,
             producers: producers.len() as u32,
@@ -329,6 +385,9 @@ impl World {
             producers,
             brokers,
             consumers,
+            groups,
+            group_members,
+            joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
             controller,
             events: 0,
             scenario,
@@ -346,8 +405,11 @@ impl World {
                 Event::ProducerWake(producer.id),
             );
         }
-        for consumer in &self.consumers {
-            self.queue.schedule(0, Event::ConsumerStart(consumer.id));
+        for (group, members) in self.group_members.iter().enumerate() {
+            let initial = self.scenario.consumer_groups[group].members as usize;
+            for &consumer in members.iter().take(initial) {
+                self.queue.schedule(0, Event::ConsumerStart(consumer));
+            }
         }
         let isr_check_ns = (self.scenario.cluster.config.replica_lag_time_max_ns / 2).max(1);
         for broker in &self.brokers {
@@ -416,12 +478,27 @@ impl World {
                 from,
                 message,
             } => {
+                if let Message::Group(request) = message {
+                    let group = request.group;
+                    let committed = self.groups[group].handle(&mut ctx, request);
+                    // Committed offsets let leaders drop data the group no longer needs.
+                    for (tp, offset) in committed {
+                        if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
+                            self.brokers[leader.0 as usize].group_committed(tp, group, offset);
+                        }
+                    }
+                    return;
+                }
                 let target = &mut self.brokers[broker.0 as usize];
                 if target.alive {
                     let effects = target.process(&mut ctx, from, message);
                     self.apply_effects(broker, effects);
                 }
             }
+            Event::ConsumerHeartbeat(consumer) => {
+                self.consumers[consumer.0 as usize].on_heartbeat_timer(&mut ctx);
+            }
+            Event::GroupTimer { group, kind } => self.groups[group].on_timer(&mut ctx, kind),
             Event::ProducerWake(producer) => self.producers[producer.0 as usize].on_wake(&mut ctx),
             Event::ConsumerWake(consumer) => self.consumers[consumer.0 as usize].on_wake(&mut ctx),
             Event::ConsumerStart(consumer) => self.consumers[consumer.0 as usize].start(&mut ctx),
@@ -471,6 +548,20 @@ impl World {
             metrics: &mut self.metrics,
         };
         match to {
+            NodeId::Broker(broker) if matches!(message, Message::Group(_)) => {
+                // Model limit: the group coordinator lives outside the broker process: its
+                // requests take I/O-thread time but never wait behind the connection's other
+                // requests, and the coordinator survives its broker's crash (no failover).
+                let at_ns = self.brokers[broker.0 as usize].group_request_done(now_ns, &message);
+                ctx.queue.schedule(
+                    at_ns,
+                    Event::BrokerProcess {
+                        broker,
+                        from,
+                        message,
+                    },
+                );
+            }
             NodeId::Broker(broker) => {
                 let target = &mut self.brokers[broker.0 as usize];
                 if !target.alive {
@@ -545,19 +636,7 @@ impl World {
                 let NodeId::Broker(broker) = from else {
                     panic!("consumer {} got a message from {from:?}", consumer.0);
                 };
-                let target = &mut self.consumers[consumer.0 as usize];
-                match message {
-                    Message::FetchResponse(response) => {
-                        target.on_fetch_response(&mut ctx, broker, response)
-                    }
-                    Message::MetadataResponse(states) => {
-                        target.on_metadata_response(&mut ctx, broker, states)
-                    }
-                    other => panic!(
-                        "consumer {} got an unexpected message: {other:?}",
-                        consumer.0
-                    ),
-                }
+                self.consumers[consumer.0 as usize].on_message(&mut ctx, broker, message);
             }
         }
     }
@@ -588,12 +667,27 @@ impl World {
 
     fn metrics_tick(&mut self, now_ns: u64) {
         let mut lag = 0;
-        for consumer in &self.consumers {
-            for (&tp, &position) in consumer.consumed_positions() {
-                let leader = self.controller.state(tp).and_then(|state| state.leader);
-                let log = leader.and_then(|leader| self.brokers[leader.0 as usize].replica(tp));
-                if let Some(replica) = log {
-                    lag += replica.log.high_watermark.saturating_sub(position);
+        for (index, group) in self.scenario.consumer_groups.iter().enumerate() {
+            // A partition's position: its owner's, else the group's committed offset, else 0.
+            let mut positions = self.groups[index].committed().clone();
+            for &consumer in &self.group_members[index] {
+                for (&tp, &position) in self.consumers[consumer.0 as usize].consumed_positions() {
+                    positions.insert(tp, position);
+                }
+            }
+            for &topic in &group.topics {
+                let meta = self.metadata.topic(topic);
+                for partition in 0..meta.partitions() {
+                    let tp = TopicPartition {
+                        topic: meta.id,
+                        partition,
+                    };
+                    let position = positions.get(&tp).copied().unwrap_or(0);
+                    let leader = self.controller.state(tp).and_then(|state| state.leader);
+                    let log = leader.and_then(|leader| self.brokers[leader.0 as usize].replica(tp));
+                    if let Some(replica) = log {
+                        lag += replica.log.high_watermark.saturating_sub(position);
+                    }
                 }
             }
         }
@@ -738,7 +832,7 @@ impl World {
                     until_ns: now_ns + duration_ns,
                 });
             }
-            other => unreachable!("unsupported action passed the build check: {other:?}"),
+            ref other => self.apply_consumer_action(now_ns, other.clone()),
         }
     }
 
@@ -775,6 +869,51 @@ impl World {
         }
     }
 
+    fn apply_consumer_action(&mut self, now_ns: u64, action: Action) {
+        let (group, member) = match action {
+            Action::ConsumerJoin { group } => {
+                // The next slot of the group that never ran (members + joins so far).
+                let next = self.joined[group];
+                self.joined[group] += 1;
+                (group, next)
+            }
+            Action::ConsumerLeave { group, member }
+            | Action::ConsumerCrash { group, member }
+            | Action::ConsumerRestart { group, member }
+            | Action::ConsumerPause { group, member, .. }
+            | Action::ConsumerSlow { group, member, .. } => (group, member),
+            other => unreachable!("unsupported action passed the build check: {other:?}"),
+        };
+        let Some(index) = self
+            .group_members
+            .get(group)
+            .and_then(|members| members.get(member as usize))
+            .map(|consumer| consumer.0 as usize)
+        else {
+            return;
+        };
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        let consumer = &mut self.consumers[index];
+        match action {
+            Action::ConsumerJoin { .. } => consumer.start(&mut ctx),
+            Action::ConsumerLeave { .. } => consumer.close(&mut ctx, false),
+            Action::ConsumerCrash { .. } => consumer.crash(&mut ctx),
+            Action::ConsumerRestart { .. } => consumer.close(&mut ctx, true),
+            Action::ConsumerPause { duration_ns, .. } => consumer.pause(&mut ctx, duration_ns),
+            Action::ConsumerSlow {
+                factor,
+                duration_ns,
+                ..
+            } => consumer.slow_down(&mut ctx, factor, duration_ns),
+            _ => {}
+        }
+    }
+
     fn nodes(&self, refs: &[NodeRef]) -> Vec<NodeId> {
         refs.iter()
             .map(|node| match *node {
@@ -783,11 +922,14 @@ impl World {
                     NodeId::Producer(ProducerId(first_instance(&self.scenario, spec) + instance))
                 }
                 NodeRef::Consumer(group, member) => {
-                    let first: u32 = self.scenario.consumer_groups[..group]
-                        .iter()
-                        .map(|g| g.members)
-                        .sum();
-                    NodeId::Consumer(ConsumerId(first + member))
+                    // Slots per group count members and consumer-joins (build_consumers).
+                    let id = self
+                        .group_members
+                        .get(group)
+                        .and_then(|slots| slots.get(member as usize))
+                        .copied()
+                        .unwrap_or(ConsumerId(u32::MAX));
+                    NodeId::Consumer(id)
                 }
                 NodeRef::Controller => NodeId::Controller,
             })
@@ -861,53 +1003,63 @@ fn build_brokers(
         .collect()
 }
 
-/// Model limit (until consumer groups land): each group's members split each subscribed topic's
-/// partitions by the range rule, in member order, and keep them for the whole run.
-fn build_consumers(scenario: &Scenario, metadata: &Metadata, seed: u64) -> Vec<Consumer> {
+/// One consumer slot per member and per `consumer-join` of each group, in member-index order;
+/// slots beyond `members` start when their join comes.
+fn build_consumers(
+    scenario: &Scenario,
+    metadata: &Metadata,
+    seed: u64,
+) -> (Vec<Consumer>, Vec<Vec<ConsumerId>>) {
     let mut consumers = Vec::new();
+    let mut group_members = Vec::new();
     for (group_index, group) in scenario.consumer_groups.iter().enumerate() {
-        let members = group.members as usize;
-        let mut assignments: Vec<Vec<TopicPartition>> = vec![Vec::new(); members];
-        for &topic_index in &group.topics {
-            let topic = metadata.topic(topic_index);
-            let partitions = topic.partitions() as usize;
-            if members == 0 {
-                continue;
-            }
-            let (quota, extra) = (partitions / members, partitions % members);
-            let mut next = 0;
-            for (member, assignment) in assignments.iter_mut().enumerate() {
-                let count = quota + usize::from(member < extra);
-                for partition in next..next + count {
-                    assignment.push(TopicPartition {
-                        topic: topic.id,
-                        partition: partition as u32,
-                    });
-                }
-                next += count;
-            }
-        }
-        for (member, assigned) in assignments.into_iter().enumerate() {
+        let joins = scenario
+            .timeline
+            .iter()
+            .filter(|event| matches!(event.action, Action::ConsumerJoin { group } if group == group_index))
+            .count() as u32;
+        let topics: Vec<(String, TopicId, u32)> = group
+            .topics
+            .iter()
+            .map(|&index| {
+                let topic = metadata.topic(index);
+                (topic.name.clone(), topic.id, topic.partitions())
+            })
+            .collect();
+        let leaders: BTreeMap<TopicPartition, BrokerId> = topics
+            .iter()
+            .flat_map(|&(_, topic, partitions)| {
+                (0..partitions).map(move |partition| TopicPartition { topic, partition })
+            })
+            .map(|tp| (tp, metadata.leader(tp)))
+            .collect();
+        let coordinator = coordinator_broker(&group.group_id, metadata.brokers());
+        let mut slots = Vec::new();
+        for member in 0..group.members + joins {
             let id = ConsumerId(consumers.len() as u32);
-            let name = format!("consumer:{}:{member}", group.group_id);
-            let leaders: BTreeMap<TopicPartition, BrokerId> = assigned
-                .iter()
-                .map(|&tp| (tp, metadata.leader(tp)))
-                .collect();
-            consumers.push(Consumer::new(
+            slots.push(id);
+            consumers.push(Consumer::new(ConsumerSetup {
                 id,
-                name,
-                group_index,
-                &group.config,
-                &group.processing_ns_per_record,
-                assigned,
-                leaders,
-                metadata.brokers() as u32,
+                name: format!("consumer:{}:{member}", group.group_id),
+                group: group_index,
+                config: group.config.clone(),
+                commit: group.commit,
+                processing_ns: group.processing_ns_per_record.clone(),
+                coordinator,
+                topics: topics.clone(),
+                leaders: leaders.clone(),
+                instance_id: group
+                    .config
+                    .group_instance_id
+                    .as_ref()
+                    .map(|prefix| format!("{prefix}-{member}")),
+                broker_count: metadata.brokers() as u32,
                 seed,
-            ));
+            }));
         }
+        group_members.push(slots);
     }
-    consumers
+    (consumers, group_members)
 }
 
 /// Timeline actions whose models have not landed yet are refused rather than ignored.
@@ -922,18 +1074,27 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
             | Action::BrokerStall { .. }
             | Action::NetworkPartition { .. }
             | Action::NetworkDelay { .. }
-            | Action::NetworkLoss { .. } => continue,
-            Action::ConsumerJoin { .. } => "consumer-join",
-            Action::ConsumerLeave { .. } => "consumer-leave",
-            Action::ConsumerCrash { .. } => "consumer-crash",
-            Action::ConsumerRestart { .. } => "consumer-restart",
-            Action::ConsumerPause { .. } => "consumer-pause",
-            Action::ConsumerSlow { .. } => "consumer-slow",
+            | Action::NetworkLoss { .. }
+            | Action::ConsumerJoin { .. }
+            | Action::ConsumerLeave { .. }
+            | Action::ConsumerCrash { .. }
+            | Action::ConsumerRestart { .. }
+            | Action::ConsumerPause { .. }
+            | Action::ConsumerSlow { .. } => continue,
             Action::AddPartitions { .. } => "add-partitions",
         };
         return Err(UserError::new(format!(
-            "timeline[{index}].action: \"{name}\" is not modelled yet in this version: consumer actions and add-partitions arrive with consumer groups"
+            "timeline[{index}].action: \"{name}\" is not modelled yet in this version: add-partitions is not modelled yet"
         )));
+    }
+    for (index, group) in scenario.consumer_groups.iter().enumerate() {
+        if group.config.group_protocol != GroupProtocol::Classic {
+            return Err(UserError::field(
+                &format!("consumer_groups[{index}].config.group.protocol"),
+                "\"consumer\"",
+                "\"classic\" (the KIP-848 consumer protocol is not modelled yet in this version)",
+            ));
+        }
     }
     check_broker_faults(scenario)?;
     for (index, producer) in scenario.producers.iter().enumerate() {

@@ -61,12 +61,11 @@ fn a_bad_scenario_exits_2_and_writes_nothing() {
 #[test]
 fn unmodelled_timeline_actions_are_refused_not_ignored() {
     let dir = TempDir::new("cli-unmodelled");
-    let file = dir.0.join("crash.json");
+    let file = dir.0.join("grow.json");
     let scenario = serde_json::json!({
-        "name": "crash", "duration_ms": 1000,
+        "name": "grow", "duration_ms": 1000,
         "topics": [ { "name": "t", "partitions": 1 } ],
-        "consumer_groups": [ { "group.id": "g", "members": 1, "topics": ["t"] } ],
-        "timeline": [ { "at_ms": 10, "action": "consumer-crash", "group": "g", "member": 0 } ]
+        "timeline": [ { "at_ms": 10, "action": "add-partitions", "topic": "t", "partitions": 2 } ]
     });
     std::fs::write(&file, scenario.to_string()).expect("write");
     let output = kafkasim()
@@ -77,5 +76,5 @@ fn unmodelled_timeline_actions_are_refused_not_ignored() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("consumer-crash"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("add-partitions"));
 }

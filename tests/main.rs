@@ -4,6 +4,7 @@ mod assignors;
 mod batching;
 mod cli;
 mod determinism;
+mod groups;
 mod producer_rules;
 mod replication;
 mod reports;

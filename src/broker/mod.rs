@@ -75,7 +75,7 @@ pub struct Broker {
     metadata: BTreeMap<TopicPartition, PartitionState>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
     readers_of_topic: Vec<Vec<usize>>,
-    /// Latest fetch offset of each group per partition.
+    /// Latest committed offset of each group per partition.
     group_positions: BTreeMap<(TopicPartition, usize), u64>,
     parked: BTreeMap<u64, Parked>,
     delayed: BTreeMap<u64, DelayedProduce>,
@@ -200,6 +200,11 @@ impl Broker {
         connection.busy = true;
         let done_ns = self.schedule_request(now_ns, &message);
         Some((done_ns, message))
+    }
+
+    /// A group coordinator request takes I/O-thread time like any other; returns when it is done.
+    pub fn group_request_done(&mut self, now_ns: u64, message: &Message) -> u64 {
+        self.schedule_request(now_ns, message)
     }
 
     /// The response to `to`'s request went out: its next request may start.
@@ -451,11 +456,6 @@ impl Broker {
     }
 
     fn handle_fetch(&mut self, ctx: &mut Ctx, from: NodeId, request: FetchRequest) {
-        for partition in &request.partitions {
-            self.group_positions
-                .insert((partition.tp, request.group), partition.fetch_offset);
-            self.trim_unread(partition.tp);
-        }
         if request.max_wait_ns == 0 || self.consumer_fetchable_bytes(&request) >= request.min_bytes
         {
             self.respond_fetch(ctx, from, request);
@@ -657,6 +657,13 @@ impl Broker {
             ctx.cancel_broker_timer(self.id, id);
             self.answer_parked(ctx, parked);
         }
+    }
+
+    /// A group committed an offset (the coordinator told the world, which tells the leader).
+    pub fn group_committed(&mut self, tp: TopicPartition, group: usize, offset: u64) {
+        let position = self.group_positions.entry((tp, group)).or_insert(0);
+        *position = (*position).max(offset);
+        self.trim_unread(tp);
     }
 
     /// The follower's side: append what the leader sent, or truncate where the logs diverge.
@@ -943,7 +950,9 @@ impl Broker {
     }
 
     /// Model limit: retention is not modelled; a leader drops a batch once every group reading its
-    /// topic has fetched past it and every follower has it, so memory follows the backlog.
+    /// topic has committed past it and every follower has it, so memory follows the backlog.
+    /// Committed offsets, not fetch offsets: after a rebalance a member restarts from them. A new
+    /// leader learns commits only from then on, so it trims nothing of what it had before.
     fn trim_unread(&mut self, tp: TopicPartition) {
         let readers = &self.readers_of_topic[tp.topic.0 as usize];
         let Some(replica) = self.replicas.get_mut(&tp) else {

@@ -1,19 +1,28 @@
-//! A consumer process: the fetcher (one fetch in flight per broker, for assigned partitions with
-//! nothing buffered, as Kafka's `AbstractFetch` does) and the application's poll loop
-//! (`max.poll.records` per poll, then processing each record for the scenario's time).
-//!
-//! Model limit: until consumer groups land, a group's members split its partitions statically by
-//! the range rule, start at offset 0 and do not commit.
+//! A consumer process of a classic group: the application thread's poll loop (`max.poll.records`
+//! per poll, then processing each record for the scenario's time), the background heartbeat
+//! thread, the fetcher (one fetch in flight per broker, for owned partitions with nothing
+//! buffered, as Kafka's `AbstractFetch` does) and the group membership of `ConsumerCoordinator`:
+//! JoinGroup/SyncGroup inside poll, eager or cooperative revocation, commits by policy.
 
+mod membership;
+
+use crate::assignor::AssignorName;
 use crate::broker::log::LogBatch;
 use crate::codec;
-use crate::ids::{BrokerId, ConsumerId, NodeId, TopicPartition};
-use crate::msg::{FetchPartition, FetchRequest, FetchResponse, Message, PartitionState};
-use crate::scenario::model::{ConsumerConfig, Dist};
+use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
+use crate::metrics::TraceEntry;
+use crate::msg::{
+    FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
+    PartitionState,
+};
+use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::f64_to_ns;
 use crate::world::Ctx;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Offsets to commit: the position after the last processed record, per partition.
+type Offsets = Vec<(TopicPartition, u64)>;
 
 /// Fetched records not yet returned by `poll()`.
 #[derive(Debug)]
@@ -24,67 +33,192 @@ struct Buffered {
     next_record: u32,
 }
 
-pub struct Consumer {
+/// One record handed to the application.
+#[derive(Debug, Clone, Copy)]
+struct InProcess {
+    tp: TopicPartition,
+    offset: u64,
+    created_ns: u64,
+    /// Processing time (decompression included); the end time once processing started.
+    duration_ns: u64,
+    done_ns: u64,
+}
+
+/// Where the group membership stands (Kafka's `MemberState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Unjoined,
+    Joining,
+    Syncing,
+    Stable,
+}
+
+/// What the application thread is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum App {
+    /// The process is not running.
+    Down,
+    /// Inside `poll()`, waiting for the group, offsets or fetched data.
+    InPoll,
+    /// Processing the records of the last poll until `until_ns`.
+    Processing { until_ns: u64 },
+    /// Blocked in a synchronous commit; continues with the commit's `After`.
+    Blocked,
+}
+
+/// What a blocking commit unblocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// `onJoinPrepare` done: revoke (eager) and send JoinGroup.
+    Join,
+    StartProcessing,
+    Poll,
+    /// `close()`: leave the group (dynamic members) and stop.
+    Close,
+}
+
+/// Everything a consumer needs from the scenario and the cluster metadata.
+pub struct ConsumerSetup {
     pub id: ConsumerId,
     /// `consumer:GROUP:INDEX`, as the scenario names nodes.
     pub name: String,
     pub group: usize,
+    pub config: ConsumerConfig,
+    pub commit: CommitPolicy,
+    pub processing_ns: Dist,
+    pub coordinator: BrokerId,
+    /// Subscribed topics: (name, id, partitions).
+    pub topics: Vec<(String, TopicId, u32)>,
+    pub leaders: BTreeMap<TopicPartition, BrokerId>,
+    /// `group.instance.id` of this member (static membership), if configured.
+    pub instance_id: Option<String>,
+    pub broker_count: u32,
+    pub seed: u64,
+}
+
+pub struct Consumer {
+    pub id: ConsumerId,
+    pub name: String,
+    pub group: usize,
     config: ConsumerConfig,
+    commit_policy: CommitPolicy,
     processing_ns: Dist,
-    assigned: Vec<TopicPartition>,
+    coordinator: BrokerId,
+    topics: Vec<(String, TopicId, u32)>,
     leaders: BTreeMap<TopicPartition, BrokerId>,
+    instance_id: Option<String>,
+    protocols: Vec<AssignorName>,
+    cooperative: bool,
+    // The process.
+    running: bool,
+    /// Responses to requests older than this belong to an earlier incarnation.
+    first_live_request: u64,
+    next_request_id: u64,
+    closing: Option<bool>,
+    // Membership.
+    phase: Phase,
+    member_id: String,
+    generation: i32,
+    rejoin_needed: bool,
+    owned: BTreeSet<TopicPartition>,
+    last_assignment: Vec<TopicPartition>,
+    heartbeat_in_flight: bool,
+    // Positions.
     fetch_positions: BTreeMap<TopicPartition, u64>,
-    /// Offset after the last record handed to the application, per partition.
-    consumed_positions: BTreeMap<TopicPartition, u64>,
+    /// Offset after the last record handed to the application, per owned partition.
+    consumed: BTreeMap<TopicPartition, u64>,
+    /// The last offsets this member knows to be committed.
+    known_committed: BTreeMap<TopicPartition, u64>,
+    awaiting_offsets: BTreeSet<TopicPartition>,
+    reset_latest: BTreeSet<TopicPartition>,
+    /// Fetch responses to requests older than this id carry data for an earlier position.
+    position_epoch: BTreeMap<TopicPartition, u64>,
     buffered: VecDeque<Buffered>,
     fetch_in_flight: BTreeSet<BrokerId>,
-    next_request_id: u64,
-    /// The application thread is processing the records of the last poll until this time.
-    busy_until_ns: Option<u64>,
     metadata_in_flight: bool,
+    /// Where the metadata request in flight went (its answer is lost if that broker dies).
+    metadata_broker: BrokerId,
+    /// No metadata request before this time (Kafka's `retry.backoff.ms` between refreshes).
+    next_metadata_ns: u64,
     next_metadata_broker: u32,
     broker_count: u32,
-    /// (creation time, processing end) of the records being processed.
-    in_process: Vec<(u64, u64)>,
+    // Commits, one in flight at a time so they reach the coordinator in order.
+    commit_in_flight: Option<(u64, Option<After>, Offsets)>,
+    commit_queue: VecDeque<(Offsets, Option<After>)>,
+    // The application thread.
+    app: App,
+    in_process: Vec<InProcess>,
+    last_poll_ns: u64,
+    last_auto_commit_ns: u64,
+    paused_until_ns: u64,
+    slow: Option<(f64, u64)>,
     processing_rng: SimRng,
 }
 
 impl Consumer {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: ConsumerId,
-        name: String,
-        group: usize,
-        config: &ConsumerConfig,
-        processing_ns: &Dist,
-        assigned: Vec<TopicPartition>,
-        leaders: BTreeMap<TopicPartition, BrokerId>,
-        broker_count: u32,
-        seed: u64,
-    ) -> Self {
-        let positions: BTreeMap<TopicPartition, u64> = assigned.iter().map(|&tp| (tp, 0)).collect();
+    pub fn new(setup: ConsumerSetup) -> Self {
+        let protocols: Vec<AssignorName> = setup
+            .config
+            .partition_assignment_strategy
+            .iter()
+            .filter_map(|name| AssignorName::parse(name).ok())
+            .collect();
+        // ConsumerCoordinator: the highest protocol every configured assignor supports.
+        let cooperative = !protocols.is_empty()
+            && protocols.iter().all(|assignor| {
+                assignor
+                    .supported_protocols()
+                    .contains(&crate::assignor::RebalanceProtocol::Cooperative)
+            });
         Consumer {
-            id,
-            name,
-            group,
-            config: config.clone(),
-            processing_ns: processing_ns.clone(),
-            consumed_positions: positions.clone(),
-            fetch_positions: positions,
-            assigned,
-            leaders,
+            id: setup.id,
+            name: setup.name,
+            group: setup.group,
+            config: setup.config,
+            commit_policy: setup.commit,
+            processing_ns: setup.processing_ns,
+            coordinator: setup.coordinator,
+            topics: setup.topics,
+            leaders: setup.leaders,
+            instance_id: setup.instance_id,
+            protocols,
+            cooperative,
+            running: false,
+            first_live_request: 0,
+            next_request_id: 0,
+            closing: None,
+            phase: Phase::Unjoined,
+            member_id: String::new(),
+            generation: -1,
+            rejoin_needed: false,
+            owned: BTreeSet::new(),
+            last_assignment: Vec::new(),
+            heartbeat_in_flight: false,
+            fetch_positions: BTreeMap::new(),
+            consumed: BTreeMap::new(),
+            known_committed: BTreeMap::new(),
+            awaiting_offsets: BTreeSet::new(),
+            reset_latest: BTreeSet::new(),
+            position_epoch: BTreeMap::new(),
             buffered: VecDeque::new(),
             fetch_in_flight: BTreeSet::new(),
-            next_request_id: 0,
-            busy_until_ns: None,
             metadata_in_flight: false,
+            metadata_broker: BrokerId(0),
+            next_metadata_ns: 0,
             next_metadata_broker: 0,
-            broker_count,
+            broker_count: setup.broker_count,
+            commit_in_flight: None,
+            commit_queue: VecDeque::new(),
+            app: App::Down,
             in_process: Vec::new(),
+            last_poll_ns: 0,
+            last_auto_commit_ns: 0,
+            paused_until_ns: 0,
+            slow: None,
             processing_rng: SimRng::new(
-                seed,
+                setup.seed,
                 StreamKind::Consumer,
-                u64::from(id.0),
+                u64::from(setup.id.0),
                 Purpose::Processing,
             ),
         }
@@ -94,46 +228,381 @@ impl Consumer {
         NodeId::Consumer(self.id)
     }
 
-    pub fn consumed_positions(&self) -> &BTreeMap<TopicPartition, u64> {
-        &self.consumed_positions
+    pub fn is_running(&self) -> bool {
+        self.running
     }
 
-    /// The first poll.
+    /// Positions (offset after the last record returned) of the partitions this member owns.
+    pub fn consumed_positions(&self) -> &BTreeMap<TopicPartition, u64> {
+        &self.consumed
+    }
+
+    fn auto_commit(&self) -> bool {
+        self.commit_policy == CommitPolicy::Auto
+    }
+
+    /// The process starts (at the run's start, on `consumer-join` or `consumer-restart`).
     pub fn start(&mut self, ctx: &mut Ctx) {
-        for tp in &self.assigned {
-            ctx.metrics.ownership_started(
-                self.group,
-                &self.name,
-                tp.topic.0,
-                tp.partition,
-                ctx.now_ns,
-            );
+        if self.running {
+            return;
+        }
+        self.running = true;
+        self.first_live_request = self.next_request_id;
+        self.app = App::InPoll;
+        self.phase = Phase::Unjoined;
+        self.member_id.clear();
+        self.generation = -1;
+        self.last_poll_ns = ctx.now_ns;
+        self.last_auto_commit_ns = ctx.now_ns;
+        self.poll(ctx);
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+
+    fn send_group(&mut self, ctx: &mut Ctx, body: GroupRequestBody) -> u64 {
+        let request_id = self.next_id();
+        let request = GroupRequest {
+            request_id,
+            group: self.group,
+            consumer: self.id,
+            member_id: self.member_id.clone(),
+            generation: self.generation,
+            body,
+        };
+        ctx.send(
+            self.node(),
+            NodeId::Broker(self.coordinator),
+            Message::Group(request),
+        );
+        request_id
+    }
+
+    /// A wake timer: processing finished, or a pause ended.
+    pub fn on_wake(&mut self, ctx: &mut Ctx) {
+        match self.app {
+            App::Processing { until_ns } if until_ns <= ctx.now_ns => self.finish_processing(ctx),
+            App::InPoll => self.poll(ctx),
+            _ => {}
+        }
+    }
+
+    fn finish_processing(&mut self, ctx: &mut Ctx) {
+        let records = std::mem::take(&mut self.in_process);
+        self.record_processed(ctx, &records);
+        self.app = App::InPoll;
+        if self.closing.is_some() {
+            self.close_now(ctx);
+            return;
+        }
+        match self.commit_policy {
+            CommitPolicy::SyncAfterPoll => {
+                let offsets = self.uncommitted(None);
+                self.commit(ctx, offsets, Some(After::Poll));
+            }
+            CommitPolicy::AsyncAfterPoll => {
+                let offsets = self.uncommitted(None);
+                self.commit(ctx, offsets, None);
+                self.poll(ctx);
+            }
+            CommitPolicy::Auto | CommitPolicy::BeforeProcessing => self.poll(ctx),
+        }
+    }
+
+    /// Records done processing go to the metrics, as offset ranges per partition.
+    fn record_processed(&self, ctx: &mut Ctx, records: &[InProcess]) {
+        let mut run: Option<(TopicPartition, u64, u64)> = None;
+        for record in records {
+            ctx.metrics
+                .record_processed(self.group, record.created_ns, record.done_ns);
+            run = match run {
+                Some((tp, start, end)) if tp == record.tp && end == record.offset => {
+                    Some((tp, start, end + 1))
+                }
+                other => {
+                    if let Some(range) = other {
+                        self.range_processed(ctx, range);
+                    }
+                    Some((record.tp, record.offset, record.offset + 1))
+                }
+            };
+        }
+        if let Some(range) = run {
+            self.range_processed(ctx, range);
+        }
+    }
+
+    fn range_processed(&self, ctx: &mut Ctx, (tp, start, end): (TopicPartition, u64, u64)) {
+        ctx.metrics
+            .offsets_processed(self.group, tp.topic.0, tp.partition, start, end);
+        let (at_ns, consumer) = (ctx.now_ns, self.id.0);
+        ctx.metrics.trace(|| TraceEntry::OffsetsProcessed {
+            at_ns,
+            consumer,
+            partition: tp.partition,
+            start,
+            end,
+        });
+    }
+
+    /// Kafka's `poll()`: the group first (rejoin only happens here), then positions, fetches,
+    /// and up to `max.poll.records` buffered records.
+    fn poll(&mut self, ctx: &mut Ctx) {
+        if self.app != App::InPoll {
+            return;
+        }
+        if self.closing.is_some() {
+            self.close_now(ctx);
+            return;
+        }
+        if self.paused_until_ns > ctx.now_ns {
+            // The application thread is stalled (consumer-pause): poll() is not called.
+            ctx.set_consumer_wake(self.id, self.paused_until_ns);
+            return;
+        }
+        self.last_poll_ns = ctx.now_ns;
+        if self.phase == Phase::Unjoined || (self.phase == Phase::Stable && self.rejoin_needed) {
+            self.begin_join(ctx);
+            return;
+        }
+        if self.phase != Phase::Stable {
+            return;
+        }
+        self.maybe_auto_commit(ctx);
+        self.request_positions(ctx);
+        self.send_fetches(ctx);
+        if !self.take_records(ctx) {
+            return;
+        }
+        if self.commit_policy == CommitPolicy::BeforeProcessing {
+            // At-most-once: the offsets past these records are committed before processing.
+            let offsets = self.uncommitted(None);
+            self.commit(ctx, offsets, Some(After::StartProcessing));
+        } else {
+            self.start_processing(ctx);
+        }
+    }
+
+    /// Kafka's `maybeAutoCommitOffsetsAsync`: inside poll, the positions of records returned by
+    /// earlier polls, every `auto.commit.interval.ms`.
+    fn maybe_auto_commit(&mut self, ctx: &mut Ctx) {
+        if !self.auto_commit()
+            || ctx.now_ns < self.last_auto_commit_ns + self.config.auto_commit_interval_ns
+        {
+            return;
+        }
+        self.last_auto_commit_ns = ctx.now_ns;
+        let offsets = self.uncommitted(None);
+        self.commit(ctx, offsets, None);
+    }
+
+    /// Consumed positions not yet known committed, for owned partitions (or only `only`).
+    fn uncommitted(&self, only: Option<&BTreeSet<TopicPartition>>) -> Vec<(TopicPartition, u64)> {
+        self.consumed
+            .iter()
+            .filter(|(tp, _)| only.is_none_or(|set| set.contains(tp)))
+            .filter(|(tp, &offset)| self.known_committed.get(tp) != Some(&offset))
+            .map(|(&tp, &offset)| (tp, offset))
+            .collect()
+    }
+
+    /// Sends an OffsetCommit (queued behind one in flight). With `after`, the application thread
+    /// blocks until the answer (commitSync), then continues.
+    fn commit(&mut self, ctx: &mut Ctx, offsets: Vec<(TopicPartition, u64)>, after: Option<After>) {
+        if after.is_some() {
+            self.app = App::Blocked;
+        }
+        if offsets.is_empty() && self.commit_in_flight.is_none() && self.commit_queue.is_empty() {
+            if let Some(after) = after {
+                self.continue_after(ctx, after);
+            }
+            return;
+        }
+        if self.commit_in_flight.is_some() {
+            self.commit_queue.push_back((offsets, after));
+            return;
+        }
+        self.send_commit(ctx, offsets, after);
+    }
+
+    fn send_commit(
+        &mut self,
+        ctx: &mut Ctx,
+        offsets: Vec<(TopicPartition, u64)>,
+        after: Option<After>,
+    ) {
+        let request_id = self.send_group(ctx, GroupRequestBody::OffsetCommit(offsets.clone()));
+        self.commit_in_flight = Some((request_id, after, offsets));
+    }
+
+    fn on_commit_answer(&mut self, ctx: &mut Ctx, request_id: u64, ok: bool) {
+        if self
+            .commit_in_flight
+            .as_ref()
+            .is_none_or(|(id, _, _)| *id != request_id)
+        {
+            return;
+        }
+        let Some((_, after, offsets)) = self.commit_in_flight.take() else {
+            return;
+        };
+        if ok {
+            for (tp, offset) in offsets {
+                self.known_committed.insert(tp, offset);
+            }
+        } else if self.phase == Phase::Stable {
+            // CommitFailedException / RebalanceInProgressException: the member must rejoin.
+            self.rejoin_needed = true;
+        }
+        if let Some((next, next_after)) = self.commit_queue.pop_front() {
+            self.send_commit(ctx, next, next_after);
+        }
+        if let Some(after) = after {
+            self.continue_after(ctx, after);
+        }
+    }
+
+    fn continue_after(&mut self, ctx: &mut Ctx, after: After) {
+        if !self.running {
+            return;
+        }
+        self.app = App::InPoll;
+        match after {
+            After::Join => self.send_join_after_prepare(ctx),
+            After::StartProcessing => self.start_processing(ctx),
+            After::Poll => self.poll(ctx),
+            After::Close => self.shut_down(ctx, true),
+        }
+    }
+
+    /// Moves up to `max.poll.records` buffered records into processing; false if none.
+    fn take_records(&mut self, ctx: &mut Ctx) -> bool {
+        let mut budget = self.config.max_poll_records;
+        let factor = match self.slow {
+            Some((factor, until_ns)) if ctx.now_ns < until_ns => factor,
+            _ => 1.0,
+        };
+        while budget > 0 {
+            let Some(entry) = self.buffered.front_mut() else {
+                break;
+            };
+            let records = entry.batch.data.records;
+            let take = (records - entry.next_record).min(budget);
+            // Decompression happens in the application thread as records are iterated.
+            let share =
+                entry.batch.data.uncompressed_bytes * u64::from(take) / u64::from(records.max(1));
+            let mut extra_ns = codec::decompress_ns(entry.batch.data.compression, share);
+            for index in entry.next_record..entry.next_record + take {
+                let sample = self.processing_rng.sample(&self.processing_ns) * factor;
+                self.in_process.push(InProcess {
+                    tp: entry.tp,
+                    offset: entry.batch.base_offset + u64::from(index),
+                    created_ns: entry.batch.data.record_created_ns[index as usize],
+                    duration_ns: f64_to_ns(sample) + extra_ns,
+                    done_ns: 0,
+                });
+                extra_ns = 0;
+            }
+            entry.next_record += take;
+            budget -= take;
+            let position = entry.batch.base_offset + u64::from(entry.next_record);
+            self.consumed.insert(entry.tp, position);
+            if entry.next_record == records {
+                self.buffered.pop_front();
+            }
+        }
+        !self.in_process.is_empty()
+    }
+
+    fn start_processing(&mut self, ctx: &mut Ctx) {
+        let mut clock_ns = ctx.now_ns;
+        for record in &mut self.in_process {
+            clock_ns += record.duration_ns;
+            record.done_ns = clock_ns;
+        }
+        self.app = App::Processing { until_ns: clock_ns };
+        ctx.set_consumer_wake(self.id, clock_ns);
+        // Kafka pipelines: partitions drained by this poll are fetched while records are processed.
+        self.send_fetches(ctx);
+    }
+
+    /// OffsetFetch for owned partitions without a position.
+    fn request_positions(&mut self, ctx: &mut Ctx) {
+        let missing: Vec<TopicPartition> = self
+            .owned
+            .iter()
+            .filter(|tp| {
+                !self.fetch_positions.contains_key(tp)
+                    && !self.awaiting_offsets.contains(tp)
+                    && !self.reset_latest.contains(tp)
+            })
+            .copied()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        self.awaiting_offsets.extend(missing.iter().copied());
+        self.send_group(ctx, GroupRequestBody::OffsetFetch(missing));
+    }
+
+    fn on_offsets(&mut self, ctx: &mut Ctx, offsets: Vec<(TopicPartition, Option<u64>)>) {
+        let epoch = self.next_request_id;
+        for (tp, committed) in offsets {
+            if !self.awaiting_offsets.remove(&tp) || !self.owned.contains(&tp) {
+                continue;
+            }
+            self.position_epoch.insert(tp, epoch);
+            match (committed, self.config.auto_offset_reset) {
+                (Some(offset), _) => {
+                    self.set_position(tp, offset);
+                    self.known_committed.insert(tp, offset);
+                }
+                (None, OffsetReset::Latest) => {
+                    self.reset_latest.insert(tp);
+                }
+                // Model limit: `auto.offset.reset=none` (an exception in Kafka) resets to the
+                // earliest offset; retention is not modelled, so the earliest offset is 0.
+                (None, OffsetReset::Earliest | OffsetReset::None) => self.set_position(tp, 0),
+            }
         }
         self.poll(ctx);
     }
 
-    /// Processing of the last poll's records finished: record them and poll again.
-    pub fn on_wake(&mut self, ctx: &mut Ctx) {
-        if self
-            .busy_until_ns
-            .is_some_and(|until_ns| until_ns <= ctx.now_ns)
-        {
-            self.busy_until_ns = None;
-            for (created_ns, done_ns) in self.in_process.drain(..) {
-                ctx.metrics
-                    .record_processed(self.group, created_ns, done_ns);
+    fn set_position(&mut self, tp: TopicPartition, offset: u64) {
+        self.fetch_positions.insert(tp, offset);
+        self.consumed.insert(tp, offset);
+    }
+
+    pub fn on_message(&mut self, ctx: &mut Ctx, from: BrokerId, message: Message) {
+        if !self.running {
+            return;
+        }
+        match message {
+            Message::FetchResponse(response) => self.on_fetch_response(ctx, from, response),
+            Message::GroupReply(response) => {
+                if response.request_id >= self.first_live_request {
+                    self.on_group_reply(ctx, response);
+                }
             }
-            self.poll(ctx);
+            Message::MetadataResponse(states) => self.on_metadata_response(ctx, states),
+            other => panic!(
+                "consumer {} got an unexpected message: {other:?}",
+                self.id.0
+            ),
         }
     }
 
     /// The connection to `broker` was reset: its fetch is gone; find the new leaders.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx, broker: BrokerId) {
+        if !self.running {
+            return;
+        }
         self.fetch_in_flight.remove(&broker);
-        // A metadata request to that broker is gone too: ask the next one.
-        self.metadata_in_flight = false;
-        if self.next_metadata_broker % self.broker_count.max(1) == broker.0 {
-            self.next_metadata_broker += 1;
+        if self.metadata_broker == broker {
+            self.metadata_in_flight = false;
         }
         self.request_metadata(ctx);
     }
@@ -145,6 +614,7 @@ impl Consumer {
             return;
         }
         self.metadata_in_flight = true;
+        self.next_metadata_ns = ctx.now_ns + self.config.retry_backoff_ns;
         let brokers = self
             .leaders
             .values()
@@ -154,6 +624,7 @@ impl Consumer {
             .max(self.broker_count);
         let broker = BrokerId(self.next_metadata_broker % brokers);
         self.next_metadata_broker += 1;
+        self.metadata_broker = broker;
         ctx.send(
             self.node(),
             NodeId::Broker(broker),
@@ -161,31 +632,33 @@ impl Consumer {
         );
     }
 
-    pub fn on_metadata_response(
-        &mut self,
-        ctx: &mut Ctx,
-        _from: BrokerId,
-        states: Vec<PartitionState>,
-    ) {
+    fn on_metadata_response(&mut self, ctx: &mut Ctx, states: Vec<PartitionState>) {
         self.metadata_in_flight = false;
         for state in states {
-            if self.fetch_positions.contains_key(&state.tp) {
+            if self.topics.iter().any(|(_, id, _)| *id == state.tp.topic) {
                 match state.leader {
                     Some(leader) => self.leaders.insert(state.tp, leader),
                     None => self.leaders.remove(&state.tp),
                 };
             }
         }
-        if self.busy_until_ns.is_none() {
+        let leaderless = self.owned.iter().any(|tp| !self.leaders.contains_key(tp));
+        if leaderless && self.app == App::InPoll {
+            // Look again after the backoff: the election may not have happened yet.
+            ctx.set_consumer_wake(self.id, self.next_metadata_ns);
+        }
+        if self.app == App::InPoll {
             self.poll(ctx);
         } else {
             self.send_fetches(ctx);
         }
     }
 
-    pub fn on_fetch_response(&mut self, ctx: &mut Ctx, from: BrokerId, response: FetchResponse) {
+    fn on_fetch_response(&mut self, ctx: &mut Ctx, from: BrokerId, response: FetchResponse) {
+        if response.request_id < self.first_live_request {
+            return;
+        }
         self.fetch_in_flight.remove(&from);
-        let _ = response.request_id;
         if response
             .partitions
             .iter()
@@ -198,43 +671,69 @@ impl Consumer {
             .into_iter()
             .filter(|partition| partition.error.is_none())
         {
-            let Some(position) = self.fetch_positions.get(&partition.tp).copied() else {
+            let tp = partition.tp;
+            if !self.owned.contains(&tp)
+                || self
+                    .position_epoch
+                    .get(&tp)
+                    .is_some_and(|&e| response.request_id < e)
+            {
+                continue;
+            }
+            if self.reset_latest.remove(&tp) {
+                self.set_position(tp, partition.high_watermark);
+                self.position_epoch.insert(tp, self.next_request_id);
+                continue;
+            }
+            let Some(position) = self.fetch_positions.get(&tp).copied() else {
                 continue;
             };
             let mut next_position = position;
             for batch in partition.batches {
-                if batch.next_offset() <= next_position {
+                if batch.next_offset() <= next_position || batch.base_offset > next_position {
                     continue;
                 }
                 let skip = next_position.saturating_sub(batch.base_offset) as u32;
                 next_position = batch.next_offset();
                 self.buffered.push_back(Buffered {
-                    tp: partition.tp,
+                    tp,
                     batch,
                     next_record: skip,
                 });
             }
-            self.fetch_positions.insert(partition.tp, next_position);
+            self.fetch_positions.insert(tp, next_position);
             ctx.metrics.record_lag_seen(
                 self.group,
                 partition.high_watermark.saturating_sub(next_position),
             );
         }
-        if self.busy_until_ns.is_none() {
+        if self.app == App::InPoll {
             self.poll(ctx);
         } else {
             self.send_fetches(ctx);
         }
     }
 
-    /// Kafka's `sendFetches`: one request per leader with no fetch in flight, for the assigned
-    /// partitions that have nothing buffered.
+    /// Kafka's `sendFetches`: one request per leader with no fetch in flight, for the owned
+    /// partitions with a position and nothing buffered.
     fn send_fetches(&mut self, ctx: &mut Ctx) {
+        if self.phase != Phase::Stable {
+            return;
+        }
         let buffered: BTreeSet<TopicPartition> =
             self.buffered.iter().map(|entry| entry.tp).collect();
         let mut by_node: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
-        for tp in &self.assigned {
+        let mut leaderless = false;
+        for tp in &self.owned {
+            let offset = if self.reset_latest.contains(tp) {
+                u64::MAX
+            } else if let Some(&offset) = self.fetch_positions.get(tp) {
+                offset
+            } else {
+                continue;
+            };
             let Some(&leader) = self.leaders.get(tp) else {
+                leaderless = true;
                 continue;
             };
             if buffered.contains(tp) || self.fetch_in_flight.contains(&leader) {
@@ -242,13 +741,16 @@ impl Consumer {
             }
             by_node.entry(leader).or_default().push(FetchPartition {
                 tp: *tp,
-                fetch_offset: self.fetch_positions[tp],
+                fetch_offset: offset,
                 max_bytes: u64::from(self.config.max_partition_fetch_bytes),
             });
         }
+        if leaderless && ctx.now_ns >= self.next_metadata_ns {
+            self.request_metadata(ctx);
+        }
         for (node, partitions) in by_node {
             let request = FetchRequest {
-                request_id: self.next_request_id,
+                request_id: self.next_id(),
                 consumer: self.id,
                 group: self.group,
                 max_wait_ns: self.config.fetch_max_wait_ns,
@@ -256,7 +758,6 @@ impl Consumer {
                 max_bytes: u64::from(self.config.fetch_max_bytes),
                 partitions,
             };
-            self.next_request_id += 1;
             self.fetch_in_flight.insert(node);
             ctx.send(
                 self.node(),
@@ -266,41 +767,119 @@ impl Consumer {
         }
     }
 
-    /// Kafka's `poll()`: fetch, take up to `max.poll.records` buffered records, process them.
-    fn poll(&mut self, ctx: &mut Ctx) {
-        self.send_fetches(ctx);
-        let mut budget = self.config.max_poll_records;
-        let mut clock_ns = ctx.now_ns;
-        while budget > 0 {
-            let Some(entry) = self.buffered.front_mut() else {
-                break;
-            };
-            let records = entry.batch.data.records;
-            let take = (records - entry.next_record).min(budget);
-            // Decompression happens in the application thread as records are iterated.
-            let share =
-                entry.batch.data.uncompressed_bytes * u64::from(take) / u64::from(records.max(1));
-            clock_ns += codec::decompress_ns(entry.batch.data.compression, share);
-            for index in entry.next_record..entry.next_record + take {
-                clock_ns += f64_to_ns(self.processing_rng.sample(&self.processing_ns));
-                let created_ns = entry.batch.data.record_created_ns[index as usize];
-                self.in_process.push((created_ns, clock_ns));
+    /// Stops owning partitions: fetch state dropped, ownership span closed.
+    fn drop_partitions(&mut self, ctx: &mut Ctx, tps: &BTreeSet<TopicPartition>) {
+        for tp in tps {
+            if !self.owned.remove(tp) {
+                continue;
             }
-            entry.next_record += take;
-            budget -= take;
-            let position = entry.batch.base_offset + u64::from(entry.next_record);
-            self.consumed_positions.insert(entry.tp, position);
-            if entry.next_record == records {
-                self.buffered.pop_front();
-            }
+            self.fetch_positions.remove(tp);
+            self.consumed.remove(tp);
+            self.awaiting_offsets.remove(tp);
+            self.reset_latest.remove(tp);
+            ctx.metrics.ownership_ended(
+                self.group,
+                &self.name,
+                tp.topic.0,
+                tp.partition,
+                ctx.now_ns,
+            );
         }
-        if self.in_process.is_empty() {
-            // Nothing to return: poll waits for a fetch response.
+        self.buffered.retain(|entry| !tps.contains(&entry.tp));
+    }
+
+    // Timeline actions.
+
+    /// `consumer-crash`: the process dies; no LeaveGroup, no commit. Records whose processing
+    /// ended by now count as processed.
+    pub fn crash(&mut self, ctx: &mut Ctx) {
+        if !self.running {
             return;
         }
-        self.busy_until_ns = Some(clock_ns);
-        ctx.set_consumer_wake(self.id, clock_ns);
-        // Kafka pipelines: partitions drained by this poll are fetched while records are processed.
-        self.send_fetches(ctx);
+        let records = std::mem::take(&mut self.in_process);
+        let done: Vec<InProcess> = records
+            .into_iter()
+            .filter(|record| record.done_ns != 0 && record.done_ns <= ctx.now_ns)
+            .collect();
+        self.record_processed(ctx, &done);
+        self.shut_down(ctx, false);
+    }
+
+    /// `consumer-leave` and `consumer-restart`: a clean `close()` once the current records are
+    /// processed; `restart` starts the process again right after.
+    pub fn close(&mut self, ctx: &mut Ctx, restart: bool) {
+        if !self.running {
+            if restart {
+                self.start(ctx);
+            }
+            return;
+        }
+        self.closing = Some(restart);
+        if self.app == App::InPoll {
+            self.close_now(ctx);
+        }
+    }
+
+    /// Kafka's `onLeavePrepare`: commit (auto-commit, or the revocation callback) and revoke.
+    fn close_now(&mut self, ctx: &mut Ctx) {
+        let offsets = if self.generation >= 0 {
+            self.uncommitted(None)
+        } else {
+            Vec::new()
+        };
+        let owned = self.owned.clone();
+        if self.generation >= 0 && !owned.is_empty() {
+            ctx.metrics
+                .partitions_revoked_on_close(self.group, owned.len() as u32);
+        }
+        self.drop_partitions(ctx, &owned);
+        self.commit(ctx, offsets, Some(After::Close));
+    }
+
+    /// The process stops. Static members never send LeaveGroup (KIP-345).
+    fn shut_down(&mut self, ctx: &mut Ctx, clean: bool) {
+        if clean && self.instance_id.is_none() && !self.member_id.is_empty() {
+            self.send_group(ctx, GroupRequestBody::Leave);
+        }
+        let owned = self.owned.clone();
+        self.drop_partitions(ctx, &owned);
+        let restart = clean && self.closing == Some(true);
+        self.running = false;
+        self.closing = None;
+        self.app = App::Down;
+        self.phase = Phase::Unjoined;
+        self.rejoin_needed = false;
+        self.heartbeat_in_flight = false;
+        self.in_process.clear();
+        self.buffered.clear();
+        self.fetch_in_flight.clear();
+        self.metadata_in_flight = false;
+        self.commit_in_flight = None;
+        self.commit_queue.clear();
+        self.known_committed.clear();
+        self.position_epoch.clear();
+        self.last_assignment.clear();
+        self.paused_until_ns = 0;
+        self.slow = None;
+        ctx.cancel_consumer_timers(self.id);
+        if restart {
+            self.start(ctx);
+        }
+    }
+
+    /// `consumer-pause`: the application thread stalls; the heartbeat thread goes on.
+    ///
+    /// Model limit: a stall delays the next poll; records already being processed end on time.
+    pub fn pause(&mut self, ctx: &mut Ctx, duration_ns: u64) {
+        if self.running {
+            self.paused_until_ns = self.paused_until_ns.max(ctx.now_ns + duration_ns);
+        }
+    }
+
+    /// `consumer-slow`: records polled during the window take `factor` times longer.
+    pub fn slow_down(&mut self, ctx: &mut Ctx, factor: f64, duration_ns: u64) {
+        if self.running {
+            self.slow = Some((factor, ctx.now_ns + duration_ns));
+        }
     }
 }

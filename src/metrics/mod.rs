@@ -4,6 +4,7 @@
 pub mod ledger;
 
 use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
 
 /// Latencies above this (one day) are recorded as this.
 const LATENCY_MAX_NS: u64 = 86_400 * 1_000_000_000;
@@ -127,6 +128,65 @@ pub struct GroupMetrics {
     pub records_processed: u64,
     /// Largest lag (high watermark − fetch position) seen in a fetch response (`records-lag-max`).
     pub records_lag_max: u64,
+    /// Partitions revoked by members (`onPartitionsRevoked`; lost partitions not counted).
+    pub revoked_total: u64,
+    /// Distinct processed offsets per (topic, partition), as merged ranges.
+    pub processed: BTreeMap<(u32, u32), RangeSet>,
+    /// Start of the rebalance in progress, and what members revoked and got during it.
+    open_rebalance: Option<(u64, u32, u32)>,
+}
+
+/// A set of u64 offsets as disjoint half-open ranges, start → end.
+#[derive(Debug, Clone, Default)]
+pub struct RangeSet {
+    ranges: BTreeMap<u64, u64>,
+    len: u64,
+}
+
+impl RangeSet {
+    /// Adds [start, end); returns how many of those offsets were already present.
+    pub fn insert(&mut self, start: u64, end: u64) -> u64 {
+        if start >= end {
+            return 0;
+        }
+        let (mut new_start, mut new_end) = (start, end);
+        let mut overlap = 0;
+        let touching: Vec<(u64, u64)> = self
+            .ranges
+            .range(..=end)
+            .rev()
+            .take_while(|(_, &e)| e >= start)
+            .map(|(&s, &e)| (s, e))
+            .collect();
+        for (s, e) in touching {
+            overlap += e.min(end).saturating_sub(s.max(start));
+            new_start = new_start.min(s);
+            new_end = new_end.max(e);
+            self.ranges.remove(&s);
+            self.len -= e - s;
+        }
+        self.ranges.insert(new_start, new_end);
+        self.len += new_end - new_start;
+        overlap
+    }
+
+    /// Offsets in the set.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Offsets of the set below `end`.
+    pub fn count_below(&self, end: u64) -> u64 {
+        self.ranges
+            .iter()
+            .take_while(|(&s, _)| s < end)
+            .map(|(&s, &e)| e.min(end) - s)
+            .sum()
+    }
 }
 
 /// Counts per time bucket of `interval_ns`.
@@ -235,6 +295,21 @@ pub enum TraceEntry {
         at_ns: u64,
         partition: u32,
         records: u32,
+    },
+    /// A group coordinator accepted a committed offset.
+    OffsetCommitted {
+        at_ns: u64,
+        group: usize,
+        partition: u32,
+        offset: u64,
+    },
+    /// A consumer finished processing offsets [start, end) of a partition.
+    OffsetsProcessed {
+        at_ns: u64,
+        consumer: u32,
+        partition: u32,
+        start: u64,
+        end: u64,
     },
 }
 
@@ -376,6 +451,90 @@ impl Recorder {
         });
         if let Some(span) = open {
             span.to_ns = Some(at_ns);
+        }
+    }
+
+    /// Records of one partition, offsets [start, end), finished processing in a group member.
+    pub fn offsets_processed(
+        &mut self,
+        group: usize,
+        topic: u32,
+        partition: u32,
+        start: u64,
+        end: u64,
+    ) {
+        if let Some(metrics) = self.groups.get_mut(group) {
+            metrics
+                .processed
+                .entry((topic, partition))
+                .or_default()
+                .insert(start, end);
+        }
+    }
+
+    /// A group's coordinator began a rebalance (the group entered PreparingRebalance).
+    pub fn rebalance_started(&mut self, group: usize, at_ns: u64) {
+        if let Some(metrics) = self.groups.get_mut(group) {
+            metrics.open_rebalance.get_or_insert((at_ns, 0, 0));
+        }
+    }
+
+    /// The rebalance ended with an empty group: nothing to record.
+    pub fn rebalance_abandoned(&mut self, group: usize) {
+        if let Some(metrics) = self.groups.get_mut(group) {
+            metrics.open_rebalance = None;
+        }
+    }
+
+    /// The leader's assignment made the group Stable.
+    pub fn rebalance_completed(
+        &mut self,
+        group: usize,
+        generation: u32,
+        at_ns: u64,
+        members: u32,
+        assigned: u32,
+    ) {
+        let Some(metrics) = self.groups.get_mut(group) else {
+            return;
+        };
+        let (start_ns, revoked, _) = metrics.open_rebalance.take().unwrap_or((at_ns, 0, 0));
+        self.rebalances.push(RebalanceRecord {
+            group,
+            generation,
+            start_ns,
+            end_ns: at_ns,
+            members,
+            revoked,
+            assigned,
+        });
+    }
+
+    /// A closing member revoked its partitions (`onLeavePrepare`): part of no rebalance.
+    pub fn partitions_revoked_on_close(&mut self, group: usize, count: u32) {
+        if let Some(metrics) = self.groups.get_mut(group) {
+            metrics.revoked_total += u64::from(count);
+        }
+    }
+
+    /// A member revoked partitions. Cooperative members revoke after the round whose assignment
+    /// took them (`generation`); eager members revoke during the rebalance in progress.
+    pub fn partitions_revoked(&mut self, group: usize, count: u32, generation: Option<u32>) {
+        let Some(metrics) = self.groups.get_mut(group) else {
+            return;
+        };
+        metrics.revoked_total += u64::from(count);
+        let record = self
+            .rebalances
+            .iter_mut()
+            .rev()
+            .filter(|record| record.group == group)
+            .find(|record| generation.is_none_or(|generation| record.generation == generation));
+        match (generation, &mut metrics.open_rebalance, record) {
+            (None, Some(open), _) => open.1 += count,
+            (_, _, Some(record)) => record.revoked += count,
+            (_, Some(open), None) => open.1 += count,
+            (_, None, None) => {}
         }
     }
 

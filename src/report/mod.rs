@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod compare;
+pub mod groups;
 pub mod html;
 pub mod stats;
 pub mod sweep;
@@ -100,13 +101,14 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
     let producer = &metrics.producer;
     let duration_s = scenario.duration_ns as f64 / NS_PER_SEC as f64;
     let mut groups = Map::new();
-    for (group, figures) in scenario.consumer_groups.iter().zip(&metrics.groups) {
+    let (mut duplicates_processed, mut unprocessed) = (0, 0);
+    for (index, group) in scenario.consumer_groups.iter().enumerate() {
+        let (duplicates, gaps) = groups::delivery_of_group(world, index);
+        duplicates_processed += duplicates;
+        unprocessed += gaps;
         groups.insert(
             group.group_id.clone(),
-            json!({
-                "records-lag-max": figures.records_lag_max,
-                "records-processed": figures.records_processed,
-            }),
+            groups::group_json(world, index, round3),
         );
     }
     let series = &metrics.series;
@@ -139,6 +141,8 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
             "sent": producer.records_created,
             "acked": producer.records_acked,
             "failed": producer.records_failed,
+            "duplicates_processed": duplicates_processed,
+            "unprocessed": unprocessed,
             "lost_acked": delivery.lost_acked,
             "duplicates_in_log": delivery.duplicates_in_log,
             "reordered": delivery.reordered,
@@ -224,6 +228,31 @@ pub fn summary_table(metrics: &Value) -> String {
     for (label, path) in rows {
         let value = lookup(metrics, path);
         out.push_str(&format!("  {label:<width$}  {value}\n"));
+    }
+    out.push_str(&group_rows(metrics));
+    out
+}
+
+/// One block of rows per consumer group.
+fn group_rows(metrics: &Value) -> String {
+    const KEYS: [&str; 7] = [
+        "rebalance-total",
+        "rebalance-latency-avg",
+        "partition_pause_ms",
+        "revoked_total",
+        "records-lag-max",
+        "duplicates_processed",
+        "unprocessed",
+    ];
+    let mut out = String::new();
+    let Some(groups) = metrics["groups"].as_object() else {
+        return out;
+    };
+    for (group, figures) in groups {
+        out.push_str(&format!("  group {group}\n"));
+        for key in KEYS {
+            out.push_str(&format!("    {key:<23}  {}\n", figures[key]));
+        }
     }
     out
 }

@@ -1,0 +1,310 @@
+//! The group side of a consumer (Kafka's `AbstractCoordinator` and `ConsumerCoordinator`):
+//! onJoinPrepare, JoinGroup (with KIP-394's member id round trip), the leader's assignment,
+//! SyncGroup, eager or cooperative (KIP-429) revocation, and the heartbeat thread with its
+//! `max.poll.interval.ms` check.
+
+use super::{After, App, Consumer, Phase};
+use crate::assignor::{self, MemberSubscription};
+use crate::ids::TopicPartition;
+use crate::msg::{
+    GroupError, GroupRequestBody, GroupResponse, GroupResponseBody, JoinGroup, JoinedMember,
+};
+use crate::world::Ctx;
+use std::collections::{BTreeMap, BTreeSet};
+
+impl Consumer {
+    /// `onJoinPrepare`: a member with a generation commits first (auto-commit, or under eager
+    /// the revocation callback's commit), then the JoinGroup goes out.
+    pub(super) fn begin_join(&mut self, ctx: &mut Ctx) {
+        let offsets = if self.generation >= 0 && (self.auto_commit() || !self.cooperative) {
+            self.uncommitted(None)
+        } else {
+            Vec::new()
+        };
+        self.phase = Phase::Joining;
+        self.commit(ctx, offsets, Some(After::Join));
+    }
+
+    /// Eager members revoke everything before joining; cooperative ones keep what they own.
+    pub(super) fn send_join_after_prepare(&mut self, ctx: &mut Ctx) {
+        if !self.cooperative && !self.owned.is_empty() {
+            let owned = self.owned.clone();
+            ctx.metrics
+                .partitions_revoked(self.group, owned.len() as u32, None);
+            self.drop_partitions(ctx, &owned);
+        }
+        self.send_join(ctx);
+    }
+
+    fn send_join(&mut self, ctx: &mut Ctx) {
+        self.phase = Phase::Joining;
+        let owned: Vec<TopicPartition> = if self.cooperative {
+            self.owned.iter().copied().collect()
+        } else {
+            // The sticky assignors' user data: the last assignment, even after an eager revoke.
+            self.last_assignment.clone()
+        };
+        let join = JoinGroup {
+            instance_id: self.instance_id.clone(),
+            session_timeout_ns: self.config.session_timeout_ns,
+            rebalance_timeout_ns: self.config.max_poll_interval_ns,
+            protocols: self.protocols.clone(),
+            owned,
+            cooperative: self.cooperative,
+        };
+        self.send_group(ctx, GroupRequestBody::Join(join));
+    }
+
+    pub(super) fn on_group_reply(&mut self, ctx: &mut Ctx, response: GroupResponse) {
+        let GroupResponse {
+            request_id,
+            error,
+            body,
+        } = response;
+        match body {
+            GroupResponseBody::Join {
+                generation,
+                member_id,
+                leader,
+                protocol,
+                members,
+                skip_assignment,
+            } => {
+                if self.phase != Phase::Joining {
+                    return;
+                }
+                let joined = Joined {
+                    generation,
+                    member_id,
+                    leader,
+                    protocol,
+                    members,
+                    skip_assignment,
+                };
+                self.on_join_reply(ctx, error, joined);
+            }
+            GroupResponseBody::Sync(assignment) => {
+                if self.phase == Phase::Syncing {
+                    self.on_sync_reply(ctx, error, assignment);
+                }
+            }
+            GroupResponseBody::Heartbeat => self.on_heartbeat_reply(ctx, error),
+            GroupResponseBody::Leave => {}
+            GroupResponseBody::OffsetCommit => {
+                self.on_commit_answer(ctx, request_id, error.is_none());
+            }
+            GroupResponseBody::OffsetFetch(offsets) => self.on_offsets(ctx, offsets),
+        }
+    }
+
+    fn on_join_reply(&mut self, ctx: &mut Ctx, error: Option<GroupError>, joined: Joined) {
+        match error {
+            Some(GroupError::MemberIdRequired) => {
+                self.member_id = joined.member_id;
+                self.send_join(ctx);
+            }
+            Some(GroupError::RebalanceInProgress) => self.send_join(ctx),
+            Some(GroupError::UnknownMemberId | GroupError::IllegalGeneration) => {
+                self.lose_membership(ctx);
+                self.send_join(ctx);
+            }
+            None => {
+                self.member_id = joined.member_id.clone();
+                self.generation = joined.generation;
+                self.phase = Phase::Syncing;
+                let assignment = if joined.leader == self.member_id && !joined.skip_assignment {
+                    self.assign(&joined)
+                } else {
+                    Vec::new()
+                };
+                self.send_group(ctx, GroupRequestBody::Sync(assignment));
+                self.start_heartbeats(ctx);
+            }
+        }
+    }
+
+    /// The leader runs the group's assignor over every member's subscription.
+    fn assign(&self, joined: &Joined) -> Vec<(String, Vec<TopicPartition>)> {
+        let Some(protocol) = joined.protocol else {
+            return Vec::new();
+        };
+        let topics: BTreeMap<String, u32> = self
+            .topics
+            .iter()
+            .map(|(name, _, partitions)| (name.clone(), *partitions))
+            .collect();
+        let names: Vec<String> = self
+            .topics
+            .iter()
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        let members: Vec<MemberSubscription> = joined
+            .members
+            .iter()
+            .map(|member| self.subscription(member, &names))
+            .collect();
+        // The scenario layer checked names and topics, so the assignor accepts this input.
+        let Ok(assignment) = assignor::assign(protocol, &topics, &members) else {
+            return Vec::new();
+        };
+        assignment
+            .into_iter()
+            .map(|(member, by_topic)| {
+                let tps = by_topic
+                    .iter()
+                    .filter_map(|(topic, partitions)| {
+                        let (_, id, _) = self.topics.iter().find(|(name, _, _)| name == topic)?;
+                        Some(partitions.iter().map(|&partition| TopicPartition {
+                            topic: *id,
+                            partition,
+                        }))
+                    })
+                    .flatten()
+                    .collect();
+                (member, tps)
+            })
+            .collect()
+    }
+
+    fn subscription(&self, member: &JoinedMember, names: &[String]) -> MemberSubscription {
+        let mut owned: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for tp in &member.owned {
+            if let Some((name, _, _)) = self.topics.iter().find(|(_, id, _)| *id == tp.topic) {
+                owned.entry(name.clone()).or_default().push(tp.partition);
+            }
+        }
+        for partitions in owned.values_mut() {
+            partitions.sort_unstable();
+            partitions.dedup();
+        }
+        MemberSubscription {
+            member_id: member.member_id.clone(),
+            group_instance_id: member.instance_id.clone(),
+            topics: names.to_vec(),
+            owned,
+            generation: (member.generation >= 0).then_some(member.generation),
+            rack: None,
+        }
+    }
+
+    fn on_sync_reply(
+        &mut self,
+        ctx: &mut Ctx,
+        error: Option<GroupError>,
+        tps: Vec<TopicPartition>,
+    ) {
+        match error {
+            Some(GroupError::RebalanceInProgress) => self.send_join(ctx),
+            Some(_) => {
+                self.lose_membership(ctx);
+                self.send_join(ctx);
+            }
+            None => {
+                self.phase = Phase::Stable;
+                self.rejoin_needed = false;
+                self.apply_assignment(ctx, tps);
+                if self.app == App::InPoll {
+                    self.poll(ctx);
+                }
+            }
+        }
+    }
+
+    /// `onJoinComplete`: eager members take the whole new assignment; cooperative members revoke
+    /// what it takes away (committing first) and rejoin at once for the follow-up round.
+    fn apply_assignment(&mut self, ctx: &mut Ctx, tps: Vec<TopicPartition>) {
+        let new: BTreeSet<TopicPartition> = tps.iter().copied().collect();
+        self.last_assignment = tps;
+        let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).copied().collect();
+        let added: Vec<TopicPartition> = new.difference(&self.owned).copied().collect();
+        for tp in added {
+            self.owned.insert(tp);
+            ctx.metrics.ownership_started(
+                self.group,
+                &self.name,
+                tp.topic.0,
+                tp.partition,
+                ctx.now_ns,
+            );
+        }
+        if revoked.is_empty() {
+            return;
+        }
+        let offsets = self.uncommitted(Some(&revoked));
+        let generation = u32::try_from(self.generation).ok();
+        ctx.metrics
+            .partitions_revoked(self.group, revoked.len() as u32, generation);
+        self.drop_partitions(ctx, &revoked);
+        self.rejoin_needed = true;
+        self.commit(ctx, offsets, Some(After::Poll));
+    }
+
+    /// The generation is gone (unknown member, illegal generation, poll timeout): partitions are
+    /// lost, not revoked, and the member joins again as new.
+    pub(super) fn lose_membership(&mut self, ctx: &mut Ctx) {
+        let owned = self.owned.clone();
+        self.drop_partitions(ctx, &owned);
+        self.member_id.clear();
+        self.generation = -1;
+        self.phase = Phase::Unjoined;
+        self.heartbeat_in_flight = false;
+    }
+
+    fn start_heartbeats(&mut self, ctx: &mut Ctx) {
+        let at_ns = ctx.now_ns + self.config.heartbeat_interval_ns;
+        ctx.set_consumer_heartbeat(self.id, at_ns);
+    }
+
+    /// The heartbeat thread: checks `max.poll.interval.ms`, then heartbeats.
+    pub fn on_heartbeat_timer(&mut self, ctx: &mut Ctx) {
+        if !self.running || !matches!(self.phase, Phase::Syncing | Phase::Stable) {
+            return;
+        }
+        let polling = self.app == App::InPoll && self.paused_until_ns <= ctx.now_ns;
+        let since_poll_ns = ctx.now_ns.saturating_sub(self.last_poll_ns);
+        if !polling && since_poll_ns > self.config.max_poll_interval_ns {
+            // "consumer poll timeout has expired": dynamic members leave (static ones do not).
+            if self.instance_id.is_none() {
+                self.send_group(ctx, GroupRequestBody::Leave);
+            }
+            self.lose_membership(ctx);
+            return;
+        }
+        if !self.heartbeat_in_flight {
+            self.heartbeat_in_flight = true;
+            self.send_group(ctx, GroupRequestBody::Heartbeat);
+        }
+        self.start_heartbeats(ctx);
+    }
+
+    fn on_heartbeat_reply(&mut self, ctx: &mut Ctx, error: Option<GroupError>) {
+        self.heartbeat_in_flight = false;
+        match error {
+            None | Some(GroupError::MemberIdRequired) => return,
+            Some(GroupError::RebalanceInProgress) => {
+                if self.phase == Phase::Stable {
+                    self.rejoin_needed = true;
+                }
+            }
+            Some(GroupError::UnknownMemberId | GroupError::IllegalGeneration) => {
+                if self.phase == Phase::Stable {
+                    self.lose_membership(ctx);
+                }
+            }
+        }
+        if self.app == App::InPoll {
+            // Model limit: poll(timeout) returns at once to rejoin, as with a short timeout.
+            self.poll(ctx);
+        }
+    }
+}
+
+/// A successful JoinGroup answer.
+struct Joined {
+    generation: i32,
+    member_id: String,
+    leader: String,
+    protocol: Option<crate::assignor::AssignorName>,
+    members: Vec<JoinedMember>,
+    skip_assignment: bool,
+}
