@@ -189,6 +189,47 @@ impl RangeSet {
     }
 }
 
+/// p50 and p99 of a latency per time bucket. Values arrive in (nearly) time order: a bucket is
+/// final once a later one starts, and a late value counts in the open bucket.
+#[derive(Debug, Clone, Default)]
+pub struct BucketQuantiles {
+    pub p50_ns: Vec<u64>,
+    pub p99_ns: Vec<u64>,
+    current_bucket: usize,
+    current: Latency,
+}
+
+impl BucketQuantiles {
+    fn new(buckets: usize) -> Self {
+        BucketQuantiles {
+            p50_ns: vec![0; buckets],
+            p99_ns: vec![0; buckets],
+            current_bucket: 0,
+            current: Latency::default(),
+        }
+    }
+
+    fn record(&mut self, bucket: usize, value_ns: u64) {
+        if bucket > self.current_bucket {
+            self.close();
+            self.current_bucket = bucket;
+        }
+        self.current.record(value_ns);
+    }
+
+    fn close(&mut self) {
+        if self.current.count() > 0 {
+            if let Some(slot) = self.p50_ns.get_mut(self.current_bucket) {
+                *slot = self.current.quantile_ns(0.50);
+            }
+            if let Some(slot) = self.p99_ns.get_mut(self.current_bucket) {
+                *slot = self.current.quantile_ns(0.99);
+            }
+        }
+        self.current.reset();
+    }
+}
+
 /// Counts per time bucket of `interval_ns`.
 #[derive(Debug, Clone, Default)]
 pub struct TimeSeries {
@@ -196,12 +237,12 @@ pub struct TimeSeries {
     pub produced: Vec<u64>,
     pub acked: Vec<u64>,
     pub consumed: Vec<u64>,
-    /// p99 produce latency of records acknowledged in each bucket (ns; 0 when none).
-    pub produce_p99_ns: Vec<u64>,
+    /// Produce latency of records acknowledged in each bucket (ns; 0 when none).
+    pub produce: BucketQuantiles,
+    /// End-to-end latency of records processed in each bucket (ns; 0 when none).
+    pub end_to_end: BucketQuantiles,
     /// Total lag of all groups at the end of each bucket.
     pub lag: Vec<u64>,
-    current_bucket: usize,
-    current_latency: Latency,
 }
 
 impl TimeSeries {
@@ -211,10 +252,9 @@ impl TimeSeries {
             produced: vec![0; buckets],
             acked: vec![0; buckets],
             consumed: vec![0; buckets],
-            produce_p99_ns: vec![0; buckets],
+            produce: BucketQuantiles::new(buckets),
+            end_to_end: BucketQuantiles::new(buckets),
             lag: vec![0; buckets],
-            current_bucket: 0,
-            current_latency: Latency::default(),
         }
     }
 
@@ -226,23 +266,6 @@ impl TimeSeries {
         if let Some(slot) = counts.get_mut(bucket) {
             *slot += amount;
         }
-    }
-
-    /// Latencies arrive in time order; a bucket's p99 is final once a later bucket starts.
-    fn record_latency(&mut self, at_ns: u64, latency_ns: u64) {
-        let bucket = self.bucket(at_ns);
-        if bucket != self.current_bucket {
-            self.close_latency_bucket();
-            self.current_bucket = bucket;
-        }
-        self.current_latency.record(latency_ns);
-    }
-
-    fn close_latency_bucket(&mut self) {
-        if let Some(slot) = self.produce_p99_ns.get_mut(self.current_bucket) {
-            *slot = self.current_latency.quantile_ns(0.99);
-        }
-        self.current_latency.reset();
     }
 }
 
@@ -379,7 +402,8 @@ impl Recorder {
         self.producer.bytes_acked += wire_bytes;
         for &created_ns in record_created_ns {
             self.producer.latency.record(now_ns - created_ns);
-            self.series.record_latency(now_ns, now_ns - created_ns);
+            let bucket = self.series.bucket(now_ns);
+            self.series.produce.record(bucket, now_ns - created_ns);
         }
         let bucket = self.series.bucket(now_ns);
         TimeSeries::add(&mut self.series.acked, bucket, records);
@@ -398,6 +422,9 @@ impl Recorder {
         self.end_to_end.record(done_ns.saturating_sub(created_ns));
         self.groups[group].records_processed += 1;
         let bucket = self.series.bucket(done_ns);
+        self.series
+            .end_to_end
+            .record(bucket, done_ns.saturating_sub(created_ns));
         TimeSeries::add(&mut self.series.consumed, bucket, 1);
     }
 
@@ -540,7 +567,8 @@ impl Recorder {
 
     /// Closes the last open latency bucket at the end of the run.
     pub fn finish(&mut self) {
-        self.series.close_latency_bucket();
+        self.series.produce.close();
+        self.series.end_to_end.close();
     }
 }
 

@@ -115,8 +115,22 @@ pub fn timeseries_charts(runs: &[(String, &Value)]) -> Vec<(String, String)> {
         for (key, name) in keys {
             throughput.push(Series::new(label(run, name), time_points(metrics, key)));
         }
-        let p99 = time_points(metrics, "produce_p99_ms");
-        latency.push(Series::new(label(run, "produce p99"), p99));
+        let latency_keys: &[(&str, &str)] = if runs.len() > 1 {
+            &[
+                ("produce_p99_ms", "produce p99"),
+                ("end_to_end_p99_ms", "end-to-end p99"),
+            ]
+        } else {
+            &[
+                ("produce_p50_ms", "produce p50"),
+                ("produce_p99_ms", "produce p99"),
+                ("end_to_end_p50_ms", "end-to-end p50"),
+                ("end_to_end_p99_ms", "end-to-end p99"),
+            ]
+        };
+        for (key, name) in latency_keys {
+            latency.push(Series::new(label(run, name), time_points(metrics, key)));
+        }
         lag.push(Series::new(
             label(run, "total lag"),
             time_points(metrics, "lag"),
@@ -138,7 +152,7 @@ pub fn timeseries_charts(runs: &[(String, &Value)]) -> Vec<(String, String)> {
         ),
         (
             "latency.svg".to_string(),
-            chart("Produce latency p99 over time", "latency (ms)", &latency),
+            chart("Latency over time", "latency (ms)", &latency),
         ),
         (
             "lag.svg".to_string(),

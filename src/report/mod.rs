@@ -86,6 +86,13 @@ fn latency_json(latency: &Latency) -> Value {
     })
 }
 
+fn ms_series(values_ns: &[u64]) -> Vec<Value> {
+    values_ns
+        .iter()
+        .map(|&ns| json!(round3(ns_to_ms_f64(ns))))
+        .collect()
+}
+
 fn per_sec(counts: &[u64], interval_ns: u64) -> Vec<Value> {
     let scale = NS_PER_SEC as f64 / interval_ns as f64;
     counts
@@ -161,7 +168,10 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
             "produced_per_sec": per_sec(&series.produced, series.interval_ns),
             "acked_per_sec": per_sec(&series.acked, series.interval_ns),
             "consumed_per_sec": per_sec(&series.consumed, series.interval_ns),
-            "produce_p99_ms": series.produce_p99_ns.iter().map(|&ns| json!(round3(ns_to_ms_f64(ns)))).collect::<Vec<_>>(),
+            "produce_p50_ms": ms_series(&series.produce.p50_ns),
+            "produce_p99_ms": ms_series(&series.produce.p99_ns),
+            "end_to_end_p50_ms": ms_series(&series.end_to_end.p50_ns),
+            "end_to_end_p99_ms": ms_series(&series.end_to_end.p99_ns),
             "lag": series.lag,
         },
     })
