@@ -25,6 +25,7 @@ pub struct ControllerStats {
 pub struct Controller {
     partitions: BTreeMap<TopicPartition, PartitionState>,
     fenced: Vec<bool>,
+    incarnations: Vec<u32>,
     unclean_of_topic: Vec<bool>,
     under_replicated_since: BTreeMap<TopicPartition, u64>,
     pub stats: ControllerStats,
@@ -35,6 +36,7 @@ impl Controller {
         Controller {
             partitions: initial.into_iter().map(|state| (state.tp, state)).collect(),
             fenced: vec![false; brokers],
+            incarnations: vec![0; brokers],
             unclean_of_topic,
             under_replicated_since: BTreeMap::new(),
             stats: ControllerStats::default(),
@@ -53,7 +55,13 @@ impl Controller {
         self.fenced[broker.0 as usize]
     }
 
-    pub fn on_heartbeat(&mut self, ctx: &mut Ctx, broker: BrokerId) {
+    pub fn on_heartbeat(&mut self, ctx: &mut Ctx, broker: BrokerId, incarnation: u32) {
+        // A restarted process registers anew: its old registration is fenced first, as KRaft
+        // does when a broker comes back with a new incarnation before its session expired.
+        if incarnation > self.incarnations[broker.0 as usize] {
+            self.incarnations[broker.0 as usize] = incarnation;
+            self.on_session_expired(ctx, broker);
+        }
         ctx.set_session_expiry(broker, ctx.now_ns + BROKER_SESSION_TIMEOUT_NS);
         if self.fenced[broker.0 as usize] {
             self.fenced[broker.0 as usize] = false;

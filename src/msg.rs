@@ -64,7 +64,8 @@ pub enum Message {
     /// A partition leader asks the controller to change the ISR.
     AlterPartition(PartitionState),
     AlterPartitionResponse(TopicPartition, Result<PartitionState, ErrorCode>),
-    BrokerHeartbeat(BrokerId),
+    /// A broker's heartbeat, with its incarnation (how many times its process started).
+    BrokerHeartbeat(BrokerId, u32),
     /// The controller pushes partition states, and the brokers it has fenced, to brokers.
     MetadataUpdate(Vec<PartitionState>, Vec<BrokerId>),
     MetadataRequest,
@@ -325,7 +326,7 @@ impl Message {
             Message::AlterPartition(_) | Message::AlterPartitionResponse(..) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES
             }
-            Message::BrokerHeartbeat(_) | Message::MetadataRequest => HEADER_BYTES,
+            Message::BrokerHeartbeat(..) | Message::MetadataRequest => HEADER_BYTES,
             Message::MetadataUpdate(states, _) | Message::MetadataResponse(states) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES * states.len() as u64
             }

@@ -484,7 +484,8 @@ impl World {
                     // Committed offsets let leaders drop data the group no longer needs.
                     for (tp, offset) in committed {
                         if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
-                            self.brokers[leader.0 as usize].group_committed(tp, group, offset);
+                            self.brokers[leader.0 as usize]
+                                .group_committed(tp, group, offset, now_ns);
                         }
                     }
                     return;
@@ -605,8 +606,8 @@ impl World {
                 }
             }
             NodeId::Controller => match (from, message) {
-                (_, Message::BrokerHeartbeat(broker)) => {
-                    self.controller.on_heartbeat(&mut ctx, broker)
+                (_, Message::BrokerHeartbeat(broker, incarnation)) => {
+                    self.controller.on_heartbeat(&mut ctx, broker, incarnation)
                 }
                 (NodeId::Broker(broker), Message::AlterPartition(proposal)) => {
                     self.controller
@@ -785,7 +786,14 @@ impl World {
             }
             // Applied at build time (the workload starts then).
             Action::ProducerStart { .. } => {}
-            Action::BrokerCrash { broker } => self.crash_broker(now_ns, BrokerId(broker)),
+            Action::BrokerCrash {
+                broker,
+                lose_unflushed_ns,
+            } => {
+                let lose_after_ns =
+                    lose_unflushed_ns.map(|window_ns| now_ns.saturating_sub(window_ns));
+                self.crash_broker(now_ns, BrokerId(broker), lose_after_ns);
+            }
             Action::BrokerRestart { broker } => {
                 let target = &mut self.brokers[broker as usize];
                 if !target.alive {
@@ -837,7 +845,7 @@ impl World {
     }
 
     /// A broker process dies: its peers see their connections reset one latency later.
-    fn crash_broker(&mut self, now_ns: u64, broker: BrokerId) {
+    fn crash_broker(&mut self, now_ns: u64, broker: BrokerId, lose_after_ns: Option<u64>) {
         let mut ctx = Ctx {
             now_ns,
             queue: &mut self.queue,
@@ -848,7 +856,18 @@ impl World {
         if !target.alive {
             return;
         }
-        target.crash(&mut ctx, None);
+        // A power loss takes the unflushed tail of every log on the broker; where that broker's
+        // log is the partition's log of record, those records are gone from the ledger too.
+        for (tp, removed) in target.crash(&mut ctx, lose_after_ns) {
+            let ledger = &mut ctx.metrics.ledger;
+            ledger.truncated_records += removed
+                .iter()
+                .map(|batch| u64::from(batch.data.records))
+                .sum::<u64>();
+            if ledger.authority(tp) == Some(broker) {
+                ledger.drop_suffix(tp, removed.iter());
+            }
+        }
         let layout = self.net.layout();
         let peers = (0..layout.producers)
             .map(|i| NodeId::Producer(ProducerId(i)))
@@ -998,6 +1017,7 @@ fn build_brokers(
                 seed,
             );
             broker.install_metadata(initial);
+            broker.unflushed_window_ns = unflushed_window_ns(scenario, id);
             broker
         })
         .collect()
@@ -1117,7 +1137,7 @@ fn check_broker_faults(scenario: &Scenario) -> Result<(), UserError> {
     let mut down = vec![false; scenario.cluster.brokers as usize];
     for (index, event) in scenario.timeline.iter().enumerate() {
         let (broker, problem) = match event.action {
-            Action::BrokerCrash { broker } => {
+            Action::BrokerCrash { broker, .. } => {
                 let was_down = std::mem::replace(&mut down[broker as usize], true);
                 (
                     broker,
@@ -1145,4 +1165,21 @@ fn check_broker_faults(scenario: &Scenario) -> Result<(), UserError> {
         }
     }
     Ok(())
+}
+
+/// The longest power-loss window any `broker-crash` of this broker asks for: batches that recent
+/// must stay in its logs so the crash can take them.
+fn unflushed_window_ns(scenario: &Scenario, broker: BrokerId) -> u64 {
+    scenario
+        .timeline
+        .iter()
+        .filter_map(|event| match event.action {
+            Action::BrokerCrash {
+                broker: target,
+                lose_unflushed_ns,
+            } if target == broker.0 => lose_unflushed_ns,
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }

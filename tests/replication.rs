@@ -182,3 +182,27 @@ fn contradictory_broker_faults_are_refused() {
     let error = World::build(&scenario(&restart), 1).err().expect("refused");
     assert!(error.message.contains("running"), "{error}");
 }
+
+#[test]
+fn a_power_loss_loses_what_was_never_flushed() {
+    // One broker, records every 1 ms acknowledged 2 µs after they are sent (acks=1). It loses
+    // power at 5 s with the last second unflushed (lose_unflushed_ms = 1000): the records of
+    // 4000..=4999 ms were appended after 4 s and are gone, 1000 acknowledged records. It restarts
+    // at 6 s, registers anew with the controller and leads its partition again.
+    let json = json!({
+        "name": "power-loss", "duration_ms": 8000,
+        "cluster": { "brokers": 1, "network": { "latency_ms": fixed(0.001), "bandwidth_mbps": 1e9 },
+                     "costs": { "request_ms": fixed(0.001), "per_kib_us": 0 } },
+        "topics": [ { "name": "t", "partitions": 1 } ],
+        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 1000, "arrivals": "constant",
+                         "config": { "acks": "1", "linger.ms": 0 } } ],
+        "timeline": [ { "at_ms": 5000, "action": "broker-crash", "broker": 0, "lose_unflushed_ms": 1000 },
+                      { "at_ms": 6000, "action": "broker-restart", "broker": 0 } ]
+    });
+    let world = run(&json, 1);
+    assert_eq!(world.metrics.ledger.figures().lost_acked, 1000);
+    assert!(
+        world.metrics.producer.records_acked > 7000,
+        "the producer resumes after the restart"
+    );
+}

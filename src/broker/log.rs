@@ -131,12 +131,12 @@ impl PartitionLog {
     }
 
     /// Drops batches that end at or below `offset`: no reader will ask for them again.
-    pub fn trim_before(&mut self, offset: u64) {
-        while self
-            .batches
-            .front()
-            .is_some_and(|batch| batch.next_offset() <= offset)
-        {
+    /// Drops batches that end at or below `offset` and were appended before `appended_before_ns`
+    /// (a batch that a power loss could still take stays until it is flushed).
+    pub fn trim_before(&mut self, offset: u64, appended_before_ns: u64) {
+        while self.batches.front().is_some_and(|batch| {
+            batch.next_offset() <= offset && batch.append_ns < appended_before_ns
+        }) {
             let batch = self.batches.pop_front().expect("front exists");
             self.log_start_offset = batch.next_offset();
         }

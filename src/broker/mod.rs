@@ -21,14 +21,6 @@ use log::LogBatch;
 use replica::{Replica, Role, SequenceCheck};
 use std::collections::{BTreeMap, VecDeque};
 
-/// Kafka's `replica.fetch.wait.max.ms`, `replica.fetch.max.bytes`, `replica.fetch.response.max.bytes`
-/// and `replica.fetch.backoff.ms` defaults.
-const REPLICA_FETCH_WAIT_NS: u64 = ms_to_ns(500);
-const REPLICA_FETCH_MAX_BYTES: u64 = 1_048_576;
-const REPLICA_FETCH_RESPONSE_MAX_BYTES: u64 = 10 * 1_048_576;
-const REPLICA_FETCH_BACKOFF_NS: u64 = ms_to_ns(1000);
-/// Kafka's `replica.socket.timeout.ms`: a follower's fetch with no answer by then is abandoned.
-const REPLICA_SOCKET_TIMEOUT_NS: u64 = ms_to_ns(30_000);
 /// How long a leader waits for the controller to answer an AlterPartition before proposing again.
 const ALTER_PARTITION_TIMEOUT_NS: u64 = ms_to_ns(30_000);
 /// KRaft's `broker.heartbeat.interval.ms` default.
@@ -87,6 +79,10 @@ pub struct Broker {
     /// Kafka's socket server handles one request per connection at a time: it mutes a channel
     /// after reading a request and unmutes it once the response is sent (even from purgatory).
     connections: BTreeMap<NodeId, Connection>,
+    /// Times this broker's process has started; a new one re-registers with the controller.
+    incarnation: u32,
+    /// Batches this recent are kept from trimming: a scheduled power loss may take them.
+    pub unflushed_window_ns: u64,
 }
 
 #[derive(Debug, Default)]
@@ -133,6 +129,8 @@ impl Broker {
             fetch_in_flight: BTreeMap::new(),
             fenced: Vec::new(),
             connections: BTreeMap::new(),
+            incarnation: 0,
+            unflushed_window_ns: 0,
         }
     }
 
@@ -479,6 +477,20 @@ impl Broker {
             .map(|replica| &replica.log)
     }
 
+    fn follower_fetchable_bytes(&self, request: &ReplicaFetchRequest) -> u64 {
+        let mut bytes = 0;
+        for partition in &request.partitions {
+            match self.leader_log(partition.tp) {
+                Some(log) => {
+                    bytes += log.available_bytes(partition.fetch_offset, log.log_end_offset)
+                }
+                // An error is an answer worth sending at once.
+                None => return u64::MAX,
+            }
+        }
+        bytes
+    }
+
     fn consumer_fetchable_bytes(&self, request: &FetchRequest) -> u64 {
         let mut bytes = 0;
         for partition in &request.partitions {
@@ -530,6 +542,7 @@ impl Broker {
     fn handle_replica_fetch(&mut self, ctx: &mut Ctx, request: ReplicaFetchRequest) {
         let follower = request.replica;
         let mut has_answer = false;
+        let mut available_bytes = 0;
         for partition in &request.partitions {
             let tp = partition.tp;
             let Some(replica) = self
@@ -545,27 +558,24 @@ impl Broker {
                 continue;
             }
             replica.update_follower(follower, partition.fetch_offset, ctx.now_ns);
-            if replica
+            available_bytes += replica
                 .log
-                .available_bytes(partition.fetch_offset, replica.log.log_end_offset)
-                > 0
-            {
-                has_answer = true;
-            }
+                .available_bytes(partition.fetch_offset, replica.log.log_end_offset);
             if let Some(isr) = replica.expand_proposal(follower) {
                 self.propose_isr(ctx, tp, isr);
             }
             self.after_leader_change_of_data(ctx, tp);
         }
-        if has_answer {
+        if has_answer || available_bytes >= self.config.replica_fetch_min_bytes {
             self.respond_replica_fetch(ctx, request);
         } else {
-            self.park(ctx, Parked::Follower { request }, REPLICA_FETCH_WAIT_NS);
+            let wait_ns = self.config.replica_fetch_wait_max_ns;
+            self.park(ctx, Parked::Follower { request }, wait_ns);
         }
     }
 
     fn respond_replica_fetch(&mut self, ctx: &mut Ctx, request: ReplicaFetchRequest) {
-        let mut remaining = REPLICA_FETCH_RESPONSE_MAX_BYTES;
+        let mut remaining = self.config.replica_fetch_response_max_bytes;
         let mut partitions = Vec::with_capacity(request.partitions.len());
         for partition in &request.partitions {
             let tp = partition.tp;
@@ -584,7 +594,7 @@ impl Broker {
             let batches = if diverging.is_some() {
                 Vec::new()
             } else {
-                let limit = REPLICA_FETCH_MAX_BYTES.min(remaining);
+                let limit = self.config.replica_fetch_max_bytes.min(remaining);
                 replica.log.read(
                     partition.fetch_offset,
                     replica.log.log_end_offset,
@@ -626,7 +636,7 @@ impl Broker {
                 self.try_complete_delayed(ctx, id);
             }
         }
-        self.trim_unread(tp);
+        self.trim_unread(tp, ctx.now_ns);
         self.complete_parked(ctx, tp);
     }
 
@@ -643,12 +653,14 @@ impl Broker {
                         .any(|partition| partition.tp == tp)
                         && self.consumer_fetchable_bytes(request) >= request.min_bytes
                 }
-                Parked::Follower { request } => request.partitions.iter().any(|partition| {
-                    partition.tp == tp
-                        && self
-                            .leader_log(tp)
-                            .is_some_and(|log| log.log_end_offset > partition.fetch_offset)
-                }),
+                Parked::Follower { request } => {
+                    request
+                        .partitions
+                        .iter()
+                        .any(|partition| partition.tp == tp)
+                        && self.follower_fetchable_bytes(request)
+                            >= self.config.replica_fetch_min_bytes
+                }
             })
             .map(|(&id, _)| id)
             .collect();
@@ -660,10 +672,10 @@ impl Broker {
     }
 
     /// A group committed an offset (the coordinator told the world, which tells the leader).
-    pub fn group_committed(&mut self, tp: TopicPartition, group: usize, offset: u64) {
+    pub fn group_committed(&mut self, tp: TopicPartition, group: usize, offset: u64, now_ns: u64) {
         let position = self.group_positions.entry((tp, group)).or_insert(0);
         *position = (*position).max(offset);
-        self.trim_unread(tp);
+        self.trim_unread(tp, now_ns);
     }
 
     /// The follower's side: append what the leader sent, or truncate where the logs diverge.
@@ -713,10 +725,16 @@ impl Broker {
                 .log
                 .set_follower_high_watermark(fetched.high_watermark);
             let trim_to = fetched.log_start_offset.min(replica.log.high_watermark);
-            replica.log.trim_before(trim_to);
+            replica
+                .log
+                .trim_before(trim_to, ctx.now_ns.saturating_sub(self.unflushed_window_ns));
         }
         if errors {
-            ctx.set_fetcher_backoff(self.id, leader, ctx.now_ns + REPLICA_FETCH_BACKOFF_NS);
+            ctx.set_fetcher_backoff(
+                self.id,
+                leader,
+                ctx.now_ns + self.config.replica_fetch_backoff_ns,
+            );
         } else {
             self.send_replica_fetch(ctx, leader);
         }
@@ -745,7 +763,11 @@ impl Broker {
             return;
         }
         self.fetch_in_flight.insert(leader, true);
-        ctx.set_fetcher_backoff(self.id, leader, ctx.now_ns + REPLICA_SOCKET_TIMEOUT_NS);
+        ctx.set_fetcher_backoff(
+            self.id,
+            leader,
+            ctx.now_ns + self.config.replica_socket_timeout_ns,
+        );
         let request = ReplicaFetchRequest {
             replica: self.id,
             partitions,
@@ -768,7 +790,11 @@ impl Broker {
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx, peer: BrokerId) {
         if self.fetch_in_flight.get(&peer).copied().unwrap_or(false) {
             self.fetch_in_flight.insert(peer, false);
-            ctx.set_fetcher_backoff(self.id, peer, ctx.now_ns + REPLICA_FETCH_BACKOFF_NS);
+            ctx.set_fetcher_backoff(
+                self.id,
+                peer,
+                ctx.now_ns + self.config.replica_fetch_backoff_ns,
+            );
         }
     }
 
@@ -900,14 +926,18 @@ impl Broker {
             ctx.send(
                 self.node(),
                 NodeId::Controller,
-                Message::BrokerHeartbeat(self.id),
+                Message::BrokerHeartbeat(self.id, self.incarnation),
             );
         }
     }
 
     /// The process dies: requests in progress and parked are lost; the log stays (page cache),
     /// unless `lose_unflushed_after_ns` says the OS lost what was written since then.
-    pub fn crash(&mut self, ctx: &mut Ctx, lose_unflushed_after_ns: Option<u64>) -> u64 {
+    pub fn crash(
+        &mut self,
+        ctx: &mut Ctx,
+        lose_unflushed_after_ns: Option<u64>,
+    ) -> Vec<(TopicPartition, Vec<LogBatch>)> {
         self.alive = false;
         for id in self.parked.keys().chain(self.delayed.keys()) {
             ctx.cancel_broker_timer(self.id, *id);
@@ -916,8 +946,8 @@ impl Broker {
         self.delayed.clear();
         self.fetch_in_flight.clear();
         self.connections.clear();
-        let mut lost = 0;
-        for replica in self.replicas.values_mut() {
+        let mut lost = Vec::new();
+        for (&tp, replica) in self.replicas.iter_mut() {
             if let Some(after_ns) = lose_unflushed_after_ns {
                 let keep = replica
                     .log
@@ -925,11 +955,7 @@ impl Broker {
                     .take_while(|batch| batch.append_ns <= after_ns)
                     .last()
                     .map_or(replica.log.log_start_offset, LogBatch::next_offset);
-                lost += replica
-                    .truncate_to(keep)
-                    .iter()
-                    .map(|b| u64::from(b.data.records))
-                    .sum::<u64>();
+                lost.push((tp, replica.truncate_to(keep)));
             }
             replica.role = Role::Follower { leader: None };
         }
@@ -939,6 +965,7 @@ impl Broker {
     /// The process starts again; it learns its roles from the controller's next update.
     pub fn restart(&mut self, now_ns: u64) {
         self.alive = true;
+        self.incarnation += 1;
         self.stalled_until_ns = now_ns;
         self.io_threads_free_ns
             .iter_mut()
@@ -953,7 +980,7 @@ impl Broker {
     /// topic has committed past it and every follower has it, so memory follows the backlog.
     /// Committed offsets, not fetch offsets: after a rebalance a member restarts from them. A new
     /// leader learns commits only from then on, so it trims nothing of what it had before.
-    fn trim_unread(&mut self, tp: TopicPartition) {
+    fn trim_unread(&mut self, tp: TopicPartition, now_ns: u64) {
         let readers = &self.readers_of_topic[tp.topic.0 as usize];
         let Some(replica) = self.replicas.get_mut(&tp) else {
             return;
@@ -971,7 +998,9 @@ impl Broker {
             let position = self.group_positions.get(&(tp, group)).copied().unwrap_or(0);
             trim_to = trim_to.min(position);
         }
-        replica.log.trim_before(trim_to);
+        replica
+            .log
+            .trim_before(trim_to, now_ns.saturating_sub(self.unflushed_window_ns));
     }
 }
 

@@ -182,6 +182,15 @@ impl Ledger {
             return;
         }
         self.authority.insert(tp, (broker, epoch));
+        self.drop_suffix(tp, dropped);
+    }
+
+    /// The log of record lost its last batches (`dropped`, a suffix in offset order).
+    pub fn drop_suffix<'a>(
+        &mut self,
+        tp: TopicPartition,
+        dropped: impl Iterator<Item = &'a LogBatch>,
+    ) {
         let mut removed: BTreeMap<u32, u64> = BTreeMap::new();
         for batch in dropped {
             *removed.entry(batch.data.producer).or_default() += u64::from(batch.data.records);

@@ -160,6 +160,18 @@ pub const BROKER: &[ConfigDef] = &[
     def("group.initial.rebalance.delay.ms", int(0, INT_MAX), "3000"),
     def("group.min.session.timeout.ms", int(0, INT_MAX), "6000"),
     def("group.max.session.timeout.ms", int(0, INT_MAX), "1800000"),
+    def("replica.fetch.wait.max.ms", int(0, INT_MAX), "500"),
+    def("replica.fetch.min.bytes", int(1, INT_MAX), "1"),
+    def("replica.fetch.max.bytes", int(0, INT_MAX), "1048576"),
+    def(
+        "replica.fetch.response.max.bytes",
+        int(0, INT_MAX),
+        "10485760",
+    ),
+    def("replica.fetch.backoff.ms", int(0, INT_MAX), "1000"),
+    def("replica.socket.timeout.ms", int(1, INT_MAX), "30000"),
+    // Model limit: one fetcher per (follower, leader) pair; Kafka allows more.
+    def("num.replica.fetchers", int(1, 1), "1"),
 ];
 
 /// Topic configs (`topics[i].config`).

@@ -550,7 +550,10 @@ mod tests {
         assert_eq!(times, [100, 200, 300, 500, 500]);
         assert_eq!(
             resolved.timeline[3].action,
-            Action::BrokerCrash { broker: 1 }
+            Action::BrokerCrash {
+                broker: 1,
+                lose_unflushed_ns: None
+            }
         );
         assert_eq!(
             resolved.timeline[4].action,

@@ -104,6 +104,18 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ns: u64,
     /// `group.max.session.timeout.ms` (1800000).
     pub group_max_session_timeout_ns: u64,
+    /// `replica.fetch.wait.max.ms` (500): a follower fetch's long-poll wait.
+    pub replica_fetch_wait_max_ns: u64,
+    /// `replica.fetch.min.bytes` (1).
+    pub replica_fetch_min_bytes: u64,
+    /// `replica.fetch.max.bytes` (1048576): per partition.
+    pub replica_fetch_max_bytes: u64,
+    /// `replica.fetch.response.max.bytes` (10485760).
+    pub replica_fetch_response_max_bytes: u64,
+    /// `replica.fetch.backoff.ms` (1000): wait after a fetch error.
+    pub replica_fetch_backoff_ns: u64,
+    /// `replica.socket.timeout.ms` (30000): an unanswered follower fetch is abandoned then.
+    pub replica_socket_timeout_ns: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -341,6 +353,9 @@ pub enum Action {
     },
     BrokerCrash {
         broker: u32,
+        /// A power loss: what the broker appended in this window before the crash is lost
+        /// (never flushed from the page cache). None: a process crash, the page cache survives.
+        lose_unflushed_ns: Option<u64>,
     },
     BrokerRestart {
         broker: u32,

@@ -143,6 +143,8 @@ pub struct RawTimelineEntry {
     pub nodes: Option<Vec<String>>,
     pub extra_ms: Option<f64>,
     pub probability: Option<f64>,
+    /// `broker-crash` only: a power loss drops what was appended in this many ms before it.
+    pub lose_unflushed_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

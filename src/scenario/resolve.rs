@@ -372,6 +372,13 @@ impl Resolver {
             group_min_session_timeout_ns: checked.ms_as_ns("group.min.session.timeout.ms", 6000),
             group_max_session_timeout_ns: checked
                 .ms_as_ns("group.max.session.timeout.ms", 1_800_000),
+            replica_fetch_wait_max_ns: checked.ms_as_ns("replica.fetch.wait.max.ms", 500),
+            replica_fetch_min_bytes: checked.int_u64("replica.fetch.min.bytes", 1),
+            replica_fetch_max_bytes: checked.int_u64("replica.fetch.max.bytes", 1_048_576),
+            replica_fetch_response_max_bytes: checked
+                .int_u64("replica.fetch.response.max.bytes", 10_485_760),
+            replica_fetch_backoff_ns: checked.ms_as_ns("replica.fetch.backoff.ms", 1000),
+            replica_socket_timeout_ns: checked.ms_as_ns("replica.socket.timeout.ms", 30_000),
         };
         if config.group_min_session_timeout_ns > config.group_max_session_timeout_ns {
             let max_ms = checked.int("group.max.session.timeout.ms", 1_800_000);

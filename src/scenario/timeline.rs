@@ -38,7 +38,8 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         "consumer-pause" => &["group", "member", "duration_ms"],
         "consumer-slow" => &["group", "member", "factor", "duration_ms"],
         "producer-start" | "producer-stop" | "producer-restart" => &["producer", "instance"],
-        "broker-crash" | "broker-restart" => &["broker"],
+        "broker-crash" => &["broker", "lose_unflushed_ms"],
+        "broker-restart" => &["broker"],
         "broker-stall" => &["broker", "duration_ms"],
         "network-partition" => &["between", "duration_ms"],
         "network-delay" => &["nodes", "extra_ms", "duration_ms"],
@@ -157,6 +158,7 @@ impl Resolver {
             ("nodes", entry.nodes.is_some()),
             ("extra_ms", entry.extra_ms.is_some()),
             ("probability", entry.probability.is_some()),
+            ("lose_unflushed_ms", entry.lose_unflushed_ms.is_some()),
         ];
         let wanted = fields_of(action);
         for (field, is_present) in present {
@@ -201,9 +203,16 @@ impl Resolver {
             "broker-crash" | "broker-restart" | "broker-stall" => {
                 let broker = self.broker_ref(entry.broker, path, world);
                 let duration_ns = (action == "broker-stall").then(|| duration(self));
+                let lose_path = child(path, "lose_unflushed_ms");
+                let lose_unflushed_ns = entry
+                    .lose_unflushed_ms
+                    .map(|ms| self.time_ms(Some(ms), &lose_path, None, false));
                 let broker = broker?;
                 match action {
-                    "broker-crash" => Action::BrokerCrash { broker },
+                    "broker-crash" => Action::BrokerCrash {
+                        broker,
+                        lose_unflushed_ns,
+                    },
                     "broker-restart" => Action::BrokerRestart { broker },
                     _ => Action::BrokerStall {
                         broker,
