@@ -4,6 +4,7 @@
 //! each other: they send messages and set timers through `Ctx`. The world alone sees everything,
 //! and uses that only to measure (the delivery ledger) and to check invariants.
 
+use crate::broker::log::{LogBatch, PartitionLog};
 use crate::broker::{Broker, Effects, BROKER_HEARTBEAT_INTERVAL_NS};
 use crate::consumer::{Consumer, ConsumerSetup};
 use crate::controller::{Controller, BROKER_SESSION_TIMEOUT_NS};
@@ -326,6 +327,8 @@ pub struct World {
     joined: Vec<u32>,
     pub controller: Controller,
     pub events: u64,
+    /// Per partition, the high watermark up to which replicas were last checked to agree.
+    checked_up_to: BTreeMap<TopicPartition, u64>,
 }
 
 impl World {
@@ -390,6 +393,7 @@ impl World {
             joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
             controller,
             events: 0,
+            checked_up_to: BTreeMap::new(),
             scenario,
         };
         world.schedule_initial_events();
@@ -702,57 +706,74 @@ impl World {
 
     /// Invariant (kafka-semantics §7.2): every batch below a leader's high watermark is on every
     /// live ISR replica at the same offset with the same epoch and records.
-    fn check_replicas_agree(&self) {
+    fn check_replicas_agree(&mut self) {
+        let mut checked = std::mem::take(&mut self.checked_up_to);
         for broker in self.brokers.iter().filter(|broker| broker.alive) {
             for (tp, replica) in broker.replicas() {
                 let Some(leader) = replica.leader_state() else {
                     continue;
                 };
                 let high_watermark = replica.log.high_watermark;
+                // Each tick checks what the HW passed since the last one, so the cost follows
+                // the data, not the log's length.
+                let from = checked.get(tp).copied().unwrap_or(0).min(high_watermark);
                 for member in leader.isr.iter().filter(|&&member| member != broker.id) {
                     let follower = &self.brokers[member.0 as usize];
                     let Some(copy) = follower.replica(*tp).filter(|_| follower.alive) else {
                         continue;
                     };
-                    let theirs: BTreeMap<u64, (u32, u32, u64)> = copy
-                        .log
-                        .batches()
-                        .map(|batch| {
-                            (
-                                batch.base_offset,
-                                (
-                                    batch.leader_epoch,
-                                    batch.data.producer,
-                                    batch.data.first_record_id,
-                                ),
-                            )
-                        })
-                        .collect();
-                    let held = copy.log.log_start_offset..copy.log.log_end_offset;
-                    let below_hw = replica
-                        .log
-                        .batches()
-                        .take_while(|batch| batch.next_offset() <= high_watermark);
-                    for batch in below_hw {
-                        let mine = (
-                            batch.leader_epoch,
-                            batch.data.producer,
-                            batch.data.first_record_id,
-                        );
-                        match theirs.get(&batch.base_offset) {
-                            Some(other) => assert_eq!(
-                                *other, mine,
-                                "seed {}: {tp:?} offset {} differs between leader {} and ISR member {}",
-                                self.seed, batch.base_offset, broker.id.0, member.0
-                            ),
-                            None => assert!(
-                                !held.contains(&batch.base_offset),
-                                "seed {}: {tp:?} offset {} below the HW is missing on ISR member {}",
-                                self.seed, batch.base_offset, member.0
-                            ),
-                        }
-                    }
+                    let range = (from, high_watermark);
+                    self.compare_logs(*tp, &replica.log, &copy.log, range, (broker.id, *member));
                 }
+                checked.insert(*tp, high_watermark);
+            }
+        }
+        self.checked_up_to = checked;
+    }
+
+    /// Invariant: the leader's batches in `range` are on the follower at the same offsets.
+    fn compare_logs(
+        &self,
+        tp: TopicPartition,
+        leader: &PartitionLog,
+        follower: &PartitionLog,
+        (from, high_watermark): (u64, u64),
+        (leader_id, member): (BrokerId, BrokerId),
+    ) {
+        let identity = |batch: &LogBatch| {
+            (
+                batch.leader_epoch,
+                batch.data.producer,
+                batch.data.first_record_id,
+            )
+        };
+        let theirs: BTreeMap<u64, (u32, u32, u64)> = follower
+            .batches_from(from)
+            .take_while(|batch| batch.base_offset < high_watermark)
+            .map(|batch| (batch.base_offset, identity(batch)))
+            .collect();
+        let held = follower.log_start_offset..follower.log_end_offset;
+        let below_hw = leader
+            .batches_from(from)
+            .take_while(|batch| batch.next_offset() <= high_watermark);
+        for batch in below_hw {
+            match theirs.get(&batch.base_offset) {
+                Some(other) => assert_eq!(
+                    *other,
+                    identity(batch),
+                    "seed {}: {tp:?} offset {} differs between leader {} and ISR member {}",
+                    self.seed,
+                    batch.base_offset,
+                    leader_id.0,
+                    member.0
+                ),
+                None => assert!(
+                    !held.contains(&batch.base_offset),
+                    "seed {}: {tp:?} offset {} below the HW is missing on ISR member {}",
+                    self.seed,
+                    batch.base_offset,
+                    member.0
+                ),
             }
         }
     }

@@ -65,9 +65,10 @@ impl PartitionLog {
 
     /// Batches at or above `offset`, for the ledger to see what a truncation or election drops.
     pub fn batches_from(&self, offset: u64) -> impl Iterator<Item = &LogBatch> {
-        self.batches
-            .iter()
-            .filter(move |batch| batch.base_offset >= offset)
+        let start = self
+            .batches
+            .partition_point(|batch| batch.base_offset < offset);
+        self.batches.range(start..)
     }
 
     /// Every batch held, in offset order.
