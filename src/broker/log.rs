@@ -96,6 +96,18 @@ impl PartitionLog {
             .sum()
     }
 
+    /// Like `available_bytes`, but stops once it has counted `cap` bytes.
+    pub fn available_bytes_capped(&self, offset: u64, limit_offset: u64, cap: u64) -> u64 {
+        let mut bytes = 0;
+        for batch in self.batches.range(self.first_batch_at_or_after(offset)..) {
+            if bytes >= cap || batch.next_offset() > limit_offset {
+                break;
+            }
+            bytes += batch.data.wire_bytes;
+        }
+        bytes
+    }
+
     fn first_batch_at_or_after(&self, offset: u64) -> usize {
         // The batch containing `offset`, or the first after it.
         self.batches

@@ -454,8 +454,7 @@ impl Broker {
     }
 
     fn handle_fetch(&mut self, ctx: &mut Ctx, from: NodeId, request: FetchRequest) {
-        if request.max_wait_ns == 0 || self.consumer_fetchable_bytes(&request) >= request.min_bytes
-        {
+        if request.max_wait_ns == 0 || self.consumer_fetchable(&request) {
             self.respond_fetch(ctx, from, request);
         } else {
             let timeout_ns = request.max_wait_ns;
@@ -477,32 +476,47 @@ impl Broker {
             .map(|replica| &replica.log)
     }
 
-    fn follower_fetchable_bytes(&self, request: &ReplicaFetchRequest) -> u64 {
+    /// Whether at least `need` bytes are readable for these (partition, offset) pairs, up to the
+    /// high watermark (consumers) or the log end (followers). A partition not led here is an
+    /// error, which is worth answering at once. Stops counting as soon as it knows.
+    fn has_fetchable(
+        &self,
+        wanted: impl Iterator<Item = (TopicPartition, u64)>,
+        to_log_end: bool,
+        need: u64,
+    ) -> bool {
         let mut bytes = 0;
-        for partition in &request.partitions {
-            match self.leader_log(partition.tp) {
-                Some(log) => {
-                    bytes += log.available_bytes(partition.fetch_offset, log.log_end_offset)
-                }
-                // An error is an answer worth sending at once.
-                None => return u64::MAX,
+        for (tp, offset) in wanted {
+            let Some(log) = self.leader_log(tp) else {
+                return true;
+            };
+            let limit = if to_log_end {
+                log.log_end_offset
+            } else {
+                log.high_watermark
+            };
+            bytes += log.available_bytes_capped(offset, limit, need.saturating_sub(bytes));
+            if bytes >= need {
+                return true;
             }
         }
-        bytes
+        false
     }
 
-    fn consumer_fetchable_bytes(&self, request: &FetchRequest) -> u64 {
-        let mut bytes = 0;
-        for partition in &request.partitions {
-            match self.leader_log(partition.tp) {
-                Some(log) => {
-                    bytes += log.available_bytes(partition.fetch_offset, log.high_watermark)
-                }
-                // An error is an answer worth sending at once.
-                None => return u64::MAX,
-            }
-        }
-        bytes
+    fn consumer_fetchable(&self, request: &FetchRequest) -> bool {
+        let wanted = request
+            .partitions
+            .iter()
+            .map(|partition| (partition.tp, partition.fetch_offset));
+        self.has_fetchable(wanted, false, request.min_bytes)
+    }
+
+    fn follower_fetchable(&self, request: &ReplicaFetchRequest) -> bool {
+        let wanted = request
+            .partitions
+            .iter()
+            .map(|partition| (partition.tp, partition.fetch_offset));
+        self.has_fetchable(wanted, true, self.config.replica_fetch_min_bytes)
     }
 
     fn respond_fetch(&mut self, ctx: &mut Ctx, to: NodeId, request: FetchRequest) {
@@ -646,20 +660,32 @@ impl Broker {
             .parked
             .iter()
             .filter(|(_, parked)| match parked {
-                Parked::Consumer { request, .. } => {
-                    request
-                        .partitions
-                        .iter()
-                        .any(|partition| partition.tp == tp)
-                        && self.consumer_fetchable_bytes(request) >= request.min_bytes
-                }
+                // The partition that changed is checked alone first: with the default
+                // min.bytes of 1 it settles the question without summing the others.
+                Parked::Consumer { request, .. } => request
+                    .partitions
+                    .iter()
+                    .find(|partition| partition.tp == tp)
+                    .is_some_and(|partition| {
+                        self.has_fetchable(
+                            std::iter::once((tp, partition.fetch_offset)),
+                            false,
+                            request.min_bytes,
+                        ) || self.consumer_fetchable(request)
+                    }),
                 Parked::Follower { request } => {
+                    let need = self.config.replica_fetch_min_bytes;
                     request
                         .partitions
                         .iter()
-                        .any(|partition| partition.tp == tp)
-                        && self.follower_fetchable_bytes(request)
-                            >= self.config.replica_fetch_min_bytes
+                        .find(|partition| partition.tp == tp)
+                        .is_some_and(|partition| {
+                            self.has_fetchable(
+                                std::iter::once((tp, partition.fetch_offset)),
+                                true,
+                                need,
+                            ) || self.follower_fetchable(request)
+                        })
                 }
             })
             .map(|(&id, _)| id)
