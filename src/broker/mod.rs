@@ -660,32 +660,19 @@ impl Broker {
             .parked
             .iter()
             .filter(|(_, parked)| match parked {
-                // The partition that changed is checked alone first: with the default
-                // min.bytes of 1 it settles the question without summing the others.
-                Parked::Consumer { request, .. } => request
-                    .partitions
-                    .iter()
-                    .find(|partition| partition.tp == tp)
-                    .is_some_and(|partition| {
-                        self.has_fetchable(
-                            std::iter::once((tp, partition.fetch_offset)),
-                            false,
-                            request.min_bytes,
-                        ) || self.consumer_fetchable(request)
-                    }),
-                Parked::Follower { request } => {
-                    let need = self.config.replica_fetch_min_bytes;
+                Parked::Consumer { request, .. } => {
                     request
                         .partitions
                         .iter()
-                        .find(|partition| partition.tp == tp)
-                        .is_some_and(|partition| {
-                            self.has_fetchable(
-                                std::iter::once((tp, partition.fetch_offset)),
-                                true,
-                                need,
-                            ) || self.follower_fetchable(request)
-                        })
+                        .any(|partition| partition.tp == tp)
+                        && self.consumer_fetchable(request)
+                }
+                Parked::Follower { request } => {
+                    request
+                        .partitions
+                        .iter()
+                        .any(|partition| partition.tp == tp)
+                        && self.follower_fetchable(request)
                 }
             })
             .map(|(&id, _)| id)
