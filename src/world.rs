@@ -327,6 +327,8 @@ pub struct World {
     joined: Vec<u32>,
     pub controller: Controller,
     pub events: u64,
+    /// Sum over events of the queue length when each was popped (for the mean, in benchmarks).
+    pending_events_sum: u128,
     /// Per partition, the high watermark up to which replicas were last checked to agree.
     checked_up_to: BTreeMap<TopicPartition, u64>,
 }
@@ -393,6 +395,7 @@ impl World {
             joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
             controller,
             events: 0,
+            pending_events_sum: 0,
             checked_up_to: BTreeMap::new(),
             scenario,
         };
@@ -439,6 +442,11 @@ impl World {
     }
 
     /// Runs until the scenario's duration, or a hard limit.
+    /// Events waiting in the queue, on average over the events popped so far.
+    pub fn mean_pending_events(&self) -> f64 {
+        self.pending_events_sum as f64 / self.events.max(1) as f64
+    }
+
     pub fn run(&mut self) -> Result<(), LimitExceeded> {
         let end_ns = self.scenario.duration_ns;
         let limits = self.scenario.limits.clone();
@@ -448,6 +456,7 @@ impl World {
             }
             let (at_ns, event) = self.queue.pop().expect("peeked");
             self.events += 1;
+            self.pending_events_sum += self.queue.len() as u128;
             if self.events > limits.events_max {
                 return Err(LimitExceeded {
                     limit: "events_max",
@@ -716,16 +725,16 @@ impl World {
                 let high_watermark = replica.log.high_watermark;
                 // Each tick checks what the HW passed since the last one, so the cost follows
                 // the data, not the log's length.
-                let from = checked.get(tp).copied().unwrap_or(0).min(high_watermark);
+                let from = checked.get(&tp).copied().unwrap_or(0).min(high_watermark);
                 for member in leader.isr.iter().filter(|&&member| member != broker.id) {
                     let follower = &self.brokers[member.0 as usize];
-                    let Some(copy) = follower.replica(*tp).filter(|_| follower.alive) else {
+                    let Some(copy) = follower.replica(tp).filter(|_| follower.alive) else {
                         continue;
                     };
                     let range = (from, high_watermark);
-                    self.compare_logs(*tp, &replica.log, &copy.log, range, (broker.id, *member));
+                    self.compare_logs(tp, &replica.log, &copy.log, range, (broker.id, *member));
                 }
-                checked.insert(*tp, high_watermark);
+                checked.insert(tp, high_watermark);
             }
         }
         self.checked_up_to = checked;
