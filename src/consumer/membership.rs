@@ -202,9 +202,12 @@ impl Consumer {
             None => {
                 self.phase = Phase::Stable;
                 self.rejoin_needed = false;
-                self.apply_assignment(ctx, tps);
                 if self.app == App::InPoll {
+                    self.apply_assignment(ctx, tps);
                     self.poll(ctx);
+                } else {
+                    // Processing records: the assignment waits for the next poll().
+                    self.pending_assignment = Some(tps);
                 }
             }
         }
@@ -212,7 +215,7 @@ impl Consumer {
 
     /// `onJoinComplete`: eager members take the whole new assignment; cooperative members revoke
     /// what it takes away (committing first) and rejoin at once for the follow-up round.
-    fn apply_assignment(&mut self, ctx: &mut Ctx, tps: Vec<TopicPartition>) {
+    pub(super) fn apply_assignment(&mut self, ctx: &mut Ctx, tps: Vec<TopicPartition>) {
         let new: BTreeSet<TopicPartition> = tps.iter().copied().collect();
         self.last_assignment = tps;
         let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).copied().collect();
@@ -247,6 +250,7 @@ impl Consumer {
         self.member_id.clear();
         self.generation = -1;
         self.phase = Phase::Unjoined;
+        self.pending_assignment = None;
         self.heartbeat_in_flight = false;
     }
 

@@ -122,6 +122,9 @@ pub struct Consumer {
     rejoin_needed: bool,
     owned: BTreeSet<TopicPartition>,
     last_assignment: Vec<TopicPartition>,
+    /// A SyncGroup assignment received outside `poll()`: Kafka applies it (`onJoinComplete`,
+    /// revocation included) in the application thread's next poll.
+    pending_assignment: Option<Vec<TopicPartition>>,
     heartbeat_in_flight: bool,
     // Positions.
     fetch_positions: BTreeMap<TopicPartition, u64>,
@@ -193,6 +196,7 @@ impl Consumer {
             rejoin_needed: false,
             owned: BTreeSet::new(),
             last_assignment: Vec::new(),
+            pending_assignment: None,
             heartbeat_in_flight: false,
             fetch_positions: BTreeMap::new(),
             consumed: BTreeMap::new(),
@@ -364,14 +368,22 @@ impl Consumer {
             return;
         }
         self.last_poll_ns = ctx.now_ns;
+        if let Some(assignment) = self.pending_assignment.take() {
+            self.apply_assignment(ctx, assignment);
+            if self.app != App::InPoll {
+                return;
+            }
+        }
         if self.phase == Phase::Unjoined || (self.phase == Phase::Stable && self.rejoin_needed) {
             self.begin_join(ctx);
             return;
         }
-        if self.phase != Phase::Stable {
-            return;
+        if self.phase == Phase::Stable {
+            self.maybe_auto_commit(ctx);
         }
-        self.maybe_auto_commit(ctx);
+        // During a rebalance poll() goes on returning records of owned partitions (Kafka's
+        // `ensureActiveGroup` with a zero timer): cooperative members keep consuming, eager
+        // members own nothing by then.
         self.request_positions(ctx);
         self.send_fetches(ctx);
         if !self.take_records(ctx) {
@@ -471,7 +483,10 @@ impl Consumer {
         }
         self.app = App::InPoll;
         match after {
-            After::Join => self.send_join_after_prepare(ctx),
+            After::Join => {
+                self.send_join_after_prepare(ctx);
+                self.poll(ctx);
+            }
             After::StartProcessing => self.start_processing(ctx),
             After::Poll => self.poll(ctx),
             After::Close => self.shut_down(ctx, true),
@@ -717,7 +732,7 @@ impl Consumer {
     /// Kafka's `sendFetches`: one request per leader with no fetch in flight, for the owned
     /// partitions with a position and nothing buffered.
     fn send_fetches(&mut self, ctx: &mut Ctx) {
-        if self.phase != Phase::Stable {
+        if self.phase == Phase::Unjoined {
             return;
         }
         let buffered: BTreeSet<TopicPartition> =
@@ -859,6 +874,7 @@ impl Consumer {
         self.known_committed.clear();
         self.position_epoch.clear();
         self.last_assignment.clear();
+        self.pending_assignment = None;
         self.paused_until_ns = 0;
         self.slow = None;
         ctx.cancel_consumer_timers(self.id);
