@@ -196,8 +196,8 @@ impl ClassicGroup {
         };
         let sessions: Vec<(u32, u64)> = self
             .members
-            .iter()
-            .map(|(_, member)| (member.slot, member.join.session_timeout_ns))
+            .values()
+            .map(|member| (member.slot, member.join.session_timeout_ns))
             .collect();
         self.slots = self
             .members
