@@ -397,6 +397,8 @@ impl Consumer {
             }
             Some(GroupError::MemberIdRequired | GroupError::NotCoordinator) => return,
             Some(GroupError::RebalanceInProgress) => {
+                // Heartbeating on during a rebalance is valid: it counts as an answer.
+                self.last_heartbeat_ok_ns = ctx.now_ns;
                 if self.phase == Phase::Stable {
                     self.rejoin_needed = true;
                 }
