@@ -405,3 +405,39 @@ fn shipped_cooperative_scale_out_takes_two_rounds_after_the_join() {
     assert_eq!(rebalances[2].revoked, 0);
     assert_eq!(world.metrics.groups[0].revoked_total, 3);
 }
+
+#[test]
+fn coordinator_crash_during_a_rebalance_redoes_it_on_the_new_coordinator() {
+    // A fourth member joins at 20 s and broker 0, the coordinator, crashes at 21 s, while the
+    // group waits in PreparingRebalance for the old members (who learn at their next heartbeat).
+    // The rebalance in memory is lost; the stored record is generation 1 with 3 members. Broker
+    // 2 loads it at the fencing (20 s + 0.5 ms + 9 s: broker 0's last heartbeat left at 20 s)
+    // as Stable. The newcomer's JoinGroup carries a member id only broker 0 knew:
+    // UNKNOWN_MEMBER_ID, so it joins afresh and starts the rebalance again; the old members
+    // redo their lost JoinGroups or learn by heartbeat. So the run has the initial rebalance and
+    // one completed after the fencing, generation 2 with 4 members (the abandoned one is not
+    // recorded).
+    let timeline = json!([
+        { "at_ms": 20000, "action": "consumer-join", "group": "billing" },
+        { "at_ms": 21000, "action": "broker-crash", "broker": 0 }
+    ]);
+    let world = run(&replicated(3, timeline));
+    let fenced_ns = 20_000 * MS + MS / 2 + 9_000 * MS;
+    let rebalances = &world.metrics.rebalances;
+    assert_eq!(rebalances.len(), 2, "{rebalances:?}");
+    assert!(rebalances[1].start_ns >= fenced_ns, "{rebalances:?}");
+    assert_eq!(rebalances[1].members, 4);
+    assert_eq!(rebalances[1].generation, 2);
+    // Everyone finds broker 2 within one retry period (100 ms + round trips); members that had
+    // not rejoined learn at their next heartbeat (3 s), then one join/sync round.
+    assert!(
+        rebalances[1].end_ns <= fenced_ns + 3_200 * MS,
+        "ended {} ms after the fencing",
+        (rebalances[1].end_ns - fenced_ns) / MS
+    );
+    let group = &world.groups[0];
+    assert_eq!(
+        (group.broker.0, group.generation, group.member_count()),
+        (2, 2, 4)
+    );
+}
