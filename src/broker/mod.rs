@@ -198,6 +198,11 @@ impl Broker {
     }
 
     /// A group coordinator request takes I/O-thread time like any other; returns when it is done.
+    /// How many times this broker's process started (a restart registers anew).
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
     pub fn group_request_done(&mut self, now_ns: u64, message: &Message) -> u64 {
         self.schedule_request(now_ns, message)
     }
