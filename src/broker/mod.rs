@@ -60,6 +60,9 @@ pub struct Broker {
     io_threads_free_ns: Vec<u64>,
     cost_rng: SimRng,
     replicas: ReplicaSet,
+    /// The partitions this broker follows, by leader, in partition order: what each fetcher
+    /// asks for. Rebuilt whenever roles may have changed.
+    followed: BTreeMap<BrokerId, Vec<TopicPartition>>,
     /// The controller's partition states as last pushed to this broker (answers Metadata).
     metadata: BTreeMap<TopicPartition, PartitionState>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
@@ -117,6 +120,7 @@ impl Broker {
                 Purpose::RequestCost,
             ),
             replicas,
+            followed: BTreeMap::new(),
             metadata: BTreeMap::new(),
             readers_of_topic,
             group_positions: BTreeMap::new(),
@@ -143,6 +147,19 @@ impl Broker {
         self.replicas.iter()
     }
 
+    /// Recomputes `followed` after roles may have changed.
+    fn rebuild_followed(&mut self) {
+        self.followed.clear();
+        for (tp, replica) in self.replicas.iter() {
+            if let Role::Follower {
+                leader: Some(leader),
+            } = replica.role
+            {
+                self.followed.entry(leader).or_default().push(tp);
+            }
+        }
+    }
+
     fn min_insync(&self, topic: TopicId) -> u32 {
         self.min_insync_of_topic[topic.0 as usize]
     }
@@ -160,6 +177,7 @@ impl Broker {
             }
             self.metadata.insert(state.tp, state.clone());
         }
+        self.rebuild_followed();
     }
 
     /// Starts a fetcher for every leader this broker follows.
@@ -776,10 +794,10 @@ impl Broker {
             ctx.set_fetcher_backoff(self.id, leader, until_ns);
             return;
         }
-        let partitions: Vec<ReplicaFetchPartition> = self
-            .replicas
+        let followed = self.followed.get(&leader).map_or(&[][..], Vec::as_slice);
+        let partitions: Vec<ReplicaFetchPartition> = followed
             .iter()
-            .filter(|(_, replica)| matches!(replica.role, Role::Follower { leader: Some(l) } if l == leader))
+            .filter_map(|tp| Some((*tp, self.replicas.get(tp)?)))
             .map(|(tp, replica)| ReplicaFetchPartition {
                 tp,
                 fetch_offset: replica.log.log_end_offset,
@@ -862,6 +880,7 @@ impl Broker {
             Ok(state) => {
                 replica.apply_state(me, &state, ctx.now_ns);
                 self.metadata.insert(tp, state);
+                self.rebuild_followed();
                 self.after_leader_change_of_data(ctx, tp, true);
             }
             Err(_) => replica.clear_pending_isr(),
@@ -901,6 +920,7 @@ impl Broker {
             }
             self.metadata.insert(tp, state);
         }
+        self.rebuild_followed();
         leaders.sort();
         leaders.dedup();
         for leader in leaders {
@@ -988,6 +1008,7 @@ impl Broker {
             }
             replica.role = Role::Follower { leader: None };
         }
+        self.followed.clear();
         lost
     }
 

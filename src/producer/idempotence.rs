@@ -15,6 +15,10 @@ pub struct Idempotence {
     unresolved: Vec<bool>,
     /// Last acknowledged sequence per partition.
     last_acked: Vec<Option<i32>>,
+    /// How many partitions are unresolved and how many batches are in flight in all: the epoch
+    /// check runs at every producer wake and must not walk every partition.
+    unresolved_partitions: usize,
+    in_flight_batches: usize,
 }
 
 /// Kafka wraps sequences from `Int.MAX` to 0.
@@ -32,6 +36,8 @@ impl Idempotence {
             in_flight: vec![BTreeSet::new(); partitions],
             unresolved: vec![false; partitions],
             last_acked: vec![None; partitions],
+            unresolved_partitions: 0,
+            in_flight_batches: 0,
         }
     }
 
@@ -52,19 +58,19 @@ impl Idempotence {
         let index = partition as usize;
         let sequence = self.next_sequence[index];
         self.next_sequence[index] = add_sequence(sequence, records);
-        self.in_flight[index].insert(sequence);
+        self.in_flight_batches += usize::from(self.in_flight[index].insert(sequence));
         sequence
     }
 
     /// A retried batch is in flight again.
     pub fn resent(&mut self, partition: u32, sequence: i32) {
-        self.in_flight[partition as usize].insert(sequence);
+        self.in_flight_batches += usize::from(self.in_flight[partition as usize].insert(sequence));
     }
 
     /// A batch's attempt ended (acknowledged, failed or re-queued).
     pub fn completed(&mut self, partition: u32, sequence: i32, acked_records: Option<u32>) {
         let index = partition as usize;
-        self.in_flight[index].remove(&sequence);
+        self.in_flight_batches -= usize::from(self.in_flight[index].remove(&sequence));
         if let Some(records) = acked_records {
             self.last_acked[index] = Some(add_sequence(sequence, records.saturating_sub(1)));
         }
@@ -77,15 +83,23 @@ impl Idempotence {
     }
 
     pub fn mark_unresolved(&mut self, partition: u32) {
-        self.unresolved[partition as usize] = true;
+        let flag = &mut self.unresolved[partition as usize];
+        self.unresolved_partitions += usize::from(!*flag);
+        *flag = true;
     }
 
     /// KIP-360: once nothing is in flight, an unresolved partition bumps the epoch and every
     /// partition's sequences restart at 0. Returns whether it bumped.
     pub fn maybe_bump_epoch(&mut self) -> bool {
-        let unresolved = self.unresolved.iter().any(|&flag| flag);
-        let idle = self.in_flight.iter().all(BTreeSet::is_empty);
-        if unresolved && idle {
+        debug_assert_eq!(
+            self.unresolved_partitions,
+            self.unresolved.iter().filter(|&&flag| flag).count()
+        );
+        debug_assert_eq!(
+            self.in_flight_batches,
+            self.in_flight.iter().map(BTreeSet::len).sum::<usize>()
+        );
+        if self.unresolved_partitions > 0 && self.in_flight_batches == 0 {
             self.bump_epoch();
             true
         } else {
@@ -101,5 +115,7 @@ impl Idempotence {
         self.unresolved.iter_mut().for_each(|flag| *flag = false);
         self.last_acked.iter_mut().for_each(|last| *last = None);
         self.in_flight.iter_mut().for_each(BTreeSet::clear);
+        self.unresolved_partitions = 0;
+        self.in_flight_batches = 0;
     }
 }
