@@ -290,7 +290,11 @@ impl Broker {
         let mut results = Vec::with_capacity(request.batches.len());
         let mut waiting = Vec::new();
         let mut touched = Vec::new();
-        for data in request.batches {
+        for mut data in request.batches {
+            if self.config.canary_skip_sequence_check {
+                // The planted bug: the batch is appended as if it had no producer state.
+                data.base_sequence = None;
+            }
             let tp = data.tp;
             let min_insync = self.min_insync(tp.topic);
             let Some(replica) = self
