@@ -728,6 +728,19 @@ impl Broker {
                     .sum::<u64>();
                 continue;
             }
+            let log_end = replica.log.log_end_offset;
+            if let Some(first) = fetched.batches.first() {
+                if first.base_offset > log_end && log_end < fetched.log_start_offset {
+                    // Found by `kafkasim check` (a power loss emptied this follower's log below
+                    // the leader's log start). Kafka's leader answers OFFSET_OUT_OF_RANGE and the
+                    // follower truncates fully and starts at the leader's log start
+                    // (`AbstractFetcherThread.truncateFullyAndStartAt`).
+                    replica.truncate_to(0);
+                    replica.log.log_start_offset = first.base_offset;
+                    replica.log.log_end_offset = first.base_offset;
+                    replica.log.high_watermark = first.base_offset;
+                }
+            }
             for batch in fetched.batches {
                 if batch.base_offset < replica.log.log_end_offset {
                     continue;

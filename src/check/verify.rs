@@ -7,6 +7,7 @@
 use super::guarantees::{group_promise, producer_promise, Promise, Property};
 use crate::ids::TopicPartition;
 use crate::metrics::ledger::RangeList;
+use crate::scenario::model::CommitPolicy;
 use crate::world::World;
 use std::collections::BTreeMap;
 
@@ -110,9 +111,13 @@ fn group_anomalies(world: &World) -> Vec<Anomaly> {
         let Some(metrics) = world.metrics.groups.get(group) else {
             continue;
         };
+        // A group is checked for the semantics its commit policy is about: committing after
+        // processing is at-least-once (reprocessing is by design), committing before is
+        // at-most-once (skipping is by design).
+        let at_most_once = spec.commit == CommitPolicy::BeforeProcessing;
         // poll-skip: the group committed past offsets it never processed.
         let (mut skipped, mut records) = (0, Vec::new());
-        if let Some(coordinator) = world.groups.get(group) {
+        if let Some(coordinator) = world.groups.get(group).filter(|_| !at_most_once) {
             for (&tp, &committed) in coordinator.committed() {
                 let gaps = metrics
                     .processed
@@ -141,7 +146,7 @@ fn group_anomalies(world: &World) -> Vec<Anomaly> {
         // nonmonotonic-poll: the group processed a record again.
         let distinct: u64 = metrics.processed.values().map(|set| set.len()).sum();
         let again = metrics.records_processed.saturating_sub(distinct);
-        if again > 0 {
+        if again > 0 && at_most_once {
             let records = metrics
                 .reprocessed
                 .iter()
