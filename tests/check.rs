@@ -352,3 +352,43 @@ fn check_passes_when_nothing_is_violated_and_refuses_a_bad_section() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("check.faults[0]") && stderr.contains("broker-crash"), "{stderr}");
 }
+
+/// The long run's survey: `KAFKASIM_CHECK_SURVEY=N` generates N whole scenarios as the property
+/// test does, runs them all (not stopping at the first failure), and prints every promised
+/// violation and a tally. Without the variable it does nothing.
+#[test]
+fn survey_generated_scenarios_when_asked() {
+    let Some(total) = std::env::var("KAFKASIM_CHECK_SURVEY")
+        .ok()
+        .and_then(|value| value.parse::<u32>().ok())
+    else {
+        return;
+    };
+    use proptest::strategy::ValueTree;
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let strategy = any_scenario();
+    let mut tally: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+    let mut violating = 0;
+    for case in 0..total {
+        let knobs = strategy.new_tree(&mut runner).expect("a case").current();
+        let outcome = knobs.check();
+        let violations = promised_violations(&outcome);
+        for anomaly in outcome.anomalies.iter().filter(|anomaly| anomaly.promise.promised) {
+            *tally.entry(anomaly.name.to_string()).or_default() += 1;
+        }
+        if !violations.is_empty() {
+            violating += 1;
+            eprintln!("case {case}: {violations:?}\n  scenario: {}", knobs.json());
+        }
+        for anomaly in outcome.anomalies.iter().filter(|anomaly| !anomaly.promise.promised) {
+            *tally.entry(format!("{} (not promised)", anomaly.name)).or_default() += 1;
+        }
+        if (case + 1) % 100 == 0 {
+            eprintln!("survey progress: {} cases, {violating} with a promised violation; {tally:?}", case + 1);
+        }
+    }
+    eprintln!("survey: {total} generated scenarios, {violating} with a promised violation; cases per anomaly: {tally:?}");
+}

@@ -23,7 +23,9 @@ pub fn draw(spec: &CheckSpec, scenario: &Scenario, seed: u64) -> Vec<Value> {
         let kind = &spec.faults[rng.below(spec.faults.len() as u64) as usize];
         let at_ms = uniform(&mut rng, spec.start_ms);
         let duration_ms = uniform(&mut rng, spec.fault_duration_ms);
-        let window = (at_ms, at_ms + duration_ms);
+        // A restart (or any entry) must fall within the run: a fault reaching past the end
+        // lasts until the end.
+        let window = (at_ms, (at_ms + duration_ms).min(spec.duration_ms));
         // Crashes and stalls need a running broker that no other crash or stall touches in the
         // meantime (the scenario layer refuses a crash of a crashed broker); network faults
         // may hit any broker.
