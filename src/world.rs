@@ -1165,9 +1165,14 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
 }
 
 /// The first offset at which two replicas' logs differ (or the shorter one ends). Below both
-/// high watermarks the logs agree (checked in every run), so the walk starts there.
+/// high watermarks the logs agree (checked in every run), so the walk starts there, or where
+/// both logs still hold batches (retention trims replicas at different times).
 fn parting_offset(old: &PartitionLog, new: &PartitionLog) -> u64 {
-    let start = old.high_watermark.min(new.high_watermark);
+    let start = old
+        .high_watermark
+        .min(new.high_watermark)
+        .max(old.log_start_offset)
+        .max(new.log_start_offset);
     let identity = |batch: &LogBatch| {
         (
             batch.base_offset,
