@@ -136,22 +136,58 @@ fn any_scenario() -> impl Strategy<Value = Knobs> {
     let cluster = (1u32..=4)
         .prop_flat_map(|brokers| (Just(brokers), 1u32..=brokers.min(3)))
         .prop_flat_map(|(brokers, rf)| (Just(brokers), Just(rf), 1u32..=rf));
-    let producer = (1u32..=2, 200u32..=3000, 0u32..=2, any::<bool>(), prop_oneof![Just(1u32), Just(5u32)],
-                    prop_oneof![Just(1000u32), Just(30000u32)]);
+    let producer = (
+        1u32..=2,
+        200u32..=3000,
+        0u32..=2,
+        any::<bool>(),
+        prop_oneof![Just(1u32), Just(5u32)],
+        prop_oneof![Just(1000u32), Just(30000u32)],
+    );
     let group = proptest::option::of((1u32..=3, 0usize..4, any::<bool>()));
     let faults = (
         proptest::sample::subsequence(KINDS.to_vec(), 1..=KINDS.len()),
         1u32..=3,
         1000u32..=10000,
     );
-    (cluster, 1u32..=4, proptest::bool::weighted(0.2), producer, group, faults, 8000u32..=20000, 1u64..=100_000)
+    (
+        cluster,
+        1u32..=4,
+        proptest::bool::weighted(0.2),
+        producer,
+        group,
+        faults,
+        8000u32..=20000,
+        1u64..=100_000,
+    )
         .prop_map(
-            |((brokers, replication_factor, min_insync), partitions, unclean,
-              (instances, rate_per_sec, acks, idempotence, max_in_flight, request_timeout_ms),
-              group, (faults, faults_max, fault_ms_max), duration_ms, seed)| Knobs {
-                brokers, replication_factor, min_insync, partitions, unclean, instances,
-                rate_per_sec, acks, idempotence, max_in_flight, request_timeout_ms, group,
-                faults, faults_max, fault_ms_max, duration_ms, seed,
+            |(
+                (brokers, replication_factor, min_insync),
+                partitions,
+                unclean,
+                (instances, rate_per_sec, acks, idempotence, max_in_flight, request_timeout_ms),
+                group,
+                (faults, faults_max, fault_ms_max),
+                duration_ms,
+                seed,
+            )| Knobs {
+                brokers,
+                replication_factor,
+                min_insync,
+                partitions,
+                unclean,
+                instances,
+                rate_per_sec,
+                acks,
+                idempotence,
+                max_in_flight,
+                request_timeout_ms,
+                group,
+                faults,
+                faults_max,
+                fault_ms_max,
+                duration_ms,
+                seed,
             },
         )
 }
@@ -162,8 +198,16 @@ fn promised_violations(outcome: &SeedOutcome) -> Vec<String> {
         .anomalies
         .iter()
         .filter(|anomaly| anomaly.promise.promised)
-        .map(|anomaly| format!("{} {} ×{} ({}) {:?}", anomaly.name, anomaly.subject, anomaly.count,
-                               anomaly.promise.reason, anomaly.records))
+        .map(|anomaly| {
+            format!(
+                "{} {} ×{} ({}) {:?}",
+                anomaly.name,
+                anomaly.subject,
+                anomaly.count,
+                anomaly.promise.reason,
+                anomaly.records
+            )
+        })
         .collect()
 }
 
@@ -186,8 +230,15 @@ fn find_counterexample(
     property: impl Fn(&SeedOutcome) -> bool,
 ) -> (Knobs, Knobs) {
     let mut runner = TestRunner::new_with_rng(
-        Config { cases, failure_persistence: None, max_shrink_iters: 64, ..Config::default() },
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        Config {
+            cases,
+            failure_persistence: None,
+            max_shrink_iters: 64,
+            ..Config::default()
+        },
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
     );
     let first: std::cell::RefCell<Option<Knobs>> = std::cell::RefCell::new(None);
     let result = runner.run(&strategy, |knobs| {
@@ -225,9 +276,16 @@ fn acks_1_with_leader_failures_loses_acknowledged_records_for_some_case() {
         knobs.duration_ms = knobs.duration_ms.max(15000);
         knobs
     });
-    let (first, minimal) = find_counterexample(strategy, cases(40), |outcome| !has(outcome, "lost-write"));
-    assert!(has(&minimal.check(), "lost-write"), "the shrunk case still loses");
-    assert!(minimal.size() <= first.size(), "shrinking made it no bigger: {minimal:?} vs {first:?}");
+    let (first, minimal) =
+        find_counterexample(strategy, cases(40), |outcome| !has(outcome, "lost-write"));
+    assert!(
+        has(&minimal.check(), "lost-write"),
+        "the shrunk case still loses"
+    );
+    assert!(
+        minimal.size() <= first.size(),
+        "shrinking made it no bigger: {minimal:?} vs {first:?}"
+    );
     eprintln!("acks=1 loss: first {first:?}\nshrunk to {minimal:?}");
 }
 
@@ -241,9 +299,16 @@ fn retries_without_idempotence_duplicate_for_some_case() {
         knobs.faults = vec!["network-loss"];
         knobs
     });
-    let (first, minimal) = find_counterexample(strategy, cases(40), |outcome| !has(outcome, "duplicate"));
-    assert!(has(&minimal.check(), "duplicate"), "the shrunk case still duplicates");
-    assert!(minimal.size() <= first.size(), "shrinking made it no bigger: {minimal:?} vs {first:?}");
+    let (first, minimal) =
+        find_counterexample(strategy, cases(40), |outcome| !has(outcome, "duplicate"));
+    assert!(
+        has(&minimal.check(), "duplicate"),
+        "the shrunk case still duplicates"
+    );
+    assert!(
+        minimal.size() <= first.size(),
+        "shrinking made it no bigger: {minimal:?} vs {first:?}"
+    );
     eprintln!("duplicates: first {first:?}\nshrunk to {minimal:?}");
 }
 
@@ -271,7 +336,11 @@ fn canary_a_broker_that_skips_the_sequence_check_is_found() {
     // Control: the correct model promises no duplicates and has none.
     for seed in 1..=3 {
         let outcome = plan.run_seed(seed).expect("runs");
-        assert!(promised_violations(&outcome).is_empty(), "seed {seed}: {:?}", outcome.anomalies);
+        assert!(
+            promised_violations(&outcome).is_empty(),
+            "seed {seed}: {:?}",
+            outcome.anomalies
+        );
     }
     plan.canary_skip_sequence_check = true;
     let found = (1..=CANARY_SEEDS_MAX).find(|&seed| {
@@ -281,7 +350,10 @@ fn canary_a_broker_that_skips_the_sequence_check_is_found() {
             .iter()
             .any(|anomaly| anomaly.name == "duplicate" && anomaly.promise.promised)
     });
-    assert!(found.is_some(), "check missed the planted bug in {CANARY_SEEDS_MAX} seeds");
+    assert!(
+        found.is_some(),
+        "check missed the planted bug in {CANARY_SEEDS_MAX} seeds"
+    );
 }
 
 fn kafkasim() -> Command {
@@ -291,7 +363,10 @@ fn kafkasim() -> Command {
 #[test]
 fn check_reports_a_lost_write_with_a_command_that_reproduces_it() {
     let dir = TempDir::new("check-cli");
-    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/leader-failover-acks1.json");
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/leader-failover-acks1.json"
+    );
     let output = kafkasim()
         .args(["check", scenario, "--seeds", "1", "--out"])
         .arg(&dir.0)
@@ -313,7 +388,11 @@ fn check_reports_a_lost_write_with_a_command_that_reproduces_it() {
         .expect("a lost count");
     let rerun = kafkasim().args(&args).output().expect("binary runs");
     let table = String::from_utf8_lossy(&rerun.stdout);
-    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
     let reported = table
         .lines()
         .find_map(|line| line.trim().strip_prefix("acked records lost"))
@@ -347,10 +426,17 @@ fn check_passes_when_nothing_is_violated_and_refuses_a_bad_section() {
     assert!(stdout.contains("0 of 2 seeds violated"), "{stdout}");
     scenario["check"]["faults"] = json!(["broker-crsh"]);
     std::fs::write(&file, scenario.to_string()).expect("write");
-    let output = kafkasim().args(["check"]).arg(&file).output().expect("binary runs");
+    let output = kafkasim()
+        .args(["check"])
+        .arg(&file)
+        .output()
+        .expect("binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("check.faults[0]") && stderr.contains("broker-crash"), "{stderr}");
+    assert!(
+        stderr.contains("check.faults[0]") && stderr.contains("broker-crash"),
+        "{stderr}"
+    );
 }
 
 /// The long run's survey: `KAFKASIM_CHECK_SURVEY=N` generates N whole scenarios as the property
@@ -367,7 +453,9 @@ fn survey_generated_scenarios_when_asked() {
     use proptest::strategy::ValueTree;
     let mut runner = TestRunner::new_with_rng(
         Config::default(),
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
     );
     let strategy = any_scenario();
     let mut tally: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
@@ -376,18 +464,31 @@ fn survey_generated_scenarios_when_asked() {
         let knobs = strategy.new_tree(&mut runner).expect("a case").current();
         let outcome = knobs.check();
         let violations = promised_violations(&outcome);
-        for anomaly in outcome.anomalies.iter().filter(|anomaly| anomaly.promise.promised) {
+        for anomaly in outcome
+            .anomalies
+            .iter()
+            .filter(|anomaly| anomaly.promise.promised)
+        {
             *tally.entry(anomaly.name.to_string()).or_default() += 1;
         }
         if !violations.is_empty() {
             violating += 1;
             eprintln!("case {case}: {violations:?}\n  scenario: {}", knobs.json());
         }
-        for anomaly in outcome.anomalies.iter().filter(|anomaly| !anomaly.promise.promised) {
-            *tally.entry(format!("{} (not promised)", anomaly.name)).or_default() += 1;
+        for anomaly in outcome
+            .anomalies
+            .iter()
+            .filter(|anomaly| !anomaly.promise.promised)
+        {
+            *tally
+                .entry(format!("{} (not promised)", anomaly.name))
+                .or_default() += 1;
         }
         if (case + 1) % 100 == 0 {
-            eprintln!("survey progress: {} cases, {violating} with a promised violation; {tally:?}", case + 1);
+            eprintln!(
+                "survey progress: {} cases, {violating} with a promised violation; {tally:?}",
+                case + 1
+            );
         }
     }
     eprintln!("survey: {total} generated scenarios, {violating} with a promised violation; cases per anomaly: {tally:?}");

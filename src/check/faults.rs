@@ -29,9 +29,17 @@ pub fn draw(spec: &CheckSpec, scenario: &Scenario, seed: u64) -> Vec<Value> {
         // Crashes and stalls need a running broker that no other crash or stall touches in the
         // meantime (the scenario layer refuses a crash of a crashed broker); network faults
         // may hit any broker.
-        let exclusive = matches!(kind.as_str(), "broker-crash" | "broker-power-loss" | "broker-stall");
+        let exclusive = matches!(
+            kind.as_str(),
+            "broker-crash" | "broker-power-loss" | "broker-stall"
+        );
         let eligible: Vec<u32> = (0..scenario.cluster.brokers)
-            .filter(|&broker| !exclusive || busy[broker as usize].iter().all(|&other| disjoint(window, other)))
+            .filter(|&broker| {
+                !exclusive
+                    || busy[broker as usize]
+                        .iter()
+                        .all(|&other| disjoint(window, other))
+            })
             .collect();
         if eligible.is_empty() {
             continue;
@@ -118,14 +126,18 @@ fn fault(
         }
         "network-delay" => {
             let extra_ms = 5 + rng.below(96);
-            vec![json!({"at_ms": at_ms, "action": "network-delay", "nodes": [broker_node],
-                        "extra_ms": extra_ms, "duration_ms": duration_ms})]
+            vec![
+                json!({"at_ms": at_ms, "action": "network-delay", "nodes": [broker_node],
+                        "extra_ms": extra_ms, "duration_ms": duration_ms}),
+            ]
         }
         "network-loss" => {
             // 1% to 30% of messages, in whole percent so the file reads cleanly.
             let probability = (1 + rng.below(30)) as f64 / 100.0;
-            vec![json!({"at_ms": at_ms, "action": "network-loss", "nodes": [broker_node],
-                        "probability": probability, "duration_ms": duration_ms})]
+            vec![
+                json!({"at_ms": at_ms, "action": "network-loss", "nodes": [broker_node],
+                        "probability": probability, "duration_ms": duration_ms}),
+            ]
         }
         "consumer-crash" => {
             let Some(group) = pick_group(rng, scenario) else {

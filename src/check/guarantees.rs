@@ -91,9 +91,13 @@ pub fn producer_promise(scenario: &Scenario, producer: usize, property: Property
             if config.acks != Acks::All {
                 Promise::no(format!("{shape}: an acknowledged record may be on the leader only (kafka-semantics §2.9)"))
             } else if topic.min_insync_replicas < 2 || topic.replication_factor < 3 {
-                Promise::no(format!("{shape}: one replica may hold an acknowledged record alone"))
+                Promise::no(format!(
+                    "{shape}: one replica may hold an acknowledged record alone"
+                ))
             } else if unclean {
-                Promise::no(format!("{shape}: an unclean election may pick a replica without it"))
+                Promise::no(format!(
+                    "{shape}: an unclean election may pick a replica without it"
+                ))
             } else if power_lost >= topic.min_insync_replicas {
                 Promise::no(format!(
                     "{shape}: {power_lost} brokers lose their page cache, as many as min.insync.replicas"
@@ -118,9 +122,13 @@ pub fn producer_promise(scenario: &Scenario, producer: usize, property: Property
             if config.enable_idempotence || no_retries || ordered {
                 Promise::yes(shape)
             } else if property == Property::NoDuplicates {
-                Promise::no(format!("{shape}: a retry after a lost response appends a batch again (§1.7)"))
+                Promise::no(format!(
+                    "{shape}: a retry after a lost response appends a batch again (§1.7)"
+                ))
             } else {
-                Promise::no(format!("{shape}: a retried batch may land after a later one (§1.7)"))
+                Promise::no(format!(
+                    "{shape}: a retried batch may land after a later one (§1.7)"
+                ))
             }
         }
         Property::AtLeastOnce | Property::AtMostOnce => {
@@ -145,13 +153,17 @@ pub fn group_promise(scenario: &Scenario, group: usize, property: Property) -> P
     match property {
         Property::AtLeastOnce => {
             if spec.commit == CommitPolicy::BeforeProcessing {
-                Promise::no(format!("{shape}: committing before processing is at-most-once"))
+                Promise::no(format!(
+                    "{shape}: committing before processing is at-most-once"
+                ))
             } else if spec.config.auto_offset_reset == OffsetReset::Latest {
                 Promise::no(format!(
                     "{shape}: a member without a committed offset skips what is already in the log"
                 ))
             } else if unclean {
-                Promise::no(format!("{shape}: an unclean election may reuse consumed offsets"))
+                Promise::no(format!(
+                    "{shape}: an unclean election may reuse consumed offsets"
+                ))
             } else {
                 Promise::yes(shape)
             }

@@ -88,7 +88,10 @@ impl Plan {
         map.insert("name".to_string(), Value::from(name));
         map.insert("description".to_string(), Value::from(description));
         map.insert("seed".to_string(), Value::from(seed));
-        map.insert("duration_ms".to_string(), Value::from(self.spec.duration_ms));
+        map.insert(
+            "duration_ms".to_string(),
+            Value::from(self.spec.duration_ms),
+        );
         let timeline = map
             .entry("timeline")
             .or_insert_with(|| Value::Array(Vec::new()));

@@ -191,7 +191,12 @@ fn positive_integer(value: &Value, path: &str) -> Result<u64, UserError> {
     }
 }
 
-fn span(value: Option<&Value>, path: &str, default: Span, positive: bool) -> Result<Span, UserError> {
+fn span(
+    value: Option<&Value>,
+    path: &str,
+    default: Span,
+    positive: bool,
+) -> Result<Span, UserError> {
     let Some(value) = value else {
         return Ok(default);
     };
@@ -240,7 +245,13 @@ mod tests {
     #[test]
     fn defaults_keep_faults_in_the_middle_of_the_run() {
         let spec = CheckSpec::from_tree(&json!({}), 60_000, true).expect("defaults");
-        assert_eq!(spec.start_ms, Span { min: 6000, max: 36_000 });
+        assert_eq!(
+            spec.start_ms,
+            Span {
+                min: 6000,
+                max: 36_000
+            }
+        );
         assert_eq!(spec.faults_per_run, Span { min: 1, max: 3 });
         assert_eq!(spec.faults.len(), 6);
         let no_groups = CheckSpec::from_tree(&json!({}), 60_000, false).expect("defaults");
@@ -249,17 +260,24 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_field_and_what_is_allowed() {
-        let error = CheckSpec::from_tree(&json!({"check": {"faults": ["broker-crsh"]}}), 1000, true)
-            .expect_err("typo");
+        let error =
+            CheckSpec::from_tree(&json!({"check": {"faults": ["broker-crsh"]}}), 1000, true)
+                .expect_err("typo");
         assert!(error.message.contains("check.faults[0]"), "{error}");
-        assert!(error.message.contains("did you mean \"broker-crash\""), "{error}");
+        assert!(
+            error.message.contains("did you mean \"broker-crash\""),
+            "{error}"
+        );
         let error = CheckSpec::from_tree(
             &json!({"check": {"faults_per_run": {"min": 3, "max": 1}}}),
             1000,
             true,
         )
         .expect_err("min > max");
-        assert!(error.message.contains("check.faults_per_run.min"), "{error}");
+        assert!(
+            error.message.contains("check.faults_per_run.min"),
+            "{error}"
+        );
         let error = CheckSpec::from_tree(&json!({"check": {"fault": []}}), 1000, true)
             .expect_err("unknown field");
         assert!(error.message.contains("did you mean \"faults\""), "{error}");

@@ -38,7 +38,12 @@ pub fn verify(world: &World) -> Vec<Anomaly> {
 /// Record-id ranges of one property, by producer spec.
 type Found = BTreeMap<(usize, Property), (u64, Vec<String>)>;
 
-fn note(found: &mut Found, key: (usize, Property), ranges: &[(u64, u64)], describe: impl Fn(u64, u64) -> String) {
+fn note(
+    found: &mut Found,
+    key: (usize, Property),
+    ranges: &[(u64, u64)],
+    describe: impl Fn(u64, u64) -> String,
+) {
     if ranges.is_empty() {
         return;
     }
@@ -68,30 +73,54 @@ fn producer_anomalies(world: &World) -> Vec<Anomaly> {
         let lost = difference(&acked.union(), &present);
         lost_total += lost.iter().map(|(start, end)| end - start).sum::<u64>();
         let (spec, name) = &names[producer as usize];
-        note(&mut found, (*spec, Property::NoLostWrites), &lost, |start, end| {
-            describe(world, name, tp, start, end)
-        });
+        note(
+            &mut found,
+            (*spec, Property::NoLostWrites),
+            &lost,
+            |start, end| describe(world, name, tp, start, end),
+        );
     }
     for (&tp, logs) in ledger.log_ranges() {
         for (&producer, list) in logs {
             let (spec, name) = &names[producer as usize];
             let duplicated = duplicate_ranges(list);
             duplicate_total += list.total() - list.union().iter().map(|(s, e)| e - s).sum::<u64>();
-            note(&mut found, (*spec, Property::NoDuplicates), &duplicated, |start, end| {
-                describe(world, name, tp, start, end)
-            });
+            note(
+                &mut found,
+                (*spec, Property::NoDuplicates),
+                &duplicated,
+                |start, end| describe(world, name, tp, start, end),
+            );
             let reordered = reordered_ranges(list);
-            reordered_total += reordered.iter().map(|(start, end)| end - start).sum::<u64>();
-            note(&mut found, (*spec, Property::NoReordering), &reordered, |start, end| {
-                describe(world, name, tp, start, end)
-            });
+            reordered_total += reordered
+                .iter()
+                .map(|(start, end)| end - start)
+                .sum::<u64>();
+            note(
+                &mut found,
+                (*spec, Property::NoReordering),
+                &reordered,
+                |start, end| describe(world, name, tp, start, end),
+            );
         }
     }
     // Paired with the ledger's own figures: the checker and metrics.json must agree.
     let figures = ledger.figures();
-    assert_eq!(lost_total, figures.lost_acked, "seed {}: lost records", world.seed);
-    assert_eq!(duplicate_total, figures.duplicates_in_log, "seed {}: duplicates", world.seed);
-    assert_eq!(reordered_total, figures.reordered, "seed {}: reordered", world.seed);
+    assert_eq!(
+        lost_total, figures.lost_acked,
+        "seed {}: lost records",
+        world.seed
+    );
+    assert_eq!(
+        duplicate_total, figures.duplicates_in_log,
+        "seed {}: duplicates",
+        world.seed
+    );
+    assert_eq!(
+        reordered_total, figures.reordered,
+        "seed {}: reordered",
+        world.seed
+    );
     found
         .into_iter()
         .map(|((spec, property), (count, records))| Anomaly {
@@ -156,7 +185,10 @@ fn group_anomalies(world: &World) -> Vec<Anomaly> {
                         topic: crate::ids::TopicId(topic),
                         partition,
                     };
-                    format!("{} offsets {start}..{end} (in part already processed)", partition_name(world, tp))
+                    format!(
+                        "{} offsets {start}..{end} (in part already processed)",
+                        partition_name(world, tp)
+                    )
                 })
                 .collect();
             anomalies.push(Anomaly {
@@ -199,7 +231,10 @@ fn partition_name(world: &World, tp: TopicPartition) -> String {
 }
 
 fn describe(world: &World, producer: &str, tp: TopicPartition, start: u64, end: u64) -> String {
-    format!("{producer} → {} record ids {start}..{end}", partition_name(world, tp))
+    format!(
+        "{producer} → {} record ids {start}..{end}",
+        partition_name(world, tp)
+    )
 }
 
 /// Ids in `a` that are not in `b` (both sorted and disjoint), as ranges.
@@ -286,7 +321,10 @@ mod tests {
 
     #[test]
     fn ranges_name_the_records_the_ledger_counts() {
-        assert_eq!(difference(&[(0, 10)], &[(0, 4), (6, 8)]), vec![(4, 6), (8, 10)]);
+        assert_eq!(
+            difference(&[(0, 10)], &[(0, 4), (6, 8)]),
+            vec![(4, 6), (8, 10)]
+        );
         let retried = RangeList(vec![(0, 5), (5, 10), (0, 5)]);
         assert_eq!(duplicate_ranges(&retried), vec![(0, 5)]);
         assert_eq!(reordered_ranges(&retried), Vec::<(u64, u64)>::new());
