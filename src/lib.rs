@@ -3,6 +3,7 @@
 
 pub mod assignor;
 pub mod broker;
+pub mod check;
 pub mod cli;
 pub mod codec;
 pub mod consumer;

@@ -716,16 +716,28 @@ impl World {
             ledger.appended(broker, *epoch, batch);
         }
         for (tp, epoch) in effects.became_leader {
-            let new_end = self.brokers[broker.0 as usize]
+            let new_log = self.brokers[broker.0 as usize]
                 .replica(tp)
-                .map_or(0, |replica| replica.log.log_end_offset);
-            match ledger.authority(tp) {
-                Some(old) if old != broker => {
-                    let dropped = self.brokers[old.0 as usize]
-                        .replica(tp)
-                        .into_iter()
-                        .flat_map(|replica| replica.log.batches_from(new_end));
-                    ledger.leader_changed(tp, broker, epoch, dropped);
+                .map(|replica| &replica.log);
+            let old_log = ledger
+                .authority(tp)
+                .filter(|&old| old != broker)
+                .and_then(|old| self.brokers[old.0 as usize].replica(tp))
+                .map(|replica| &replica.log);
+            match (old_log, new_log) {
+                (Some(old_log), Some(new_log)) => {
+                    // The new leader's log may hold batches the old log of record lacks (found
+                    // by `kafkasim check`: a follower kept an unacknowledged suffix of an older
+                    // epoch that a short-lived leader never had): from where the two logs part,
+                    // the old batches leave the ledger and the new leader's enter it.
+                    let parted = parting_offset(old_log, new_log);
+                    ledger.leader_changed(tp, broker, epoch, old_log.batches_from(parted));
+                    for batch in new_log.batches_from(parted) {
+                        ledger.appended(broker, epoch, batch);
+                    }
+                }
+                (Some(old_log), None) => {
+                    ledger.leader_changed(tp, broker, epoch, old_log.batches_from(0));
                 }
                 _ => ledger.leader_changed(tp, broker, epoch, std::iter::empty()),
             }
@@ -1269,6 +1281,37 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
         }
     }
     Ok(())
+}
+
+/// The first offset at which two replicas' logs differ (or the shorter one ends). Below both
+/// high watermarks the logs agree (checked in every run), so the walk starts there, or where
+/// both logs still hold batches (retention trims replicas at different times).
+fn parting_offset(old: &PartitionLog, new: &PartitionLog) -> u64 {
+    let start = old
+        .high_watermark
+        .min(new.high_watermark)
+        .max(old.log_start_offset)
+        .max(new.log_start_offset);
+    let identity = |batch: &LogBatch| {
+        (
+            batch.base_offset,
+            batch.leader_epoch,
+            batch.data.producer,
+            batch.data.first_record_id,
+            batch.data.records,
+        )
+    };
+    let mut old_batches = old.batches_from(start);
+    let mut new_batches = new.batches_from(start);
+    loop {
+        match (old_batches.next(), new_batches.next()) {
+            (Some(a), Some(b)) if identity(a) == identity(b) => continue,
+            (Some(a), Some(b)) => return a.base_offset.min(b.base_offset),
+            (Some(a), None) => return a.base_offset,
+            (None, Some(b)) => return b.base_offset,
+            (None, None) => return old.log_end_offset.min(new.log_end_offset),
+        }
+    }
 }
 
 /// Broker faults must make sense in order: no crash of a crashed broker, no restart of a running

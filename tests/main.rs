@@ -2,6 +2,7 @@
 
 mod assignors;
 mod batching;
+mod check;
 mod cli;
 mod determinism;
 mod groups;

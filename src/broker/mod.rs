@@ -310,7 +310,11 @@ impl Broker {
         let mut results = Vec::with_capacity(request.batches.len());
         let mut waiting = Vec::new();
         let mut touched = Vec::new();
-        for data in request.batches {
+        for mut data in request.batches {
+            if self.config.canary_skip_sequence_check {
+                // The planted bug: the batch is appended as if it had no producer state.
+                data.base_sequence = None;
+            }
             let tp = data.tp;
             let min_insync = self.min_insync(tp.topic);
             let Some(replica) = self
@@ -755,6 +759,19 @@ impl Broker {
                     .map(|batch| u64::from(batch.data.records))
                     .sum::<u64>();
                 continue;
+            }
+            let log_end = replica.log.log_end_offset;
+            if let Some(first) = fetched.batches.first() {
+                if first.base_offset > log_end && log_end < fetched.log_start_offset {
+                    // Found by `kafkasim check` (a power loss emptied this follower's log below
+                    // the leader's log start). Kafka's leader answers OFFSET_OUT_OF_RANGE and the
+                    // follower truncates fully and starts at the leader's log start
+                    // (`AbstractFetcherThread.truncateFullyAndStartAt`).
+                    replica.truncate_to(0);
+                    replica.log.log_start_offset = first.base_offset;
+                    replica.log.log_end_offset = first.base_offset;
+                    replica.log.high_watermark = first.base_offset;
+                }
             }
             for batch in fetched.batches {
                 if batch.base_offset < replica.log.log_end_offset {

@@ -21,6 +21,10 @@ pub enum Command {
     /// Run the cartesian product of a grid of overrides in parallel; write sweep.csv, sweep.json,
     /// the Pareto front of throughput against p99 latency, and the best point for an objective.
     Sweep(SweepArgs),
+    /// Run the scenario under many seeds, each with a random fault schedule from its `check`
+    /// section; verify the delivery guarantees its configs promise and print every violation
+    /// with the records involved, the seed and a command that reproduces it. Exit 1 on any.
+    Check(CheckArgs),
     /// Parse and resolve a scenario file; print every problem, or the resolved scenario as JSON.
     Validate(ValidateArgs),
     /// Run one assignor on one input (JSON in, JSON out).
@@ -116,4 +120,20 @@ pub struct SweepArgs {
     /// Combine the sweep.json of these shard folders instead of running.
     #[arg(long, num_args = 1..)]
     pub merge: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The scenario file (JSON); its optional `check` section says which faults to draw.
+    pub file: PathBuf,
+    /// Number of seeds (the scenario's seed and the next N-1), each with its own fault schedule.
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u32,
+    /// Output folder for check.json and the reproducing scenario files (default:
+    /// reports/<scenario name>/check/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Parallel runs (default: the number of cores). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }

@@ -16,6 +16,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => commands::run::execute(&args),
         Command::Compare(args) => commands::compare::execute(&args),
         Command::Sweep(args) => commands::sweep::execute(&args),
+        Command::Check(args) => commands::check::execute(&args),
         Command::Validate(args) => commands::validate::execute(&args),
         Command::Assign(args) => commands::assign::execute(&args),
     };

@@ -203,6 +203,16 @@ impl Ledger {
         }
     }
 
+    /// Acknowledged record ids per (producer, partition), for the checker.
+    pub fn acked_ranges(&self) -> &BTreeMap<(u32, TopicPartition), RangeList> {
+        &self.acked
+    }
+
+    /// Record ids per producer in each partition's log of record, in log order, for the checker.
+    pub fn log_ranges(&self) -> &BTreeMap<TopicPartition, BTreeMap<u32, RangeList>> {
+        &self.logs
+    }
+
     /// The authority (broker) of a partition's log, if any batch or election has named one.
     pub fn authority(&self, tp: TopicPartition) -> Option<BrokerId> {
         self.authority.get(&tp).map(|&(broker, _)| broker)

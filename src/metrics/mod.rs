@@ -122,6 +122,9 @@ impl ProducerMetrics {
     }
 }
 
+/// Reprocessed ranges kept per group: enough to name examples, bounded in memory.
+pub const REPROCESSED_KEPT: usize = 20;
+
 /// Per-group consumer figures.
 #[derive(Debug, Clone, Default)]
 pub struct GroupMetrics {
@@ -132,6 +135,9 @@ pub struct GroupMetrics {
     pub revoked_total: u64,
     /// Distinct processed offsets per (topic, partition), as merged ranges.
     pub processed: BTreeMap<(u32, u32), RangeSet>,
+    /// The first processed ranges (topic, partition, start, end) that overlapped earlier
+    /// processing, for the checker to name; at most `REPROCESSED_KEPT`.
+    pub reprocessed: Vec<(u32, u32, u64, u64)>,
     /// Start of the rebalance in progress, and what members revoked and got during it.
     open_rebalance: Option<(u64, u32, u32)>,
 }
@@ -177,6 +183,22 @@ impl RangeSet {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The offsets below `end` that are not in the set, as ranges.
+    pub fn gaps_below(&self, end: u64) -> Vec<(u64, u64)> {
+        let mut gaps = Vec::new();
+        let mut cursor = 0;
+        for (&start, &stop) in self.ranges.iter().take_while(|(&start, _)| start < end) {
+            if start > cursor {
+                gaps.push((cursor, start));
+            }
+            cursor = stop;
+        }
+        if cursor < end {
+            gaps.push((cursor, end));
+        }
+        gaps
     }
 
     /// Offsets of the set below `end`.
@@ -491,11 +513,14 @@ impl Recorder {
         end: u64,
     ) {
         if let Some(metrics) = self.groups.get_mut(group) {
-            metrics
+            let overlap = metrics
                 .processed
                 .entry((topic, partition))
                 .or_default()
                 .insert(start, end);
+            if overlap > 0 && metrics.reprocessed.len() < REPROCESSED_KEPT {
+                metrics.reprocessed.push((topic, partition, start, end));
+            }
         }
     }
 

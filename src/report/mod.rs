@@ -3,6 +3,7 @@
 //! run leaves no partial report.
 
 pub mod charts;
+pub mod check;
 pub mod compare;
 pub mod groups;
 pub mod html;

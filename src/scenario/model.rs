@@ -116,6 +116,10 @@ pub struct BrokerConfig {
     pub replica_fetch_backoff_ns: u64,
     /// `replica.socket.timeout.ms` (30000): an unanswered follower fetch is abandoned then.
     pub replica_socket_timeout_ns: u64,
+    /// Test-only planted bug (the `check` canary): leaders ignore producer ids and sequences,
+    /// so a retried idempotent batch is appended again. No scenario field sets it.
+    #[serde(skip)]
+    pub canary_skip_sequence_check: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -29,6 +29,8 @@ pub struct RawScenario {
     /// Variant name to override strings, in file order (checked by `scenario::mod`).
     pub variants: Option<Map<String, Value>>,
     pub limits: Option<RawLimits>,
+    /// The fault schedule `kafkasim check` draws from; read by `check::spec`, ignored by runs.
+    pub check: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

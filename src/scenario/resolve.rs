@@ -379,6 +379,7 @@ impl Resolver {
                 .int_u64("replica.fetch.response.max.bytes", 10_485_760),
             replica_fetch_backoff_ns: checked.ms_as_ns("replica.fetch.backoff.ms", 1000),
             replica_socket_timeout_ns: checked.ms_as_ns("replica.socket.timeout.ms", 30_000),
+            canary_skip_sequence_check: false,
         };
         if config.group_min_session_timeout_ns > config.group_max_session_timeout_ns {
             let max_ms = checked.int("group.max.session.timeout.ms", 1_800_000);

@@ -29,6 +29,8 @@ pub enum Purpose {
     RequestCost = 7,
     Processing = 8,
     Loss = 9,
+    /// `kafkasim check`: the fault schedule drawn for one seed.
+    FaultSchedule = 10,
 }
 
 /// A random stream with the few draws the models need.

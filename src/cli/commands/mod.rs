@@ -1,6 +1,7 @@
 //! One file per subcommand: glue only (load, run, report).
 
 pub mod assign;
+pub mod check;
 pub mod compare;
 pub mod parallel;
 pub mod run;
