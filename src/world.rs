@@ -9,7 +9,8 @@ use crate::broker::{Broker, Effects, BROKER_HEARTBEAT_INTERVAL_NS};
 use crate::consumer::{Consumer, ConsumerSetup};
 use crate::controller::{Controller, BROKER_SESSION_TIMEOUT_NS};
 use crate::error::UserError;
-use crate::group::{coordinator_broker, ClassicGroup};
+use crate::group::consumer_protocol::ConsumerGroupSettings;
+use crate::group::{coordinator_broker, ClassicGroup, ConsumerGroup};
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
 use crate::metrics::Recorder;
 use crate::msg::{Message, PartitionState};
@@ -321,6 +322,9 @@ pub struct World {
     pub consumers: Vec<Consumer>,
     /// One classic group coordinator per scenario group, by group index.
     pub groups: Vec<ClassicGroup>,
+    /// By group index, the KIP-848 coordinator of `group.protocol=consumer` groups (their
+    /// classic coordinator in `groups` then stays unused).
+    pub modern_groups: Vec<Option<ConsumerGroup>>,
     /// Per group, its consumer slots in member-index order (members, then consumer-joins).
     pub group_members: Vec<Vec<ConsumerId>>,
     /// Per group, member slots started so far (the next `consumer-join` takes the next one).
@@ -368,6 +372,7 @@ impl World {
                 )
             })
             .collect();
+        let modern_groups = build_modern_groups(&scenario, &metadata);
         let layout = NodeLayout {
             brokers: brokers.len() as u32,
             producers: producers.len() as u32,
@@ -389,6 +394,7 @@ impl World {
             brokers,
             consumers,
             groups,
+            modern_groups,
             group_members,
             joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
             controller,
@@ -484,7 +490,10 @@ impl World {
             } => {
                 if let Message::Group(request) = message {
                     let group = request.group;
-                    let committed = self.groups[group].handle(&mut ctx, request);
+                    let committed = match self.modern_groups[group].as_mut() {
+                        Some(modern) => modern.handle(&mut ctx, request),
+                        None => self.groups[group].handle(&mut ctx, request),
+                    };
                     // Committed offsets let leaders drop data the group no longer needs.
                     for (tp, offset) in committed {
                         if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
@@ -503,7 +512,10 @@ impl World {
             Event::ConsumerHeartbeat(consumer) => {
                 self.consumers[consumer.0 as usize].on_heartbeat_timer(&mut ctx);
             }
-            Event::GroupTimer { group, kind } => self.groups[group].on_timer(&mut ctx, kind),
+            Event::GroupTimer { group, kind } => match self.modern_groups[group].as_mut() {
+                Some(modern) => modern.on_timer(&mut ctx, kind),
+                None => self.groups[group].on_timer(&mut ctx, kind),
+            },
             Event::ProducerWake(producer) => self.producers[producer.0 as usize].on_wake(&mut ctx),
             Event::ConsumerWake(consumer) => self.consumers[consumer.0 as usize].on_wake(&mut ctx),
             Event::ConsumerStart(consumer) => self.consumers[consumer.0 as usize].start(&mut ctx),
@@ -674,7 +686,7 @@ impl World {
         let mut lag = 0;
         for (index, group) in self.scenario.consumer_groups.iter().enumerate() {
             // A partition's position: its owner's, else the group's committed offset, else 0.
-            let mut positions = self.groups[index].committed().clone();
+            let mut positions = self.committed_offsets(index).clone();
             for &consumer in &self.group_members[index] {
                 for (&tp, &position) in self.consumers[consumer.0 as usize].consumed_positions() {
                     positions.insert(tp, position);
@@ -701,6 +713,14 @@ impl World {
         let next_ns = now_ns + self.scenario.metrics_interval_ns;
         if next_ns <= self.scenario.duration_ns {
             self.queue.schedule(next_ns, Event::MetricsTick);
+        }
+    }
+
+    /// A group's committed offsets, from whichever coordinator runs it.
+    pub fn committed_offsets(&self, group: usize) -> &BTreeMap<TopicPartition, u64> {
+        match &self.modern_groups[group] {
+            Some(modern) => modern.committed(),
+            None => self.groups[group].committed(),
         }
     }
 
@@ -1044,6 +1064,42 @@ fn build_brokers(
         .collect()
 }
 
+/// A KIP-848 coordinator for each `group.protocol=consumer` group.
+fn build_modern_groups(scenario: &Scenario, metadata: &Metadata) -> Vec<Option<ConsumerGroup>> {
+    let config = &scenario.cluster.config;
+    let settings = ConsumerGroupSettings {
+        heartbeat_interval_ns: config.group_consumer_heartbeat_interval_ns,
+        session_timeout_ns: config.group_consumer_session_timeout_ns,
+        assignors: config.group_consumer_assignors.clone(),
+    };
+    scenario
+        .consumer_groups
+        .iter()
+        .enumerate()
+        .map(|(index, group)| {
+            if group.config.group_protocol != GroupProtocol::Consumer {
+                return None;
+            }
+            let topics: Vec<(String, TopicId, u32)> = group
+                .topics
+                .iter()
+                .map(|&topic| {
+                    let meta = metadata.topic(topic);
+                    (meta.name.clone(), meta.id, meta.partitions())
+                })
+                .collect();
+            let broker = coordinator_broker(&group.group_id, metadata.brokers());
+            Some(ConsumerGroup::new(
+                index,
+                &group.group_id,
+                broker,
+                settings.clone(),
+                &topics,
+            ))
+        })
+        .collect()
+}
+
 /// One consumer slot per member and per `consumer-join` of each group, in member-index order;
 /// slots beyond `members` start when their join comes.
 fn build_consumers(
@@ -1127,15 +1183,6 @@ fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
         return Err(UserError::new(format!(
             "timeline[{index}].action: \"{name}\" is not modelled yet in this version: add-partitions is not modelled yet"
         )));
-    }
-    for (index, group) in scenario.consumer_groups.iter().enumerate() {
-        if group.config.group_protocol != GroupProtocol::Classic {
-            return Err(UserError::field(
-                &format!("consumer_groups[{index}].config.group.protocol"),
-                "\"consumer\"",
-                "\"classic\" (the KIP-848 consumer protocol is not modelled yet in this version)",
-            ));
-        }
     }
     check_broker_faults(scenario)?;
     for (index, producer) in scenario.producers.iter().enumerate() {

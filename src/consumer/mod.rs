@@ -4,6 +4,7 @@
 //! buffered, as Kafka's `AbstractFetch` does) and the group membership of `ConsumerCoordinator`:
 //! JoinGroup/SyncGroup inside poll, eager or cooperative revocation, commits by policy.
 
+mod consumer_protocol;
 mod membership;
 
 use crate::assignor::AssignorName;
@@ -15,7 +16,7 @@ use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
     PartitionState,
 };
-use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, OffsetReset};
+use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, GroupProtocol, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::f64_to_ns;
 use crate::world::Ctx;
@@ -75,6 +76,8 @@ enum After {
     Poll,
     /// `close()`: leave the group (dynamic members) and stop.
     Close,
+    /// KIP-848: the revocation's commit is done; take the new partitions and acknowledge.
+    Acknowledge,
 }
 
 /// Everything a consumer needs from the scenario and the cluster metadata.
@@ -109,6 +112,8 @@ pub struct Consumer {
     instance_id: Option<String>,
     protocols: Vec<AssignorName>,
     cooperative: bool,
+    /// The KIP-848 membership, for `group.protocol=consumer` members.
+    kip848: Option<consumer_protocol::Kip848>,
     // The process.
     running: bool,
     /// Responses to requests older than this belong to an earlier incarnation.
@@ -170,6 +175,8 @@ impl Consumer {
                     .supported_protocols()
                     .contains(&crate::assignor::RebalanceProtocol::Cooperative)
             });
+        let kip848 = (setup.config.group_protocol == GroupProtocol::Consumer)
+            .then(|| consumer_protocol::Kip848::new(setup.config.group_remote_assignor.clone()));
         Consumer {
             id: setup.id,
             name: setup.name,
@@ -183,6 +190,7 @@ impl Consumer {
             instance_id: setup.instance_id,
             protocols,
             cooperative,
+            kip848,
             running: false,
             first_live_request: 0,
             next_request_id: 0,
@@ -364,7 +372,13 @@ impl Consumer {
             return;
         }
         self.last_poll_ns = ctx.now_ns;
-        if self.phase == Phase::Unjoined || (self.phase == Phase::Stable && self.rejoin_needed) {
+        if self.kip848.is_some() {
+            if !self.kip848_poll(ctx) {
+                return;
+            }
+        } else if self.phase == Phase::Unjoined
+            || (self.phase == Phase::Stable && self.rejoin_needed)
+        {
             self.begin_join(ctx);
             return;
         }
@@ -475,6 +489,7 @@ impl Consumer {
             After::StartProcessing => self.start_processing(ctx),
             After::Poll => self.poll(ctx),
             After::Close => self.shut_down(ctx, true),
+            After::Acknowledge => self.kip848_after_revoke(ctx),
         }
     }
 
@@ -838,8 +853,13 @@ impl Consumer {
 
     /// The process stops. Static members never send LeaveGroup (KIP-345).
     fn shut_down(&mut self, ctx: &mut Ctx, clean: bool) {
-        if clean && self.instance_id.is_none() && !self.member_id.is_empty() {
-            self.send_group(ctx, GroupRequestBody::Leave);
+        if clean && !self.member_id.is_empty() {
+            if self.kip848.is_some() {
+                // KIP-848 static members leave too, with epoch -2 (their assignment waits).
+                self.kip848_leave(ctx);
+            } else if self.instance_id.is_none() {
+                self.send_group(ctx, GroupRequestBody::Leave);
+            }
         }
         let owned = self.owned.clone();
         self.drop_partitions(ctx, &owned);
