@@ -5,6 +5,7 @@ mod batching;
 mod cli;
 mod determinism;
 mod groups;
+mod kip848;
 mod producer_rules;
 mod replication;
 mod reports;
