@@ -303,3 +303,72 @@ fn poll_timeout_leaves_and_rejoins_at_the_next_poll() {
         "it rejoins"
     );
 }
+
+fn load_error(json: &Value) -> String {
+    let text = serde_json::to_string(json).expect("test JSON serializes");
+    match kafkasim::scenario::load_str(&text, "test", &[], None) {
+        Ok(_) => panic!("the scenario should be refused"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn mixing_protocols_in_one_group_is_refused_with_the_reason() {
+    // Two group entries with one group.id but different group.protocol would put classic and
+    // consumer-protocol members in one group: Kafka allows that only during an online migration.
+    let mut json = base(2, json!({}), json!([]));
+    let mut classic = json["consumer_groups"][0].clone();
+    classic["config"] = json!({ "group.protocol": "classic" });
+    json["consumer_groups"]
+        .as_array_mut()
+        .expect("groups")
+        .push(classic);
+    let message = load_error(&json);
+    assert!(
+        message.contains("consumer_groups[1].group.id")
+            && message.contains("group.consumer.migration.policy"),
+        "{message}"
+    );
+}
+
+#[test]
+fn server_assignor_must_be_one_the_brokers_offer() {
+    // group.remote.assignor must name one of group.consumer.assignors (UNSUPPORTED_ASSIGNOR).
+    let mut json = base(2, json!({ "group.remote.assignor": "range" }), json!([]));
+    json["cluster"]["config"] = json!({ "group.consumer.assignors": "uniform" });
+    let message = load_error(&json);
+    assert!(
+        message.contains("group.remote.assignor") && message.contains("UNSUPPORTED_ASSIGNOR"),
+        "{message}"
+    );
+    // The coordinator's timing bounds (GroupCoordinatorConfig): 45 s ≤ session ≤ 60 s.
+    let mut json = base(2, json!({}), json!([]));
+    json["cluster"]["config"] = json!({ "group.consumer.session.timeout.ms": 10000 });
+    let message = load_error(&json);
+    assert!(
+        message.contains("group.consumer.session.timeout.ms")
+            && message.contains("group.consumer.min.session.timeout.ms (45000)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn range_server_assignor_is_used_when_members_ask_for_it() {
+    // group.remote.assignor=range: per-topic contiguous ranges in member order (§6.4). After
+    // start-up, 12 partitions over 3 members: 4 contiguous partitions each.
+    let world = run(&base(
+        3,
+        json!({ "group.remote.assignor": "range" }),
+        json!([]),
+    ));
+    for member in 0..3 {
+        let mut owned: Vec<u32> = spans_of(&world, &format!("consumer:billing:{member}"))
+            .iter()
+            .filter(|span| span.to_ns.is_none())
+            .map(|span| span.partition)
+            .collect();
+        owned.sort_unstable();
+        assert_eq!(owned.len(), 4, "{owned:?}");
+        assert_eq!(owned[3] - owned[0], 3, "contiguous: {owned:?}");
+    }
+}

@@ -128,7 +128,10 @@ fn rows(seeds: usize, estimates: &BTreeMap<String, Vec<Estimate>>) -> Vec<Vec<St
         .collect();
     for group in groups {
         for figure in super::GROUP_SUMMARY_KEYS {
-            labelled.push((format!("{group} {figure}"), format!("groups.{group}.{figure}")));
+            labelled.push((
+                format!("{group} {figure}"),
+                format!("groups.{group}.{figure}"),
+            ));
         }
     }
     for (label, key) in labelled {

@@ -817,14 +817,20 @@ impl Resolver {
                 }
                 Some(id) => id.to_string(),
             };
-            if groups.iter().any(|g| g.group_id == group_id) && !group_id.is_empty() {
+            let spec = self.group(group, &path, group_id.clone(), topics, broker);
+            let earlier = groups.iter().find(|g| g.group_id == group_id);
+            if let Some(earlier) = earlier.filter(|_| !group_id.is_empty()) {
+                let allowed = if earlier.config.group_protocol == spec.config.group_protocol {
+                    "group ids must be unique"
+                } else {
+                    "group ids must be unique: members of one group with different group.protocol values would mix classic and consumer-protocol members, which Kafka allows only while a group migrates online from one protocol to the other (group.consumer.migration.policy), and kafkasim does not model that migration; give every member of a group the same group.protocol"
+                };
                 self.push(Problem::field(
                     id_path,
                     Value::from(group_id.as_str()),
-                    "group ids must be unique",
+                    allowed,
                 ));
             }
-            let spec = self.group(group, &path, group_id, topics, broker);
             groups.push(spec);
         }
         groups
