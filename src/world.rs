@@ -235,19 +235,9 @@ impl Metadata {
             .iter()
             .enumerate()
             .map(|(index, topic)| {
-                let start = index as u32 % brokers;
                 let replication_factor = topic.replication_factor.clamp(1, brokers);
                 let replicas = (0..topic.partitions)
-                    .map(|partition| {
-                        let shift = start + partition / brokers;
-                        let first = (partition + start) % brokers;
-                        std::iter::once(first)
-                            .chain((0..replication_factor - 1).map(|j| {
-                                (first + 1 + (shift + j) % (brokers - 1).max(1)) % brokers
-                            }))
-                            .map(BrokerId)
-                            .collect()
-                    })
+                    .map(|partition| placement(index, partition, brokers, replication_factor))
                     .collect();
                 TopicMeta {
                     id: TopicId(index as u32),
@@ -260,6 +250,31 @@ impl Metadata {
             topics,
             brokers: brokers as usize,
         }
+    }
+
+    /// `add-partitions`: the topic grows to `total` partitions, placed as at creation; returns
+    /// the new partitions' states (first replica leads, all in sync, empty logs).
+    pub fn add_partitions(&mut self, topic: usize, total: u32) -> Vec<PartitionState> {
+        let brokers = self.brokers as u32;
+        let meta = &mut self.topics[topic];
+        let replication_factor = meta.replicas.first().map_or(1, |r| r.len() as u32);
+        let mut added = Vec::new();
+        for partition in meta.partitions()..total {
+            let replicas = placement(topic, partition, brokers, replication_factor);
+            added.push(PartitionState {
+                tp: TopicPartition {
+                    topic: meta.id,
+                    partition,
+                },
+                leader: Some(replicas[0]),
+                leader_epoch: 0,
+                partition_epoch: 0,
+                isr: replicas.clone(),
+                replicas: replicas.clone(),
+            });
+            meta.replicas.push(replicas);
+        }
+        added
     }
 
     pub fn topic(&self, index: usize) -> &TopicMeta {
@@ -301,6 +316,22 @@ impl Metadata {
             })
             .collect()
     }
+}
+
+/// Replicas of one partition (`AdminUtils.assignReplicasToBrokers` without racks): the first
+/// round-robin from the topic's start index, the others shifted by a shift that grows each time
+/// the partitions wrap around the brokers.
+fn placement(topic: usize, partition: u32, brokers: u32, replication_factor: u32) -> Vec<BrokerId> {
+    let start = topic as u32 % brokers;
+    let shift = start + partition / brokers;
+    let first = (partition + start) % brokers;
+    std::iter::once(first)
+        .chain(
+            (0..replication_factor - 1)
+                .map(|j| (first + 1 + (shift + j) % (brokers - 1).max(1)) % brokers),
+        )
+        .map(BrokerId)
+        .collect()
 }
 
 /// Why a run stopped early.
@@ -881,7 +912,40 @@ impl World {
                     until_ns: now_ns + duration_ns,
                 });
             }
+            Action::AddPartitions { topic, partitions } => {
+                self.add_partitions(now_ns, topic, partitions);
+            }
             ref other => self.apply_consumer_action(now_ns, other.clone()),
+        }
+    }
+
+    /// `add-partitions`: the controller creates the partitions, their brokers host them, and
+    /// KIP-848 coordinators of groups reading the topic refresh their metadata at their next
+    /// heartbeat. Clients learn of them through metadata (classic group leaders within
+    /// `metadata.max.age.ms`).
+    ///
+    /// Model limit: producers keep the partition count they started with (Kafka's would pick
+    /// up the new partitions at their next metadata refresh), so new partitions stay empty.
+    fn add_partitions(&mut self, now_ns: u64, topic: usize, total: u32) {
+        let added = self.metadata.add_partitions(topic, total);
+        self.controller.add_partitions(&added);
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        for broker in self.brokers.iter_mut() {
+            broker.add_partitions(&mut ctx, &added);
+        }
+        let name = self.metadata.topic(topic).name.clone();
+        for (index, group) in self.scenario.consumer_groups.iter().enumerate() {
+            if !group.topics.contains(&topic) {
+                continue;
+            }
+            if let Some(modern) = self.modern_groups[index].as_mut() {
+                modern.partitions_changed(&name, total);
+            }
         }
     }
 
@@ -1159,31 +1223,8 @@ fn build_consumers(
     (consumers, group_members)
 }
 
-/// Timeline actions whose models have not landed yet are refused rather than ignored.
+/// Scenario features the model cannot run are refused rather than ignored.
 fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
-    for (index, event) in scenario.timeline.iter().enumerate() {
-        let name = match event.action {
-            Action::ProducerStart { .. }
-            | Action::ProducerStop { .. }
-            | Action::ProducerRestart { .. }
-            | Action::BrokerCrash { .. }
-            | Action::BrokerRestart { .. }
-            | Action::BrokerStall { .. }
-            | Action::NetworkPartition { .. }
-            | Action::NetworkDelay { .. }
-            | Action::NetworkLoss { .. }
-            | Action::ConsumerJoin { .. }
-            | Action::ConsumerLeave { .. }
-            | Action::ConsumerCrash { .. }
-            | Action::ConsumerRestart { .. }
-            | Action::ConsumerPause { .. }
-            | Action::ConsumerSlow { .. } => continue,
-            Action::AddPartitions { .. } => "add-partitions",
-        };
-        return Err(UserError::new(format!(
-            "timeline[{index}].action: \"{name}\" is not modelled yet in this version: add-partitions is not modelled yet"
-        )));
-    }
     check_broker_faults(scenario)?;
     for (index, producer) in scenario.producers.iter().enumerate() {
         if let Keys::Zipf { count, .. } = producer.keys {

@@ -372,3 +372,68 @@ fn range_server_assignor_is_used_when_members_ask_for_it() {
         assert_eq!(owned[3] - owned[0], 3, "contiguous: {owned:?}");
     }
 }
+
+/// When each of the 4 partitions added at 30 s (12 → 16) was first owned, for a group config.
+fn first_owned_new_partitions(config: Value) -> (World, Vec<u64>) {
+    let timeline = json!([{ "at_ms": 30000, "action": "add-partitions", "topic": "orders",
+                            "partitions": 16 }]);
+    let mut json = base(3, config.clone(), timeline);
+    json["duration_ms"] = json!(320_000);
+    json["consumer_groups"][0]["config"] = config;
+    let world = run(&json);
+    let firsts = (12..16)
+        .map(|partition| {
+            world
+                .metrics
+                .ownership
+                .iter()
+                .filter(|span| span.partition == partition)
+                .map(|span| span.from_ns)
+                .min()
+                .expect("the new partition is assigned")
+        })
+        .collect();
+    (world, firsts)
+}
+
+#[test]
+fn partition_increase_reaches_the_new_protocol_within_one_heartbeat_interval() {
+    // The coordinator sees the new metadata at once; the next heartbeat of any member bumps the
+    // group epoch and recomputes the target (16 over 3: the new partitions are free, nothing is
+    // revoked); each member takes its new partitions at its own next heartbeat, so all within
+    // one interval (5 s) of the change.
+    let (world, firsts) = first_owned_new_partitions(json!({ "group.protocol": "consumer" }));
+    for first_ns in firsts {
+        let after_ns = first_ns - 30_000 * MS;
+        assert!(
+            after_ns <= (HEARTBEAT_MS + 2) * MS,
+            "taken {after_ns} ns after"
+        );
+    }
+    let revoked_after: u32 = world
+        .metrics
+        .rebalances
+        .iter()
+        .filter(|record| record.start_ns >= 30_000 * MS)
+        .map(|record| record.revoked)
+        .sum();
+    assert_eq!(revoked_after, 0);
+}
+
+#[test]
+fn partition_increase_reaches_a_classic_group_only_at_the_leaders_metadata_refresh() {
+    // Classic: only the leader watches metadata, refreshed every metadata.max.age.ms (300 s from
+    // its start); the refresh makes it rejoin, which starts a rebalance; the others learn at their
+    // next heartbeat (≤ 3 s) and the new partitions are assigned at its end.
+    for strategy in ["range", "cooperative-sticky"] {
+        let config =
+            json!({ "group.protocol": "classic", "partition.assignment.strategy": strategy });
+        let (_, firsts) = first_owned_new_partitions(config);
+        for first_ns in firsts {
+            assert!(
+                (300_000 * MS..=304_000 * MS).contains(&first_ns),
+                "{strategy}: taken at {first_ns} ns"
+            );
+        }
+    }
+}

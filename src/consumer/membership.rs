@@ -120,6 +120,7 @@ impl Consumer {
             None => {
                 self.member_id = joined.member_id.clone();
                 self.generation = joined.generation;
+                self.is_leader = joined.leader == self.member_id;
                 self.phase = Phase::Syncing;
                 let assignment = if joined.leader == self.member_id && !joined.skip_assignment {
                     self.assign(&joined)

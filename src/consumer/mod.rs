@@ -146,6 +146,10 @@ pub struct Consumer {
     /// No metadata request before this time (Kafka's `retry.backoff.ms` between refreshes).
     next_metadata_ns: u64,
     next_metadata_broker: u32,
+    /// The next periodic metadata refresh (`metadata.max.age.ms`).
+    next_metadata_refresh_ns: u64,
+    /// Whether this member led the last classic generation (only the leader watches metadata).
+    is_leader: bool,
     broker_count: u32,
     // Commits, one in flight at a time so they reach the coordinator in order.
     commit_in_flight: Option<(u64, Option<After>, Offsets)>,
@@ -214,6 +218,8 @@ impl Consumer {
             metadata_broker: BrokerId(0),
             next_metadata_ns: 0,
             next_metadata_broker: 0,
+            next_metadata_refresh_ns: 0,
+            is_leader: false,
             broker_count: setup.broker_count,
             commit_in_flight: None,
             commit_queue: VecDeque::new(),
@@ -262,6 +268,8 @@ impl Consumer {
         self.generation = -1;
         self.last_poll_ns = ctx.now_ns;
         self.last_auto_commit_ns = ctx.now_ns;
+        self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
+        self.is_leader = false;
         self.poll(ctx);
     }
 
@@ -372,6 +380,11 @@ impl Consumer {
             return;
         }
         self.last_poll_ns = ctx.now_ns;
+        if ctx.now_ns >= self.next_metadata_refresh_ns {
+            // Kafka's client refreshes metadata that is older than metadata.max.age.ms.
+            self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
+            self.request_metadata(ctx);
+        }
         if self.kip848.is_some() {
             if !self.kip848_poll(ctx) {
                 return;
@@ -649,6 +662,25 @@ impl Consumer {
 
     fn on_metadata_response(&mut self, ctx: &mut Ctx, states: Vec<PartitionState>) {
         self.metadata_in_flight = false;
+        self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
+        let mut grown = false;
+        for (_, id, partitions) in &mut self.topics {
+            let seen = states
+                .iter()
+                .filter(|state| state.tp.topic == *id)
+                .map(|state| state.tp.partition + 1)
+                .max()
+                .unwrap_or(0);
+            if seen > *partitions {
+                *partitions = seen;
+                grown = true;
+            }
+        }
+        if grown && self.kip848.is_none() && self.is_leader && self.phase == Phase::Stable {
+            // ConsumerCoordinator: the leader's metadata snapshot no longer matches the one it
+            // assigned with, so it rejoins (and its JoinGroup forces a rebalance).
+            self.rejoin_needed = true;
+        }
         for state in states {
             if self.topics.iter().any(|(_, id, _)| *id == state.tp.topic) {
                 match state.leader {

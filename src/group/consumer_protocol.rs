@@ -93,6 +93,9 @@ pub struct ConsumerGroup {
     next_slot: u32,
     slots: BTreeMap<u32, String>,
     rebalance_open: bool,
+    /// A subscribed topic's metadata changed (`onNewMetadataImage` requests a refresh): the next
+    /// heartbeat bumps the group epoch.
+    metadata_refresh: bool,
 }
 
 /// Who asked, as every handler needs it.
@@ -130,6 +133,15 @@ impl ConsumerGroup {
             next_slot: 0,
             slots: BTreeMap::new(),
             rebalance_open: false,
+            metadata_refresh: false,
+        }
+    }
+
+    /// A subscribed topic now has `partitions` partitions.
+    pub fn partitions_changed(&mut self, topic: &str, partitions: u32) {
+        if let Some((_, count)) = self.topics.get_mut(topic) {
+            *count = partitions;
+            self.metadata_refresh = true;
         }
     }
 
@@ -263,6 +275,10 @@ impl ConsumerGroup {
             }
         };
         self.update_member(ctx, &id, ask.consumer, heartbeat);
+        if std::mem::take(&mut self.metadata_refresh) {
+            // The subscription metadata changed (a partition count grew).
+            self.bump_group_epoch(ctx);
+        }
         if self.group_epoch > self.assignment_epoch {
             self.compute_target();
         }

@@ -130,6 +130,7 @@ pub const CONSUMER: &[ConfigDef] = &[
     def("group.instance.id", Kind::Special, "null"),
     def("request.timeout.ms", int(0, INT_MAX), "30000"),
     def("retry.backoff.ms", int(0, LONG_MAX), "100"),
+    def("metadata.max.age.ms", int(0, LONG_MAX), "300000"),
     def(
         "group.remote.assignor",
         Kind::Choice(&["uniform", "range"]),

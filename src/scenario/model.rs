@@ -300,6 +300,8 @@ pub struct ConsumerConfig {
     /// `group.remote.assignor` (KIP-848 only): `uniform` or `range`; null means the brokers'
     /// first `group.consumer.assignors`.
     pub group_remote_assignor: Option<String>,
+    /// `metadata.max.age.ms` (300000): the consumer refreshes metadata at least this often.
+    pub metadata_max_age_ns: u64,
 }
 
 /// A node name as the scenario writes it: `broker-0`, `producer:NAME:I`, `consumer:GROUP:I`, `controller`.

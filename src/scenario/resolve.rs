@@ -940,6 +940,7 @@ impl Resolver {
                     .choice("group.remote.assignor", "uniform")
                     .to_string()
             }),
+            metadata_max_age_ns: checked.ms_as_ns("metadata.max.age.ms", 300_000),
         };
         self.protocol_rules(&checked, &config, broker);
         if checked.is_set("enable.auto.commit") {
