@@ -98,6 +98,18 @@ impl PartitionLog {
 
     /// Like `available_bytes`, but stops once it has counted `cap` bytes.
     pub fn available_bytes_capped(&self, offset: u64, limit_offset: u64, cap: u64) -> u64 {
+        if cap <= 1 {
+            // The usual `fetch.min.bytes` of 1 only asks whether anything is there. Limits (log
+            // end, high watermark) sit on batch boundaries, so anything below the limit means
+            // the whole batch holding `offset` is readable: no search needed.
+            let bytes = u64::from(offset < limit_offset);
+            debug_assert_eq!(
+                bytes,
+                self.available_bytes(offset, limit_offset).min(1),
+                "limit {limit_offset} is not on a batch boundary"
+            );
+            return bytes;
+        }
         let mut bytes = 0;
         for batch in self.batches.range(self.first_batch_at_or_after(offset)..) {
             if bytes >= cap || batch.next_offset() > limit_offset {
@@ -108,10 +120,40 @@ impl PartitionLog {
         bytes
     }
 
+    /// The index of the batch containing `offset`, or of the first after it.
     fn first_batch_at_or_after(&self, offset: u64) -> usize {
-        // The batch containing `offset`, or the first after it.
-        self.batches
-            .partition_point(|batch| batch.next_offset() <= offset)
+        // Readers (followers, consumers keeping up) ask for offsets near the log end, and logs
+        // hold thousands of batches: gallop back from the end, then bisect the last step, so the
+        // cost grows with the distance from the end and touches few cold batches.
+        let ends_at_or_before = |index: usize| self.batches[index].next_offset() <= offset;
+        let len = self.batches.len();
+        let mut high = len;
+        let mut step = 1;
+        let mut low = loop {
+            if step > high {
+                break 0;
+            }
+            let probe = high - step;
+            if ends_at_or_before(probe) {
+                break probe + 1;
+            }
+            high = probe;
+            step *= 2;
+        };
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if ends_at_or_before(middle) {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        debug_assert_eq!(
+            low,
+            self.batches
+                .partition_point(|batch| batch.next_offset() <= offset)
+        );
+        low
     }
 
     /// Whole batches from the one containing `offset`, below `limit_offset`, up to `max_bytes`

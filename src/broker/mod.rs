@@ -377,7 +377,7 @@ impl Broker {
             touched.push(tp);
         }
         for &tp in &touched {
-            self.after_leader_change_of_data(ctx, tp);
+            self.after_leader_change_of_data(ctx, tp, true);
         }
         match request.acks {
             Acks::Zero => self.unmute(ctx, from),
@@ -597,13 +597,19 @@ impl Broker {
                 continue;
             }
             replica.update_follower(follower, partition.fetch_offset, ctx.now_ns);
-            available_bytes += replica
-                .log
-                .available_bytes(partition.fetch_offset, replica.log.log_end_offset);
+            let still_needed = self
+                .config
+                .replica_fetch_min_bytes
+                .saturating_sub(available_bytes);
+            available_bytes += replica.log.available_bytes_capped(
+                partition.fetch_offset,
+                replica.log.log_end_offset,
+                still_needed,
+            );
             if let Some(isr) = replica.expand_proposal(follower) {
                 self.propose_isr(ctx, tp, isr);
             }
-            self.after_leader_change_of_data(ctx, tp);
+            self.after_leader_change_of_data(ctx, tp, false);
         }
         if has_answer || available_bytes >= self.config.replica_fetch_min_bytes {
             self.respond_replica_fetch(ctx, request);
@@ -661,8 +667,15 @@ impl Broker {
     }
 
     /// After new data or a follower's progress on a led partition: move the high watermark,
-    /// and wake what waits on it.
-    fn after_leader_change_of_data(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+    /// and wake what waits on it. Parked fetches wait on the high watermark (consumers) or the
+    /// log end (followers), so a follower's fetch only wakes them if the high watermark moved;
+    /// anything else (an append, a new ISR or leadership) passes `wake_parked`.
+    fn after_leader_change_of_data(
+        &mut self,
+        ctx: &mut Ctx,
+        tp: TopicPartition,
+        wake_parked: bool,
+    ) {
         let lag_max_ns = self.config.replica_lag_time_max_ns;
         let min_insync = self.min_insync(tp.topic);
         let fenced = &self.fenced;
@@ -676,7 +689,9 @@ impl Broker {
             }
         }
         self.trim_unread(tp, ctx.now_ns);
-        self.complete_parked(ctx, tp);
+        if wake_parked || advanced {
+            self.complete_parked(ctx, tp);
+        }
     }
 
     /// Answers parked fetches that now have something for them.
@@ -873,7 +888,7 @@ impl Broker {
             Ok(state) => {
                 replica.apply_state(me, &state, ctx.now_ns);
                 self.metadata.insert(tp, state);
-                self.after_leader_change_of_data(ctx, tp);
+                self.after_leader_change_of_data(ctx, tp, true);
             }
             Err(_) => replica.clear_pending_isr(),
         }
@@ -902,10 +917,12 @@ impl Broker {
                     leaders.push(leader);
                 }
                 if was_leader && !is_leader {
+                    // As Kafka's ReplicaManager does on becoming follower: answer what waits here.
                     self.fail_delayed_for(ctx, tp);
+                    self.complete_parked(ctx, tp);
                 }
                 if is_leader {
-                    self.after_leader_change_of_data(ctx, tp);
+                    self.after_leader_change_of_data(ctx, tp, true);
                 }
             }
             self.metadata.insert(tp, state);

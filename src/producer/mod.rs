@@ -22,7 +22,7 @@ use crate::sim::time::{f64_to_ns, NS_PER_MS};
 use crate::world::{Ctx, Metadata};
 use accumulator::{all_batches_full, Accumulator, AccumulatorConfig, AppendOutcome};
 use batch::{BatchData, ProducerBatch};
-use partitioner::{key_text, partition_for_key, to_positive};
+use partitioner::{partition_for_key_index, to_positive};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use workload::{PendingRecord, Workload};
@@ -556,8 +556,7 @@ impl Producer {
         let partitions = self.leaders.len() as u32;
         match self.rule {
             PartitionRule::Keyed => {
-                let key = key_text(record.key.unwrap_or(0), self.key_width);
-                partition_for_key(key.as_bytes(), partitions)
+                partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
             }
             PartitionRule::RoundRobin => {
                 let value = self.round_robin_counter;
@@ -839,8 +838,7 @@ impl Producer {
             let partitions = self.leaders.len() as u32;
             let partition = match self.rule {
                 PartitionRule::Keyed => {
-                    let key = key_text(record.key.unwrap_or(0), self.key_width);
-                    partition_for_key(key.as_bytes(), partitions)
+                    partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
                 }
                 PartitionRule::RoundRobin => {
                     let position = to_positive(round_robin as i32) as usize;

@@ -51,6 +51,24 @@ pub fn key_text(index: u64, width: u32) -> String {
     format!("{index:0width$}", width = width as usize)
 }
 
+/// `partition_for_key(key_text(index, width))` without building the string: keyed producers
+/// call this for every record, and in the sender's look-ahead again.
+pub fn partition_for_key_index(index: u64, width: u32, partitions: u32) -> u32 {
+    const STACK_BYTES: usize = 64;
+    let digits = index.checked_ilog10().unwrap_or(0) as usize + 1;
+    let length = (width as usize).max(digits);
+    if length > STACK_BYTES {
+        return partition_for_key(key_text(index, width).as_bytes(), partitions);
+    }
+    let mut key = [b'0'; STACK_BYTES];
+    let mut rest = index;
+    for position in (length - digits..length).rev() {
+        key[position] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    partition_for_key(&key[..length], partitions)
+}
+
 /// The built-in partitioner's state for one topic (Kafka's `StickyPartitionInfo` plus load stats).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StickyPartitioner {
@@ -166,6 +184,20 @@ mod tests {
         ];
         let partitions: Vec<u32> = keys.iter().map(|key| partition_for_key(key, 6)).collect();
         assert_eq!(partitions, [0, 0, 2, 5, 3]);
+    }
+
+    #[test]
+    fn key_index_partition_matches_the_formatted_key() {
+        for width in [0, 1, 3, 6, 20, 64, 65, 100] {
+            for index in [0, 1, 9, 10, 99, 12_345, 999_999, 1_000_000, u64::MAX] {
+                let text = key_text(index, width);
+                assert_eq!(
+                    partition_for_key_index(index, width, 64),
+                    partition_for_key(text.as_bytes(), 64),
+                    "key {text:?}"
+                );
+            }
+        }
     }
 
     #[test]
