@@ -364,6 +364,8 @@ pub struct World {
     pub events: u64,
     /// Per partition, the high watermark up to which replicas were last checked to agree.
     checked_up_to: BTreeMap<TopicPartition, u64>,
+    /// Per client, when the coordinator finishes its last group request (they stay in order).
+    group_request_order: BTreeMap<NodeId, u64>,
 }
 
 impl World {
@@ -431,6 +433,7 @@ impl World {
             controller,
             events: 0,
             checked_up_to: BTreeMap::new(),
+            group_request_order: BTreeMap::new(),
             scenario,
         };
         world.schedule_initial_events();
@@ -600,7 +603,13 @@ impl World {
                 // Model limit: the group coordinator lives outside the broker process: its
                 // requests take I/O-thread time but never wait behind the connection's other
                 // requests, and the coordinator survives its broker's crash (no failover).
-                let at_ns = self.brokers[broker.0 as usize].group_request_done(now_ns, &message);
+                let done_ns = self.brokers[broker.0 as usize].group_request_done(now_ns, &message);
+                // One connection's requests are handled in order (Kafka's socket server mutes
+                // the channel until the response is sent): a request never overtakes the one
+                // the same client sent before it (a leave and the rejoin right after it).
+                let previous_ns = self.group_request_order.get(&from).copied().unwrap_or(0);
+                let at_ns = done_ns.max(previous_ns);
+                self.group_request_order.insert(from, at_ns);
                 ctx.queue.schedule(
                     at_ns,
                     Event::BrokerProcess {
