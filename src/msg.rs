@@ -70,6 +70,17 @@ pub enum Message {
     MetadataUpdate(Vec<PartitionState>, Vec<BrokerId>),
     MetadataRequest,
     MetadataResponse(Vec<PartitionState>),
+    /// A consumer asks any broker which broker coordinates its group.
+    FindCoordinator {
+        request_id: u64,
+        group: usize,
+    },
+    /// The group's coordinator, or None for COORDINATOR_NOT_AVAILABLE (the group's
+    /// `__consumer_offsets` partition has no leader).
+    FindCoordinatorReply {
+        request_id: u64,
+        coordinator: Option<BrokerId>,
+    },
 }
 
 /// A partition's state as the controller commits it (KRaft `PartitionRecord`).
@@ -186,6 +197,8 @@ pub enum GroupError {
     StaleMemberEpoch,
     /// KIP-848: a static member joined while the member of its instance id is still active.
     UnreleasedInstanceId,
+    /// The broker does not (or no longer) coordinate this group.
+    NotCoordinator,
 }
 
 /// One request to a group coordinator: who sends it, for which group, and what it asks.
@@ -350,6 +363,9 @@ impl Message {
                 data_bytes(batches, response.partitions.len())
             }
             Message::Group(request) => group_request_bytes(request),
+            Message::FindCoordinator { .. } | Message::FindCoordinatorReply { .. } => {
+                HEADER_BYTES + MEMBER_ID_BYTES
+            }
             Message::GroupReply(response) => group_response_bytes(response),
             Message::ReplicaFetchRequest(request) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES * request.partitions.len() as u64

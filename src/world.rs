@@ -10,10 +10,10 @@ use crate::consumer::{Consumer, ConsumerSetup};
 use crate::controller::{Controller, BROKER_SESSION_TIMEOUT_NS};
 use crate::error::UserError;
 use crate::group::consumer_protocol::ConsumerGroupSettings;
-use crate::group::{coordinator_broker, ClassicGroup, ConsumerGroup};
+use crate::group::{coordinator_broker, offsets_replicas, ClassicGroup, ConsumerGroup};
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
 use crate::metrics::Recorder;
-use crate::msg::{Message, PartitionState};
+use crate::msg::{GroupError, GroupResponse, GroupResponseBody, Message, PartitionState};
 use crate::net::{LinkFault, Network, NodeLayout, Transmission};
 use crate::producer::workload::ZIPF_KEYS_MAX;
 use crate::producer::Producer;
@@ -39,6 +39,8 @@ pub enum Event {
     ConsumerWake(ConsumerId),
     /// The consumer's heartbeat thread wakes up.
     ConsumerHeartbeat(ConsumerId),
+    /// A consumer's request deadline or FindCoordinator backoff ends.
+    ConsumerRequestTimer(ConsumerId),
     ConsumerStart(ConsumerId),
     /// A group coordinator's timer (join, sync or a member's session deadline).
     GroupTimer {
@@ -74,6 +76,7 @@ pub enum TimerKey {
     Producer(u32),
     Consumer(u32),
     ConsumerHeartbeat(u32),
+    ConsumerRequests(u32),
     Group(u32, u32),
     Broker(u32, u64),
     Fetcher(u32, u32),
@@ -133,11 +136,27 @@ impl Ctx<'_> {
         );
     }
 
-    /// The process stopped: its poll and heartbeat timers die with it.
+    pub fn set_consumer_request_timer(&mut self, consumer: ConsumerId, at_ns: Option<u64>) {
+        let key = TimerKey::ConsumerRequests(consumer.0);
+        match at_ns {
+            Some(at_ns) if self.queue.timer_at(key) != Some(at_ns) => {
+                self.queue
+                    .set_timer(key, at_ns, Event::ConsumerRequestTimer(consumer));
+            }
+            Some(_) => {}
+            None => {
+                self.queue.cancel_timer(key);
+            }
+        }
+    }
+
+    /// The process stopped: its poll, heartbeat and request timers die with it.
     pub fn cancel_consumer_timers(&mut self, consumer: ConsumerId) {
         self.queue.cancel_timer(TimerKey::Consumer(consumer.0));
         self.queue
             .cancel_timer(TimerKey::ConsumerHeartbeat(consumer.0));
+        self.queue
+            .cancel_timer(TimerKey::ConsumerRequests(consumer.0));
     }
 
     pub fn set_group_timer(&mut self, group: usize, kind: u32, at_ns: u64) {
@@ -362,6 +381,8 @@ pub struct World {
     joined: Vec<u32>,
     pub controller: Controller,
     pub events: u64,
+    /// Sum over events of the queue length when each was popped (for the mean, in benchmarks).
+    pending_events_sum: u128,
     /// Per partition, the high watermark up to which replicas were last checked to agree.
     checked_up_to: BTreeMap<TopicPartition, u64>,
     /// Per client, when the coordinator finishes its last group request (they stay in order).
@@ -432,6 +453,7 @@ impl World {
             joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
             controller,
             events: 0,
+            pending_events_sum: 0,
             checked_up_to: BTreeMap::new(),
             group_request_order: BTreeMap::new(),
             scenario,
@@ -479,6 +501,11 @@ impl World {
     }
 
     /// Runs until the scenario's duration, or a hard limit.
+    /// Events waiting in the queue, on average over the events popped so far.
+    pub fn mean_pending_events(&self) -> f64 {
+        self.pending_events_sum as f64 / self.events.max(1) as f64
+    }
+
     pub fn run(&mut self) -> Result<(), LimitExceeded> {
         let end_ns = self.scenario.duration_ns;
         let limits = self.scenario.limits.clone();
@@ -488,6 +515,7 @@ impl World {
             }
             let (at_ns, event) = self.queue.pop().expect("peeked");
             self.events += 1;
+            self.pending_events_sum += self.queue.len() as u128;
             if self.events > limits.events_max {
                 return Err(LimitExceeded {
                     limit: "events_max",
@@ -522,12 +550,46 @@ impl World {
                 from,
                 message,
             } => {
+                if !self.brokers[broker.0 as usize].alive
+                    && matches!(message, Message::Group(_) | Message::FindCoordinator { .. })
+                {
+                    // The broker died while the request waited for an I/O thread.
+                    return;
+                }
+                if let Message::FindCoordinator { request_id, group } = message {
+                    let group = &self.groups[group];
+                    let coordinator = (!group.offline).then_some(group.broker);
+                    let reply = Message::FindCoordinatorReply {
+                        request_id,
+                        coordinator,
+                    };
+                    ctx.send(NodeId::Broker(broker), from, reply);
+                    return;
+                }
                 if let Message::Group(request) = message {
                     let group = request.group;
-                    let committed = match self.modern_groups[group].as_mut() {
-                        Some(modern) => modern.handle(&mut ctx, request),
-                        None => self.groups[group].handle(&mut ctx, request),
-                    };
+                    if let Some(modern) = self.modern_groups[group].as_mut() {
+                        // Model limit: a KIP-848 coordinator stays on its first broker (no
+                        // failover for consumer-protocol groups yet).
+                        let committed = modern.handle(&mut ctx, request);
+                        for (tp, offset) in committed {
+                            if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
+                                self.brokers[leader.0 as usize]
+                                    .group_committed(tp, group, offset, now_ns);
+                            }
+                        }
+                        return;
+                    }
+                    if !self.groups[group].loaded || self.groups[group].broker != broker {
+                        let reply = GroupResponse {
+                            request_id: request.request_id,
+                            error: Some(GroupError::NotCoordinator),
+                            body: GroupResponseBody::Heartbeat,
+                        };
+                        ctx.send(NodeId::Broker(broker), from, Message::GroupReply(reply));
+                        return;
+                    }
+                    let committed = self.groups[group].handle(&mut ctx, request);
                     // Committed offsets let leaders drop data the group no longer needs.
                     for (tp, offset) in committed {
                         if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
@@ -545,6 +607,9 @@ impl World {
             }
             Event::ConsumerHeartbeat(consumer) => {
                 self.consumers[consumer.0 as usize].on_heartbeat_timer(&mut ctx);
+            }
+            Event::ConsumerRequestTimer(consumer) => {
+                self.consumers[consumer.0 as usize].on_request_timer(&mut ctx);
             }
             Event::GroupTimer { group, kind } => match self.modern_groups[group].as_mut() {
                 Some(modern) => modern.on_timer(&mut ctx, kind),
@@ -573,7 +638,10 @@ impl World {
                 self.queue
                     .schedule(now_ns + period_ns, Event::IsrCheck(broker));
             }
-            Event::SessionExpired(broker) => self.controller.on_session_expired(&mut ctx, broker),
+            Event::SessionExpired(broker) => {
+                self.controller.on_session_expired(&mut ctx, broker);
+                self.place_coordinators(now_ns);
+            }
             Event::ConnectionClosed { node, broker } => match node {
                 NodeId::Producer(id) => {
                     self.producers[id.0 as usize].on_connection_closed(&mut ctx, broker)
@@ -599,14 +667,17 @@ impl World {
             metrics: &mut self.metrics,
         };
         match to {
-            NodeId::Broker(broker) if matches!(message, Message::Group(_)) => {
-                // Model limit: the group coordinator lives outside the broker process: its
-                // requests take I/O-thread time but never wait behind the connection's other
-                // requests, and the coordinator survives its broker's crash (no failover).
+            NodeId::Broker(broker)
+                if matches!(message, Message::Group(_) | Message::FindCoordinator { .. })
+                    && self.brokers[broker.0 as usize].alive =>
+            {
+                // Model limit: group requests take I/O-thread time but never wait behind the
+                // connection's other requests (Kafka's consumer uses a separate connection to
+                // its coordinator, which this matches for the coordinator's own requests).
                 let done_ns = self.brokers[broker.0 as usize].group_request_done(now_ns, &message);
-                // One connection's requests are handled in order (Kafka's socket server mutes
-                // the channel until the response is sent): a request never overtakes the one
-                // the same client sent before it (a leave and the rejoin right after it).
+                // One client's group requests are handled in order (Kafka's socket server mutes
+                // the channel until the response is sent): a leave is never overtaken by the
+                // rejoin sent right after it.
                 let previous_ns = self.group_request_order.get(&from).copied().unwrap_or(0);
                 let at_ns = done_ns.max(previous_ns);
                 self.group_request_order.insert(from, at_ns);
@@ -663,7 +734,8 @@ impl World {
             }
             NodeId::Controller => match (from, message) {
                 (_, Message::BrokerHeartbeat(broker, incarnation)) => {
-                    self.controller.on_heartbeat(&mut ctx, broker, incarnation)
+                    self.controller.on_heartbeat(&mut ctx, broker, incarnation);
+                    self.place_coordinators(now_ns);
                 }
                 (NodeId::Broker(broker), Message::AlterPartition(proposal)) => {
                     self.controller
@@ -776,16 +848,16 @@ impl World {
                 let high_watermark = replica.log.high_watermark;
                 // Each tick checks what the HW passed since the last one, so the cost follows
                 // the data, not the log's length.
-                let from = checked.get(tp).copied().unwrap_or(0).min(high_watermark);
+                let from = checked.get(&tp).copied().unwrap_or(0).min(high_watermark);
                 for member in leader.isr.iter().filter(|&&member| member != broker.id) {
                     let follower = &self.brokers[member.0 as usize];
-                    let Some(copy) = follower.replica(*tp).filter(|_| follower.alive) else {
+                    let Some(copy) = follower.replica(tp).filter(|_| follower.alive) else {
                         continue;
                     };
                     let range = (from, high_watermark);
-                    self.compare_logs(*tp, &replica.log, &copy.log, range, (broker.id, *member));
+                    self.compare_logs(tp, &replica.log, &copy.log, range, (broker.id, *member));
                 }
-                checked.insert(*tp, high_watermark);
+                checked.insert(tp, high_watermark);
             }
         }
         self.checked_up_to = checked;
@@ -970,6 +1042,14 @@ impl World {
         if !target.alive {
             return;
         }
+        // The coordinators it hosted lose their in-memory state with the process.
+        for group in self
+            .groups
+            .iter_mut()
+            .filter(|group| group.broker == broker)
+        {
+            group.unload(&mut ctx);
+        }
         // A power loss takes the unflushed tail of every log on the broker; where that broker's
         // log is the partition's log of record, those records are gone from the ledger too.
         for (tp, removed) in target.crash(&mut ctx, lose_after_ns) {
@@ -998,6 +1078,54 @@ impl World {
                     reset.deliver_at_ns,
                     Event::ConnectionClosed { node, broker },
                 );
+            }
+        }
+    }
+
+    /// The controller's view changed: a group whose coordinator's broker was fenced (or came back
+    /// as a new process) moves to the next leader of its `__consumer_offsets` partition, which
+    /// loads it from its stored record.
+    ///
+    /// Model limit: `__consumer_offsets` is not replicated as a log; its partition's leader is
+    /// chosen as the controller would with every unfenced replica in the ISR: the first unfenced
+    /// replica in assignment order, the failed leader only if no other is left. Loading is
+    /// instantaneous, and every offset commit the coordinator handled survives (Kafka answers a
+    /// commit only once the ISR has it, so acknowledged commits survive there too).
+    fn place_coordinators(&mut self, now_ns: u64) {
+        let brokers = self.metadata.brokers();
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        for group in &mut self.groups {
+            let fenced = |broker: BrokerId| self.controller.is_fenced(broker);
+            let current = group.broker;
+            let same_process = self.brokers[current.0 as usize].incarnation() == group.incarnation;
+            if !group.offline && !fenced(current) && same_process {
+                continue;
+            }
+            let replicas = offsets_replicas(&group.group_id, brokers);
+            let next = replicas
+                .iter()
+                .copied()
+                .find(|&replica| replica != current && !fenced(replica))
+                .or_else(|| (!fenced(current)).then_some(current));
+            let Some(next) = next else {
+                group.unload(&mut ctx);
+                group.offline = true;
+                continue;
+            };
+            let target = &self.brokers[next.0 as usize];
+            if target.alive {
+                group.load(&mut ctx, next, target.incarnation());
+            } else {
+                // Elected while dead and not yet fenced: clients find a dead coordinator.
+                group.unload(&mut ctx);
+                group.broker = next;
+                group.incarnation = target.incarnation();
+                group.offline = false;
             }
         }
     }

@@ -20,7 +20,7 @@ impl LogBatch {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PartitionLog {
     batches: VecDeque<LogBatch>,
     /// First offset still held (batches below were trimmed once every reader passed them).
@@ -28,6 +28,21 @@ pub struct PartitionLog {
     /// Log end offset: the offset the next record gets.
     pub log_end_offset: u64,
     pub high_watermark: u64,
+    /// The first batch's next offset (u64::MAX when empty): nothing ends at or below a smaller
+    /// trim offset.
+    front_next_offset: u64,
+}
+
+impl Default for PartitionLog {
+    fn default() -> Self {
+        PartitionLog {
+            batches: VecDeque::new(),
+            log_start_offset: 0,
+            log_end_offset: 0,
+            high_watermark: 0,
+            front_next_offset: u64::MAX,
+        }
+    }
 }
 
 impl PartitionLog {
@@ -39,6 +54,9 @@ impl PartitionLog {
         );
         self.log_end_offset = batch.next_offset();
         self.batches.push_back(batch);
+        if self.batches.len() == 1 {
+            self.refresh_front();
+        }
     }
 
     /// Removes every batch that ends above `offset`; returns them in offset order.
@@ -47,6 +65,7 @@ impl PartitionLog {
             .batches
             .partition_point(|batch| batch.next_offset() <= offset);
         let removed: Vec<LogBatch> = self.batches.drain(keep..).collect();
+        self.refresh_front();
         self.log_end_offset = match self.batches.back() {
             Some(last) => last.next_offset(),
             None => offset
@@ -189,12 +208,22 @@ impl PartitionLog {
     /// Drops batches that end at or below `offset` and were appended before `appended_before_ns`
     /// (a batch that a power loss could still take stays until it is flushed).
     pub fn trim_before(&mut self, offset: u64, appended_before_ns: u64) {
+        // Called after every fetch: the cached front answers "nothing to trim" without touching
+        // the (cold) first batch.
+        if offset < self.front_next_offset {
+            return;
+        }
         while self.batches.front().is_some_and(|batch| {
             batch.next_offset() <= offset && batch.append_ns < appended_before_ns
         }) {
             let batch = self.batches.pop_front().expect("front exists");
             self.log_start_offset = batch.next_offset();
         }
+        self.refresh_front();
+    }
+
+    fn refresh_front(&mut self) {
+        self.front_next_offset = self.batches.front().map_or(u64::MAX, LogBatch::next_offset);
     }
 
     pub fn batches_held(&self) -> usize {

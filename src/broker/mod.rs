@@ -5,7 +5,9 @@
 //! leader's ISR shrink and expand through the controller; heartbeats to the controller.
 
 pub mod log;
+mod purgatory;
 pub mod replica;
+mod replica_set;
 
 use crate::ids::{BrokerId, NodeId, TopicId, TopicPartition};
 use crate::msg::{
@@ -18,20 +20,15 @@ use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
 use log::LogBatch;
+use purgatory::{Parked, Purgatory};
 use replica::{Replica, Role, SequenceCheck};
+use replica_set::ReplicaSet;
 use std::collections::{BTreeMap, VecDeque};
 
 /// How long a leader waits for the controller to answer an AlterPartition before proposing again.
 const ALTER_PARTITION_TIMEOUT_NS: u64 = ms_to_ns(30_000);
 /// KRaft's `broker.heartbeat.interval.ms` default.
 pub const BROKER_HEARTBEAT_INTERVAL_NS: u64 = ms_to_ns(2000);
-
-/// A fetch waiting for data (Kafka's fetch purgatory), from a consumer or a follower.
-#[derive(Debug)]
-enum Parked {
-    Consumer { from: NodeId, request: FetchRequest },
-    Follower { request: ReplicaFetchRequest },
-}
 
 /// An `acks=all` produce waiting for the high watermark (Kafka's `DelayedProduce`).
 #[derive(Debug)]
@@ -62,14 +59,14 @@ pub struct Broker {
     min_insync_of_topic: Vec<u32>,
     io_threads_free_ns: Vec<u64>,
     cost_rng: SimRng,
-    replicas: BTreeMap<TopicPartition, Replica>,
+    replicas: ReplicaSet,
     /// The controller's partition states as last pushed to this broker (answers Metadata).
     metadata: BTreeMap<TopicPartition, PartitionState>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
     readers_of_topic: Vec<Vec<usize>>,
     /// Latest committed offset of each group per partition.
     group_positions: BTreeMap<(TopicPartition, usize), u64>,
-    parked: BTreeMap<u64, Parked>,
+    parked: Purgatory,
     delayed: BTreeMap<u64, DelayedProduce>,
     next_park_id: u64,
     /// Leaders this broker's fetcher has a request in flight to.
@@ -123,7 +120,7 @@ impl Broker {
             metadata: BTreeMap::new(),
             readers_of_topic,
             group_positions: BTreeMap::new(),
-            parked: BTreeMap::new(),
+            parked: Purgatory::default(),
             delayed: BTreeMap::new(),
             next_park_id: 0,
             fetch_in_flight: BTreeMap::new(),
@@ -142,7 +139,7 @@ impl Broker {
         self.replicas.get(&tp)
     }
 
-    pub fn replicas(&self) -> impl Iterator<Item = (&TopicPartition, &Replica)> {
+    pub fn replicas(&self) -> impl Iterator<Item = (TopicPartition, &Replica)> {
         self.replicas.iter()
     }
 
@@ -226,6 +223,11 @@ impl Broker {
     }
 
     /// A group coordinator request takes I/O-thread time like any other; returns when it is done.
+    /// How many times this broker's process started (a restart registers anew).
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
     pub fn group_request_done(&mut self, now_ns: u64, message: &Message) -> u64 {
         self.schedule_request(now_ns, message)
     }
@@ -392,7 +394,7 @@ impl Broker {
                 let id = self.next_park_id;
                 self.next_park_id += 1;
                 self.delayed.insert(id, delayed);
-                if !self.try_complete_delayed(ctx, id) {
+                if !self.try_complete_delayed(ctx, id, None) {
                     ctx.set_broker_timer(self.id, id, ctx.now_ns + request.timeout_ns);
                 }
             }
@@ -417,34 +419,44 @@ impl Broker {
     }
 
     /// Kafka's `DelayedProduce.tryComplete`: done when every appended partition's high watermark
-    /// reached its batch, or the partition is no longer led here.
-    fn try_complete_delayed(&mut self, ctx: &mut Ctx, id: u64) -> bool {
+    /// reached its batch, or the partition is no longer led here. A partition's outcome is
+    /// settled the first time it is known (Kafka clears `acksPending`) and not looked at again.
+    /// After the first try, a partition's outcome can only change when its own high watermark
+    /// or leadership does, which tries again with `only` set to it: the others need no look.
+    fn try_complete_delayed(
+        &mut self,
+        ctx: &mut Ctx,
+        id: u64,
+        only: Option<TopicPartition>,
+    ) -> bool {
         let Some(delayed) = self.delayed.get_mut(&id) else {
             return true;
         };
-        let mut pending = false;
-        for &(index, required) in &delayed.waiting {
-            let tp = delayed.results[index].0;
-            if delayed.results[index].1.is_err() {
-                continue;
+        let replicas = &self.replicas;
+        let min_insync_of_topic = &self.min_insync_of_topic;
+        let results = &mut delayed.results;
+        delayed.waiting.retain(|&(index, required)| {
+            let tp = results[index].0;
+            if only.is_some_and(|only| only != tp) {
+                return true;
             }
-            let min_insync = self.min_insync_of_topic[tp.topic.0 as usize];
-            match self.replicas.get(&tp) {
+            match replicas.get(&tp) {
                 Some(replica) if replica.is_leader() => {
-                    if replica.log.high_watermark >= required {
-                        let maximal = replica
-                            .leader_state()
-                            .map_or(0, |leader| leader.maximal_isr().len());
-                        if (maximal as u32) < min_insync {
-                            delayed.results[index].1 = Err(ErrorCode::NotEnoughReplicasAfterAppend);
-                        }
-                    } else {
-                        pending = true;
+                    if replica.log.high_watermark < required {
+                        return true;
+                    }
+                    let maximal = replica
+                        .leader_state()
+                        .map_or(0, |leader| leader.maximal_isr().len());
+                    if (maximal as u32) < min_insync_of_topic[tp.topic.0 as usize] {
+                        results[index].1 = Err(ErrorCode::NotEnoughReplicasAfterAppend);
                     }
                 }
-                _ => delayed.results[index].1 = Err(ErrorCode::NotLeaderOrFollower),
+                _ => results[index].1 = Err(ErrorCode::NotLeaderOrFollower),
             }
-        }
+            false
+        });
+        let pending = !delayed.waiting.is_empty();
         if pending {
             return false;
         }
@@ -466,7 +478,7 @@ impl Broker {
             self.send_produce_response(ctx, delayed.from, delayed.request_id, delayed.results);
             return;
         }
-        if let Some(parked) = self.parked.remove(&id) {
+        if let Some(parked) = self.parked.remove(id) {
             self.answer_parked(ctx, parked);
         }
     }
@@ -683,9 +695,8 @@ impl Broker {
             replica.maybe_advance_high_watermark(ctx.now_ns, lag_max_ns, min_insync, fenced)
         });
         if advanced {
-            let ids: Vec<u64> = self.delayed.keys().copied().collect();
-            for id in ids {
-                self.try_complete_delayed(ctx, id);
+            for id in self.delayed_waiting_on(tp) {
+                self.try_complete_delayed(ctx, id, Some(tp));
             }
         }
         self.trim_unread(tp, ctx.now_ns);
@@ -698,27 +709,15 @@ impl Broker {
     fn complete_parked(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
         let ready: Vec<u64> = self
             .parked
-            .iter()
+            .waiting_on(tp)
             .filter(|(_, parked)| match parked {
-                Parked::Consumer { request, .. } => {
-                    request
-                        .partitions
-                        .iter()
-                        .any(|partition| partition.tp == tp)
-                        && self.consumer_fetchable(request)
-                }
-                Parked::Follower { request } => {
-                    request
-                        .partitions
-                        .iter()
-                        .any(|partition| partition.tp == tp)
-                        && self.follower_fetchable(request)
-                }
+                Parked::Consumer { request, .. } => self.consumer_fetchable(request),
+                Parked::Follower { request } => self.follower_fetchable(request),
             })
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for id in ready {
-            let parked = self.parked.remove(&id).expect("listed above");
+            let parked = self.parked.remove(id).expect("listed above");
             ctx.cancel_broker_timer(self.id, id);
             self.answer_parked(ctx, parked);
         }
@@ -806,7 +805,7 @@ impl Broker {
             .replicas
             .iter()
             .filter(|(_, replica)| matches!(replica.role, Role::Follower { leader: Some(l) } if l == leader))
-            .map(|(&tp, replica)| ReplicaFetchPartition {
+            .map(|(tp, replica)| ReplicaFetchPartition {
                 tp,
                 fetch_offset: replica.log.log_end_offset,
                 last_fetched_epoch: replica.last_epoch(),
@@ -935,20 +934,20 @@ impl Broker {
     }
 
     fn fail_delayed_for(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
-        let ids: Vec<u64> = self
-            .delayed
+        for id in self.delayed_waiting_on(tp) {
+            self.try_complete_delayed(ctx, id, Some(tp));
+        }
+    }
+
+    /// The delayed produces still waiting on `tp`, oldest first.
+    fn delayed_waiting_on(&self, tp: TopicPartition) -> Vec<u64> {
+        self.delayed
             .iter()
             .filter(|(_, delayed)| {
-                delayed
-                    .results
-                    .iter()
-                    .any(|(result_tp, _)| *result_tp == tp)
+                (delayed.waiting.iter()).any(|&(index, _)| delayed.results[index].0 == tp)
             })
             .map(|(&id, _)| id)
-            .collect();
-        for id in ids {
-            self.try_complete_delayed(ctx, id);
-        }
+            .collect()
     }
 
     /// The `isr-expiration` task, every `replica.lag.time.max.ms / 2`.
@@ -963,7 +962,7 @@ impl Broker {
         let proposals: Vec<(TopicPartition, Vec<BrokerId>)> = self
             .replicas
             .iter()
-            .filter_map(|(&tp, replica)| {
+            .filter_map(|(tp, replica)| {
                 replica
                     .shrink_proposal(self.id, ctx.now_ns, lag_max_ns)
                     .map(|isr| (tp, isr))
@@ -994,15 +993,15 @@ impl Broker {
         lose_unflushed_after_ns: Option<u64>,
     ) -> Vec<(TopicPartition, Vec<LogBatch>)> {
         self.alive = false;
-        for id in self.parked.keys().chain(self.delayed.keys()) {
-            ctx.cancel_broker_timer(self.id, *id);
+        for id in self.parked.ids().chain(self.delayed.keys().copied()) {
+            ctx.cancel_broker_timer(self.id, id);
         }
         self.parked.clear();
         self.delayed.clear();
         self.fetch_in_flight.clear();
         self.connections.clear();
         let mut lost = Vec::new();
-        for (&tp, replica) in self.replicas.iter_mut() {
+        for (tp, replica) in self.replicas.iter_mut() {
             if let Some(after_ns) = lose_unflushed_after_ns {
                 let keep = replica
                     .log

@@ -120,6 +120,12 @@ impl Consumer {
         if self.heartbeat_in_flight {
             return;
         }
+        if !self.coordinator_known {
+            // FindCoordinator first; the heartbeat goes after the retry backoff.
+            self.find_coordinator(ctx);
+            ctx.set_consumer_heartbeat(self.id, ctx.now_ns + self.config.retry_backoff_ns.max(1));
+            return;
+        }
         self.heartbeat_in_flight = true;
         let state = self.kip848();
         state.acknowledge = false;

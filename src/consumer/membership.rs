@@ -5,9 +5,10 @@
 
 use super::{After, App, Consumer, Phase};
 use crate::assignor::{self, MemberSubscription};
-use crate::ids::TopicPartition;
+use crate::ids::{BrokerId, NodeId, TopicPartition};
 use crate::msg::{
     GroupError, GroupRequestBody, GroupResponse, GroupResponseBody, JoinGroup, JoinedMember,
+    Message,
 };
 use crate::world::Ctx;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,11 +57,16 @@ impl Consumer {
     }
 
     pub(super) fn on_group_reply(&mut self, ctx: &mut Ctx, response: GroupResponse) {
+        if response.error == Some(GroupError::NotCoordinator) {
+            self.coordinator_lost(ctx);
+            return;
+        }
         let GroupResponse {
             request_id,
             error,
             body,
         } = response;
+        self.group_deadlines.remove(&request_id);
         match body {
             GroupResponseBody::Join {
                 generation,
@@ -113,6 +119,7 @@ impl Consumer {
                 self.send_join(ctx);
             }
             Some(GroupError::RebalanceInProgress) => self.send_join(ctx),
+            Some(GroupError::NotCoordinator) => {}
             Some(_) => {
                 self.lose_membership(ctx);
                 self.send_join(ctx);
@@ -122,6 +129,7 @@ impl Consumer {
                 self.generation = joined.generation;
                 self.is_leader = joined.leader == self.member_id;
                 self.phase = Phase::Syncing;
+                self.last_heartbeat_ok_ns = ctx.now_ns;
                 let assignment = if joined.leader == self.member_id && !joined.skip_assignment {
                     self.assign(&joined)
                 } else {
@@ -212,9 +220,12 @@ impl Consumer {
             None => {
                 self.phase = Phase::Stable;
                 self.rejoin_needed = false;
-                self.apply_assignment(ctx, tps);
                 if self.app == App::InPoll {
+                    self.apply_assignment(ctx, tps);
                     self.poll(ctx);
+                } else {
+                    // Processing records: the assignment waits for the next poll().
+                    self.pending_assignment = Some(tps);
                 }
             }
         }
@@ -222,7 +233,7 @@ impl Consumer {
 
     /// `onJoinComplete`: eager members take the whole new assignment; cooperative members revoke
     /// what it takes away (committing first) and rejoin at once for the follow-up round.
-    fn apply_assignment(&mut self, ctx: &mut Ctx, tps: Vec<TopicPartition>) {
+    pub(super) fn apply_assignment(&mut self, ctx: &mut Ctx, tps: Vec<TopicPartition>) {
         let new: BTreeSet<TopicPartition> = tps.iter().copied().collect();
         self.last_assignment = tps;
         let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).copied().collect();
@@ -257,6 +268,7 @@ impl Consumer {
         self.member_id.clear();
         self.generation = -1;
         self.phase = Phase::Unjoined;
+        self.pending_assignment = None;
         self.heartbeat_in_flight = false;
     }
 
@@ -284,18 +296,123 @@ impl Consumer {
             self.lose_membership(ctx);
             return;
         }
-        if !self.heartbeat_in_flight {
+        if !self.coordinator_known {
+            // The heartbeat thread looks the coordinator up (after its backoff).
+            self.find_coordinator(ctx);
+        } else if since_ok_ns(ctx.now_ns, self.last_heartbeat_ok_ns)
+            > self.config.session_timeout_ns
+        {
+            // No successful heartbeat for a session: make sure the coordinator is still there.
+            self.coordinator_lost(ctx);
+        } else {
+            // Kafka's heartbeat thread beats every interval, whether or not one is in flight.
             self.heartbeat_in_flight = true;
             self.send_group(ctx, GroupRequestBody::Heartbeat);
         }
         self.start_heartbeats(ctx);
     }
 
+    /// `markCoordinatorUnknown`: the coordinator connection is closed, every request on it fails.
+    /// A JoinGroup or SyncGroup in flight is redone, a `commitSync` retried, a `commitAsync`
+    /// fails (its offsets go with a later commit); FindCoordinator after `retry.backoff.ms`.
+    pub(super) fn coordinator_lost(&mut self, ctx: &mut Ctx) {
+        if !self.coordinator_known {
+            return;
+        }
+        self.coordinator_known = false;
+        self.redo_join |= self.group_deadlines.values().any(|&(_, joining)| joining);
+        self.group_deadlines.clear();
+        self.stale_group_before = self.next_request_id;
+        self.heartbeat_in_flight = false;
+        self.awaiting_offsets.clear();
+        if matches!(self.commit_in_flight, Some((_, None, _))) {
+            self.commit_in_flight = None;
+            if self.auto_commit() {
+                // ConsumerCoordinator: a retriable auto-commit failure retries after the backoff.
+                self.last_auto_commit_ns = (ctx.now_ns + self.config.retry_backoff_ns)
+                    .saturating_sub(self.config.auto_commit_interval_ns);
+            }
+        }
+        self.next_find_ns = ctx.now_ns + self.config.retry_backoff_ns;
+        self.arm_request_timer(ctx);
+    }
+
+    /// FindCoordinator to the next broker in turn (Kafka asks its least-loaded node), unless one
+    /// is in flight or the backoff has not ended (the request timer then calls again).
+    pub(super) fn find_coordinator(&mut self, ctx: &mut Ctx) {
+        if self.coordinator_known || self.find_in_flight.is_some() {
+            return;
+        }
+        if ctx.now_ns < self.next_find_ns {
+            self.arm_request_timer(ctx);
+            return;
+        }
+        let broker = BrokerId(self.next_find_broker % self.broker_count.max(1));
+        self.next_find_broker += 1;
+        let request_id = self.next_id();
+        let deadline_ns = ctx.now_ns + self.config.request_timeout_ns;
+        self.find_in_flight = Some((request_id, broker, deadline_ns));
+        let message = Message::FindCoordinator {
+            request_id,
+            group: self.group,
+        };
+        ctx.send(self.node(), NodeId::Broker(broker), message);
+        self.arm_request_timer(ctx);
+    }
+
+    /// FindCoordinator failed (COORDINATOR_NOT_AVAILABLE, a reset, a timeout): retry after
+    /// `retry.backoff.ms`.
+    pub(super) fn find_failed(&mut self, ctx: &mut Ctx) {
+        self.find_in_flight = None;
+        self.next_find_ns = ctx.now_ns + self.config.retry_backoff_ns;
+        self.arm_request_timer(ctx);
+    }
+
+    pub(super) fn on_find_coordinator_reply(
+        &mut self,
+        ctx: &mut Ctx,
+        request_id: u64,
+        coordinator: Option<BrokerId>,
+    ) {
+        if self.find_in_flight.map(|(id, _, _)| id) != Some(request_id) {
+            return;
+        }
+        let Some(coordinator) = coordinator else {
+            self.find_failed(ctx);
+            return;
+        };
+        self.find_in_flight = None;
+        self.coordinator = coordinator;
+        self.coordinator_known = true;
+        self.last_heartbeat_ok_ns = ctx.now_ns;
+        self.arm_request_timer(ctx);
+        // What waited for the coordinator goes out now.
+        if std::mem::take(&mut self.redo_join)
+            && matches!(self.phase, Phase::Joining | Phase::Syncing)
+        {
+            self.send_join(ctx);
+        }
+        if let Some((_, after, offsets)) = self.commit_in_flight.take() {
+            self.send_commit(ctx, offsets, after);
+        } else if let Some((offsets, after)) = self.commit_queue.pop_front() {
+            self.send_commit(ctx, offsets, after);
+        }
+        if self.app == App::InPoll {
+            self.poll(ctx);
+        }
+    }
+
     fn on_heartbeat_reply(&mut self, ctx: &mut Ctx, error: Option<GroupError>) {
         self.heartbeat_in_flight = false;
         match error {
-            None | Some(GroupError::MemberIdRequired) => return,
+            None => {
+                self.last_heartbeat_ok_ns = ctx.now_ns;
+                return;
+            }
+            Some(GroupError::MemberIdRequired | GroupError::NotCoordinator) => return,
             Some(GroupError::RebalanceInProgress) => {
+                // Heartbeating on during a rebalance is valid: it counts as an answer.
+                self.last_heartbeat_ok_ns = ctx.now_ns;
                 if self.phase == Phase::Stable {
                     self.rejoin_needed = true;
                 }
@@ -321,4 +438,8 @@ struct Joined {
     protocol: Option<crate::assignor::AssignorName>,
     members: Vec<JoinedMember>,
     skip_assignment: bool,
+}
+
+fn since_ok_ns(now_ns: u64, last_ok_ns: u64) -> u64 {
+    now_ns.saturating_sub(last_ok_ns)
 }

@@ -25,6 +25,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// Offsets to commit: the position after the last processed record, per partition.
 type Offsets = Vec<(TopicPartition, u64)>;
 
+/// `AbstractCoordinator.JOIN_GROUP_TIMEOUT_LAPSE` (5 s) added to the rebalance timeout.
+const JOIN_GROUP_TIMEOUT_LAPSE_NS: u64 = 5_000_000_000;
+
 /// Fetched records not yet returned by `poll()`.
 #[derive(Debug)]
 struct Buffered {
@@ -106,7 +109,22 @@ pub struct Consumer {
     config: ConsumerConfig,
     commit_policy: CommitPolicy,
     processing_ns: Dist,
+    /// The coordinator FindCoordinator last named (valid while `coordinator_known`).
     coordinator: BrokerId,
+    coordinator_known: bool,
+    /// FindCoordinator in flight: (request id, broker asked, deadline).
+    find_in_flight: Option<(u64, BrokerId, u64)>,
+    /// No FindCoordinator before this time (`retry.backoff.ms` after a failure).
+    next_find_ns: u64,
+    next_find_broker: u32,
+    /// Group requests in flight: request id -> (deadline, whether it is a JoinGroup/SyncGroup).
+    group_deadlines: BTreeMap<u64, (u64, bool)>,
+    /// Group answers to requests older than this arrive on a closed connection.
+    stale_group_before: u64,
+    /// A JoinGroup or SyncGroup was lost with the coordinator: join again once it is found.
+    redo_join: bool,
+    /// Last successful heartbeat (or join, or coordinator discovery).
+    last_heartbeat_ok_ns: u64,
     topics: Vec<(String, TopicId, u32)>,
     leaders: BTreeMap<TopicPartition, BrokerId>,
     instance_id: Option<String>,
@@ -127,6 +145,9 @@ pub struct Consumer {
     rejoin_needed: bool,
     owned: BTreeSet<TopicPartition>,
     last_assignment: Vec<TopicPartition>,
+    /// A SyncGroup assignment received outside `poll()`: Kafka applies it (`onJoinComplete`,
+    /// revocation included) in the application thread's next poll.
+    pending_assignment: Option<Vec<TopicPartition>>,
     heartbeat_in_flight: bool,
     // Positions.
     fetch_positions: BTreeMap<TopicPartition, u64>,
@@ -139,7 +160,8 @@ pub struct Consumer {
     /// Fetch responses to requests older than this id carry data for an earlier position.
     position_epoch: BTreeMap<TopicPartition, u64>,
     buffered: VecDeque<Buffered>,
-    fetch_in_flight: BTreeSet<BrokerId>,
+    /// Per broker, the fetch in flight: (request id, its `request.timeout.ms` deadline).
+    fetch_in_flight: BTreeMap<BrokerId, (u64, u64)>,
     metadata_in_flight: bool,
     /// Where the metadata request in flight went (its answer is lost if that broker dies).
     metadata_broker: BrokerId,
@@ -189,6 +211,14 @@ impl Consumer {
             commit_policy: setup.commit,
             processing_ns: setup.processing_ns,
             coordinator: setup.coordinator,
+            coordinator_known: false,
+            find_in_flight: None,
+            next_find_ns: 0,
+            next_find_broker: 0,
+            group_deadlines: BTreeMap::new(),
+            stale_group_before: 0,
+            redo_join: false,
+            last_heartbeat_ok_ns: 0,
             topics: setup.topics,
             leaders: setup.leaders,
             instance_id: setup.instance_id,
@@ -205,6 +235,7 @@ impl Consumer {
             rejoin_needed: false,
             owned: BTreeSet::new(),
             last_assignment: Vec::new(),
+            pending_assignment: None,
             heartbeat_in_flight: false,
             fetch_positions: BTreeMap::new(),
             consumed: BTreeMap::new(),
@@ -213,7 +244,7 @@ impl Consumer {
             reset_latest: BTreeSet::new(),
             position_epoch: BTreeMap::new(),
             buffered: VecDeque::new(),
-            fetch_in_flight: BTreeSet::new(),
+            fetch_in_flight: BTreeMap::new(),
             metadata_in_flight: false,
             metadata_broker: BrokerId(0),
             next_metadata_ns: 0,
@@ -270,6 +301,10 @@ impl Consumer {
         self.last_auto_commit_ns = ctx.now_ns;
         self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
         self.is_leader = false;
+        // A new process knows no coordinator: its first group request waits for FindCoordinator.
+        self.coordinator_known = false;
+        self.next_find_ns = ctx.now_ns;
+        self.last_heartbeat_ok_ns = ctx.now_ns;
         self.poll(ctx);
     }
 
@@ -279,8 +314,31 @@ impl Consumer {
         id
     }
 
+    /// Sends a request to the coordinator, with its client-side deadline. While the coordinator
+    /// is unknown nothing goes out (Kafka's `ensureCoordinatorReady`): a JoinGroup or SyncGroup
+    /// is redone and a commit resent once FindCoordinator answers; heartbeats, OffsetFetch and
+    /// LeaveGroup are dropped (Kafka sends LeaveGroup only to a known coordinator).
     fn send_group(&mut self, ctx: &mut Ctx, body: GroupRequestBody) -> u64 {
         let request_id = self.next_id();
+        let joining = matches!(body, GroupRequestBody::Join(_) | GroupRequestBody::Sync(_));
+        if !self.coordinator_known {
+            self.redo_join |= joining;
+            self.find_coordinator(ctx);
+            return request_id;
+        }
+        let timeout_ns = match &body {
+            // AbstractCoordinator: the coordinator may hold a JoinGroup for the rebalance timeout.
+            GroupRequestBody::Join(join) => self
+                .config
+                .request_timeout_ns
+                .max(join.rebalance_timeout_ns + JOIN_GROUP_TIMEOUT_LAPSE_NS),
+            _ => self.config.request_timeout_ns,
+        };
+        if !matches!(body, GroupRequestBody::Leave) {
+            self.group_deadlines
+                .insert(request_id, (ctx.now_ns + timeout_ns, joining));
+            self.arm_request_timer(ctx);
+        }
         let request = GroupRequest {
             request_id,
             group: self.group,
@@ -380,6 +438,12 @@ impl Consumer {
             return;
         }
         self.last_poll_ns = ctx.now_ns;
+        if let Some(assignment) = self.pending_assignment.take() {
+            self.apply_assignment(ctx, assignment);
+            if self.app != App::InPoll {
+                return;
+            }
+        }
         if ctx.now_ns >= self.next_metadata_refresh_ns {
             // Kafka's client refreshes metadata that is older than metadata.max.age.ms.
             self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
@@ -395,10 +459,12 @@ impl Consumer {
             self.begin_join(ctx);
             return;
         }
-        if self.phase != Phase::Stable {
-            return;
+        if self.phase == Phase::Stable {
+            self.maybe_auto_commit(ctx);
         }
-        self.maybe_auto_commit(ctx);
+        // During a rebalance poll() goes on returning records of owned partitions (Kafka's
+        // `ensureActiveGroup` with a zero timer): cooperative members keep consuming, eager
+        // members own nothing by then.
         self.request_positions(ctx);
         self.send_fetches(ctx);
         if !self.take_records(ctx) {
@@ -498,7 +564,10 @@ impl Consumer {
         }
         self.app = App::InPoll;
         match after {
-            After::Join => self.send_join_after_prepare(ctx),
+            After::Join => {
+                self.send_join_after_prepare(ctx);
+                self.poll(ctx);
+            }
             After::StartProcessing => self.start_processing(ctx),
             After::Poll => self.poll(ctx),
             After::Close => self.shut_down(ctx, true),
@@ -559,6 +628,10 @@ impl Consumer {
 
     /// OffsetFetch for owned partitions without a position.
     fn request_positions(&mut self, ctx: &mut Ctx) {
+        if !self.coordinator_known {
+            self.find_coordinator(ctx);
+            return;
+        }
         let missing: Vec<TopicPartition> = self
             .owned
             .iter()
@@ -611,11 +684,18 @@ impl Consumer {
         match message {
             Message::FetchResponse(response) => self.on_fetch_response(ctx, from, response),
             Message::GroupReply(response) => {
-                if response.request_id >= self.first_live_request {
+                // Answers on a coordinator connection that was closed since are dropped.
+                if response.request_id >= self.first_live_request
+                    && response.request_id >= self.stale_group_before
+                {
                     self.on_group_reply(ctx, response);
                 }
             }
             Message::MetadataResponse(states) => self.on_metadata_response(ctx, states),
+            Message::FindCoordinatorReply {
+                request_id,
+                coordinator,
+            } => self.on_find_coordinator_reply(ctx, request_id, coordinator),
             other => panic!(
                 "consumer {} got an unexpected message: {other:?}",
                 self.id.0
@@ -623,16 +703,84 @@ impl Consumer {
         }
     }
 
-    /// The connection to `broker` was reset: its fetch is gone; find the new leaders.
+    /// The connection to `broker` was reset: its fetch is gone; find the new leaders. If it was
+    /// the coordinator, the coordinator is unknown until FindCoordinator answers again.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx, broker: BrokerId) {
         if !self.running {
             return;
         }
+        if self.coordinator_known && self.coordinator == broker {
+            self.coordinator_lost(ctx);
+        }
+        if self.find_in_flight.is_some_and(|(_, to, _)| to == broker) {
+            self.find_failed(ctx);
+        }
+        self.connection_lost(ctx, broker);
+    }
+
+    /// The fetch connection to `broker` is gone (reset, or closed after a request timeout): its
+    /// fetch and metadata requests fail, and metadata is refreshed (`NetworkClient` asks for an
+    /// update after a disconnect).
+    fn connection_lost(&mut self, ctx: &mut Ctx, broker: BrokerId) {
         self.fetch_in_flight.remove(&broker);
         if self.metadata_broker == broker {
             self.metadata_in_flight = false;
         }
         self.request_metadata(ctx);
+    }
+
+    /// The request timer: a group request past its deadline closes the coordinator connection,
+    /// a fetch past its deadline closes that broker's connection (Kafka's
+    /// `NetworkClient.handleTimedOutRequests`), and a FindCoordinator backoff may have ended.
+    pub fn on_request_timer(&mut self, ctx: &mut Ctx) {
+        if !self.running {
+            return;
+        }
+        let now_ns = ctx.now_ns;
+        if self
+            .group_deadlines
+            .values()
+            .any(|&(deadline_ns, _)| deadline_ns <= now_ns)
+        {
+            self.coordinator_lost(ctx);
+        }
+        if self
+            .find_in_flight
+            .is_some_and(|(_, _, deadline_ns)| deadline_ns <= now_ns)
+        {
+            self.find_failed(ctx);
+        }
+        let timed_out: Vec<BrokerId> = self
+            .fetch_in_flight
+            .iter()
+            .filter(|(_, &(_, deadline_ns))| deadline_ns <= now_ns)
+            .map(|(&broker, _)| broker)
+            .collect();
+        for broker in timed_out {
+            self.connection_lost(ctx, broker);
+        }
+        if !self.coordinator_known {
+            self.find_coordinator(ctx);
+        }
+        self.arm_request_timer(ctx);
+    }
+
+    /// One timer per consumer: the earliest request deadline, or the end of a FindCoordinator
+    /// backoff.
+    fn arm_request_timer(&mut self, ctx: &mut Ctx) {
+        let group = self
+            .group_deadlines
+            .values()
+            .map(|&(deadline_ns, _)| deadline_ns);
+        let fetch = self
+            .fetch_in_flight
+            .values()
+            .map(|&(_, deadline_ns)| deadline_ns);
+        let find = self.find_in_flight.map(|(_, _, deadline_ns)| deadline_ns);
+        let lookup = (!self.coordinator_known && self.find_in_flight.is_none())
+            .then_some(self.next_find_ns.max(ctx.now_ns));
+        let at_ns = group.chain(fetch).chain(find).chain(lookup).min();
+        ctx.set_consumer_request_timer(self.id, at_ns);
     }
 
     /// Model limit: the consumer asks for metadata at once after an error, from the next broker in
@@ -702,7 +850,9 @@ impl Consumer {
     }
 
     fn on_fetch_response(&mut self, ctx: &mut Ctx, from: BrokerId, response: FetchResponse) {
-        if response.request_id < self.first_live_request {
+        // A response to a fetch that timed out (or of an earlier incarnation) is dropped, as
+        // Kafka's client drops what arrives on a connection it closed.
+        if self.fetch_in_flight.get(&from).map(|&(id, _)| id) != Some(response.request_id) {
             return;
         }
         self.fetch_in_flight.remove(&from);
@@ -764,7 +914,7 @@ impl Consumer {
     /// Kafka's `sendFetches`: one request per leader with no fetch in flight, for the owned
     /// partitions with a position and nothing buffered.
     fn send_fetches(&mut self, ctx: &mut Ctx) {
-        if self.phase != Phase::Stable {
+        if self.phase == Phase::Unjoined {
             return;
         }
         let buffered: BTreeSet<TopicPartition> =
@@ -783,7 +933,7 @@ impl Consumer {
                 leaderless = true;
                 continue;
             };
-            if buffered.contains(tp) || self.fetch_in_flight.contains(&leader) {
+            if buffered.contains(tp) || self.fetch_in_flight.contains_key(&leader) {
                 continue;
             }
             by_node.entry(leader).or_default().push(FetchPartition {
@@ -795,9 +945,11 @@ impl Consumer {
         if leaderless && ctx.now_ns >= self.next_metadata_ns {
             self.request_metadata(ctx);
         }
+        let sent = !by_node.is_empty();
         for (node, partitions) in by_node {
+            let request_id = self.next_id();
             let request = FetchRequest {
-                request_id: self.next_id(),
+                request_id,
                 consumer: self.id,
                 group: self.group,
                 max_wait_ns: self.config.fetch_max_wait_ns,
@@ -805,12 +957,16 @@ impl Consumer {
                 max_bytes: u64::from(self.config.fetch_max_bytes),
                 partitions,
             };
-            self.fetch_in_flight.insert(node);
+            let deadline_ns = ctx.now_ns + self.config.request_timeout_ns;
+            self.fetch_in_flight.insert(node, (request_id, deadline_ns));
             ctx.send(
                 self.node(),
                 NodeId::Broker(node),
                 Message::FetchRequest(request),
             );
+        }
+        if sent {
+            self.arm_request_timer(ctx);
         }
     }
 
@@ -905,12 +1061,17 @@ impl Consumer {
         self.in_process.clear();
         self.buffered.clear();
         self.fetch_in_flight.clear();
+        self.group_deadlines.clear();
+        self.find_in_flight = None;
+        self.redo_join = false;
+        self.coordinator_known = false;
         self.metadata_in_flight = false;
         self.commit_in_flight = None;
         self.commit_queue.clear();
         self.known_committed.clear();
         self.position_epoch.clear();
         self.last_assignment.clear();
+        self.pending_assignment = None;
         self.paused_until_ns = 0;
         self.slow = None;
         ctx.cancel_consumer_timers(self.id);

@@ -3,8 +3,14 @@
 //! pending-sync deadlines, SyncGroup with the leader's assignment, heartbeats, session expiry,
 //! LeaveGroup, static members (KIP-345, KIP-814) and the offsets of `__consumer_offsets`.
 //!
-//! Model limit: the Dead state (group deletion) and coordinator failover are not modelled; the
-//! coordinator lives for the whole run on one broker, whatever happens to that broker.
+//! Coordinator failover (Kafka 4.x's coordinator runtime): the group's metadata record is
+//! written to `__consumer_offsets` when the leader's SyncGroup makes the group Stable and when
+//! the group becomes Empty; a broker that takes over the partition replays it, so the group comes
+//! back Stable with its generation, members and assignments (`ClassicGroup.fromRecord`), and every
+//! member's session deadline is rescheduled from the load (`GroupMetadataManager.onLoaded`).
+//! In-memory progress since the last record (a rebalance under way, pending members) is lost.
+//!
+//! Model limit: the Dead state (group deletion) is not modelled.
 
 use crate::assignor::AssignorName;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicPartition};
@@ -30,7 +36,7 @@ pub const JOIN_TIMER: u32 = 0;
 pub const SYNC_TIMER: u32 = 1;
 const SESSION_TIMER_BASE: u32 = 2;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Member {
     consumer: ConsumerId,
     instance_id: Option<String>,
@@ -52,10 +58,30 @@ struct DelayedJoin {
     joined_since: bool,
 }
 
+/// What the group's last metadata record in `__consumer_offsets` holds.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    generation: i32,
+    protocol: Option<AssignorName>,
+    leader: Option<String>,
+    members: BTreeMap<String, Member>,
+}
+
 pub struct ClassicGroup {
     pub index: usize,
     pub group_id: String,
+    /// The broker leading the group's `__consumer_offsets` partition (in the controller's view;
+    /// it may have crashed and not yet been fenced), or the last one if the partition is offline.
     pub broker: BrokerId,
+    /// The broker's process incarnation the group was loaded in.
+    pub incarnation: u32,
+    /// Whether the coordinator's state is in memory on `broker`.
+    pub loaded: bool,
+    /// The `__consumer_offsets` partition has no leader (COORDINATOR_NOT_AVAILABLE).
+    pub offline: bool,
+    /// How many times the group moved to another broker or was reloaded.
+    pub failovers: u32,
+    snapshot: Snapshot,
     pub state: GroupState,
     pub generation: i32,
     protocol: Option<AssignorName>,
@@ -78,6 +104,16 @@ impl ClassicGroup {
             index,
             group_id: group_id.to_string(),
             broker,
+            incarnation: 0,
+            loaded: true,
+            offline: false,
+            failovers: 0,
+            snapshot: Snapshot {
+                generation: 0,
+                protocol: None,
+                leader: None,
+                members: BTreeMap::new(),
+            },
             state: GroupState::Empty,
             generation: 0,
             protocol: None,
@@ -100,6 +136,77 @@ impl ClassicGroup {
 
     pub fn member_count(&self) -> usize {
         self.members.len()
+    }
+
+    /// Writes the group's metadata record (Kafka appends it and waits for replication).
+    fn store(&mut self) {
+        let mut members = self.members.clone();
+        for member in members.values_mut() {
+            member.awaiting_join = None;
+            member.awaiting_sync = None;
+        }
+        self.snapshot = Snapshot {
+            generation: self.generation,
+            protocol: self.protocol,
+            leader: self.leader.clone(),
+            members,
+        };
+    }
+
+    /// The coordinator's broker died or lost the partition: the in-memory state is gone, its
+    /// timers with it. Committed offsets and the stored record stay in `__consumer_offsets`.
+    pub fn unload(&mut self, ctx: &mut Ctx) {
+        if !self.loaded {
+            return;
+        }
+        self.loaded = false;
+        ctx.cancel_group_timer(self.index, JOIN_TIMER);
+        ctx.cancel_group_timer(self.index, SYNC_TIMER);
+        for slot in self.slots.keys() {
+            ctx.cancel_group_timer(self.index, SESSION_TIMER_BASE + slot);
+        }
+        if self.rebalance_open {
+            self.rebalance_open = false;
+            ctx.metrics.rebalance_abandoned(self.index);
+        }
+        self.members.clear();
+        self.slots.clear();
+        self.pending.clear();
+        self.delayed_join = None;
+    }
+
+    /// A broker became the leader of the group's offsets partition and replays it: the group is
+    /// Stable with its stored members (Empty without), each with a fresh session deadline.
+    pub fn load(&mut self, ctx: &mut Ctx, broker: BrokerId, incarnation: u32) {
+        self.unload(ctx);
+        self.broker = broker;
+        self.incarnation = incarnation;
+        self.loaded = true;
+        self.offline = false;
+        self.failovers += 1;
+        let snapshot = self.snapshot.clone();
+        self.generation = snapshot.generation;
+        self.protocol = snapshot.protocol;
+        self.leader = snapshot.leader;
+        self.members = snapshot.members;
+        self.state = if self.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        let sessions: Vec<(u32, u64)> = self
+            .members
+            .values()
+            .map(|member| (member.slot, member.join.session_timeout_ns))
+            .collect();
+        self.slots = self
+            .members
+            .iter()
+            .map(|(id, member)| (member.slot, id.clone()))
+            .collect();
+        for (slot, session_ns) in sessions {
+            self.touch(ctx, slot, session_ns);
+        }
     }
 
     fn reply(
@@ -280,6 +387,8 @@ impl ClassicGroup {
             // No rebalance: the member syncs and gets its stored assignment back.
             member.awaiting_join = None;
             self.members.insert(new_id.clone(), member);
+            // Kafka writes the replaced static member's new id before answering.
+            self.store();
             let body = self.join_reply(&new_id, Vec::new(), was_leader);
             self.reply(ctx, ask.consumer, ask.request_id, None, body);
             self.touch(ctx, slot, session_ns);
@@ -440,6 +549,7 @@ impl ClassicGroup {
             self.leader = None;
             self.rebalance_open = false;
             ctx.metrics.rebalance_abandoned(self.index);
+            self.store();
             return;
         }
         self.protocol = self.vote();
@@ -612,6 +722,7 @@ impl ClassicGroup {
             }
         }
         self.rebalance_open = false;
+        self.store();
         let members = self.members.len() as u32;
         ctx.metrics.rebalance_completed(
             self.index,
@@ -690,6 +801,7 @@ impl ClassicGroup {
                 self.state = GroupState::Empty;
                 self.generation += 1;
                 ctx.cancel_group_timer(self.index, SYNC_TIMER);
+                self.store();
             }
             _ => self.prepare_rebalance(ctx),
         }

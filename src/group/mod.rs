@@ -27,12 +27,29 @@ pub fn offsets_partition(group_id: &str) -> u32 {
     (positive % OFFSETS_TOPIC_PARTITIONS) as u32
 }
 
-/// The coordinator broker of a group.
+/// `offsets.topic.replication.factor` (3), capped by the cluster size.
+pub const OFFSETS_TOPIC_REPLICATION_FACTOR: u32 = 3;
+
+/// The replicas of the group's `__consumer_offsets` partition, the preferred leader first.
 ///
-/// Model limit: `__consumer_offsets` partition p is led by broker `p % brokers` and never moves;
-/// FindCoordinator is not modelled (consumers know their coordinator from the start).
+/// Model limit: placed by Kafka's rack-unaware assignment with start index 0 (Kafka draws it at
+/// random), the same rule as the scenario's topics: partition p's first replica is
+/// `p % brokers`, the others shifted by `p / brokers`.
+pub fn offsets_replicas(group_id: &str, brokers: usize) -> Vec<BrokerId> {
+    let brokers = brokers.max(1) as u32;
+    let partition = offsets_partition(group_id);
+    let first = partition % brokers;
+    let shift = partition / brokers;
+    let followers = OFFSETS_TOPIC_REPLICATION_FACTOR.min(brokers) - 1;
+    std::iter::once(first)
+        .chain((0..followers).map(|j| (first + 1 + (shift + j) % (brokers - 1).max(1)) % brokers))
+        .map(BrokerId)
+        .collect()
+}
+
+/// The coordinator broker of a group at the start: the preferred leader of its offsets partition.
 pub fn coordinator_broker(group_id: &str, brokers: usize) -> BrokerId {
-    BrokerId(offsets_partition(group_id) % brokers.max(1) as u32)
+    offsets_replicas(group_id, brokers)[0]
 }
 
 #[cfg(test)]
