@@ -43,6 +43,14 @@ impl Controller {
         }
     }
 
+    /// `add-partitions`: new partitions with their initial states.
+    pub fn add_partitions(&mut self, states: &[PartitionState]) {
+        for state in states {
+            let previous = self.partitions.insert(state.tp, state.clone());
+            assert!(previous.is_none(), "{:?} created twice", state.tp);
+        }
+    }
+
     pub fn state(&self, tp: TopicPartition) -> Option<&PartitionState> {
         self.partitions.get(&tp)
     }

@@ -191,6 +191,12 @@ pub enum GroupError {
     UnknownMemberId,
     IllegalGeneration,
     RebalanceInProgress,
+    /// KIP-848: the member's epoch is not the coordinator's; it must rejoin with epoch 0.
+    FencedMemberEpoch,
+    /// KIP-848: an offset commit carried an older member epoch.
+    StaleMemberEpoch,
+    /// KIP-848: a static member joined while the member of its instance id is still active.
+    UnreleasedInstanceId,
     /// The broker does not (or no longer) coordinate this group.
     NotCoordinator,
 }
@@ -216,6 +222,23 @@ pub enum GroupRequestBody {
     Leave,
     OffsetCommit(Vec<(TopicPartition, u64)>),
     OffsetFetch(Vec<TopicPartition>),
+    /// KIP-848's only membership RPC; the request's `generation` carries the member epoch
+    /// (0 to join, -1 to leave, -2 for a static member's temporary leave).
+    ConsumerHeartbeat(ConsumerHeartbeat),
+}
+
+/// The fields of a ConsumerGroupHeartbeat the model needs.
+#[derive(Debug, Clone)]
+pub struct ConsumerHeartbeat {
+    pub instance_id: Option<String>,
+    /// `max.poll.interval.ms`: the coordinator's revocation deadline for this member.
+    pub rebalance_timeout_ns: u64,
+    /// Subscribed topics (by name).
+    pub topics: Vec<String>,
+    /// `group.remote.assignor`, if the member set one.
+    pub server_assignor: Option<String>,
+    /// The partitions the member owns now (it revoked everything else).
+    pub owned: Vec<TopicPartition>,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +290,13 @@ pub enum GroupResponseBody {
     OffsetCommit,
     /// The committed offset of each asked partition, if any.
     OffsetFetch(Vec<(TopicPartition, Option<u64>)>),
+    ConsumerHeartbeat {
+        member_id: String,
+        member_epoch: i32,
+        heartbeat_interval_ns: u64,
+        /// The partitions the member may own at `member_epoch`, when they changed.
+        assignment: Option<Vec<TopicPartition>>,
+    },
 }
 
 /// Bytes of one member id or instance id on the wire (a client id and a UUID).
@@ -286,6 +316,10 @@ fn group_request_bytes(request: &GroupRequest) -> u64 {
         GroupRequestBody::Heartbeat | GroupRequestBody::Leave => 0,
         GroupRequestBody::OffsetCommit(offsets) => GROUP_PARTITION_BYTES * offsets.len() as u64,
         GroupRequestBody::OffsetFetch(tps) => GROUP_PARTITION_BYTES * tps.len() as u64,
+        GroupRequestBody::ConsumerHeartbeat(heartbeat) => {
+            32 * heartbeat.topics.len() as u64
+                + GROUP_PARTITION_BYTES * heartbeat.owned.len() as u64
+        }
     };
     HEADER_BYTES + MEMBER_ID_BYTES + body
 }
@@ -298,6 +332,10 @@ fn group_response_bytes(response: &GroupResponse) -> u64 {
             .sum(),
         GroupResponseBody::Sync(tps) => GROUP_PARTITION_BYTES * tps.len() as u64,
         GroupResponseBody::OffsetFetch(offsets) => GROUP_PARTITION_BYTES * offsets.len() as u64,
+        GroupResponseBody::ConsumerHeartbeat {
+            assignment: Some(tps),
+            ..
+        } => GROUP_PARTITION_BYTES * tps.len() as u64,
         _ => 0,
     };
     HEADER_BYTES + MEMBER_ID_BYTES + body

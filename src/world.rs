@@ -9,7 +9,8 @@ use crate::broker::{Broker, Effects, BROKER_HEARTBEAT_INTERVAL_NS};
 use crate::consumer::{Consumer, ConsumerSetup};
 use crate::controller::{Controller, BROKER_SESSION_TIMEOUT_NS};
 use crate::error::UserError;
-use crate::group::{coordinator_broker, offsets_replicas, ClassicGroup};
+use crate::group::consumer_protocol::ConsumerGroupSettings;
+use crate::group::{coordinator_broker, offsets_replicas, ClassicGroup, ConsumerGroup};
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
 use crate::metrics::Recorder;
 use crate::msg::{GroupError, GroupResponse, GroupResponseBody, Message, PartitionState};
@@ -253,19 +254,9 @@ impl Metadata {
             .iter()
             .enumerate()
             .map(|(index, topic)| {
-                let start = index as u32 % brokers;
                 let replication_factor = topic.replication_factor.clamp(1, brokers);
                 let replicas = (0..topic.partitions)
-                    .map(|partition| {
-                        let shift = start + partition / brokers;
-                        let first = (partition + start) % brokers;
-                        std::iter::once(first)
-                            .chain((0..replication_factor - 1).map(|j| {
-                                (first + 1 + (shift + j) % (brokers - 1).max(1)) % brokers
-                            }))
-                            .map(BrokerId)
-                            .collect()
-                    })
+                    .map(|partition| placement(index, partition, brokers, replication_factor))
                     .collect();
                 TopicMeta {
                     id: TopicId(index as u32),
@@ -278,6 +269,31 @@ impl Metadata {
             topics,
             brokers: brokers as usize,
         }
+    }
+
+    /// `add-partitions`: the topic grows to `total` partitions, placed as at creation; returns
+    /// the new partitions' states (first replica leads, all in sync, empty logs).
+    pub fn add_partitions(&mut self, topic: usize, total: u32) -> Vec<PartitionState> {
+        let brokers = self.brokers as u32;
+        let meta = &mut self.topics[topic];
+        let replication_factor = meta.replicas.first().map_or(1, |r| r.len() as u32);
+        let mut added = Vec::new();
+        for partition in meta.partitions()..total {
+            let replicas = placement(topic, partition, brokers, replication_factor);
+            added.push(PartitionState {
+                tp: TopicPartition {
+                    topic: meta.id,
+                    partition,
+                },
+                leader: Some(replicas[0]),
+                leader_epoch: 0,
+                partition_epoch: 0,
+                isr: replicas.clone(),
+                replicas: replicas.clone(),
+            });
+            meta.replicas.push(replicas);
+        }
+        added
     }
 
     pub fn topic(&self, index: usize) -> &TopicMeta {
@@ -321,6 +337,22 @@ impl Metadata {
     }
 }
 
+/// Replicas of one partition (`AdminUtils.assignReplicasToBrokers` without racks): the first
+/// round-robin from the topic's start index, the others shifted by a shift that grows each time
+/// the partitions wrap around the brokers.
+fn placement(topic: usize, partition: u32, brokers: u32, replication_factor: u32) -> Vec<BrokerId> {
+    let start = topic as u32 % brokers;
+    let shift = start + partition / brokers;
+    let first = (partition + start) % brokers;
+    std::iter::once(first)
+        .chain(
+            (0..replication_factor - 1)
+                .map(|j| (first + 1 + (shift + j) % (brokers - 1).max(1)) % brokers),
+        )
+        .map(BrokerId)
+        .collect()
+}
+
 /// Why a run stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitExceeded {
@@ -340,6 +372,9 @@ pub struct World {
     pub consumers: Vec<Consumer>,
     /// One classic group coordinator per scenario group, by group index.
     pub groups: Vec<ClassicGroup>,
+    /// By group index, the KIP-848 coordinator of `group.protocol=consumer` groups (their
+    /// classic coordinator in `groups` then stays unused).
+    pub modern_groups: Vec<Option<ConsumerGroup>>,
     /// Per group, its consumer slots in member-index order (members, then consumer-joins).
     pub group_members: Vec<Vec<ConsumerId>>,
     /// Per group, member slots started so far (the next `consumer-join` takes the next one).
@@ -350,6 +385,8 @@ pub struct World {
     pending_events_sum: u128,
     /// Per partition, the high watermark up to which replicas were last checked to agree.
     checked_up_to: BTreeMap<TopicPartition, u64>,
+    /// Per client, when the coordinator finishes its last group request (they stay in order).
+    group_request_order: BTreeMap<NodeId, u64>,
 }
 
 impl World {
@@ -389,6 +426,7 @@ impl World {
                 )
             })
             .collect();
+        let modern_groups = build_modern_groups(&scenario, &metadata);
         let layout = NodeLayout {
             brokers: brokers.len() as u32,
             producers: producers.len() as u32,
@@ -410,12 +448,14 @@ impl World {
             brokers,
             consumers,
             groups,
+            modern_groups,
             group_members,
             joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
             controller,
             events: 0,
             pending_events_sum: 0,
             checked_up_to: BTreeMap::new(),
+            group_request_order: BTreeMap::new(),
             scenario,
         };
         world.schedule_initial_events();
@@ -528,6 +568,18 @@ impl World {
                 }
                 if let Message::Group(request) = message {
                     let group = request.group;
+                    if let Some(modern) = self.modern_groups[group].as_mut() {
+                        // Model limit: a KIP-848 coordinator stays on its first broker (no
+                        // failover for consumer-protocol groups yet).
+                        let committed = modern.handle(&mut ctx, request);
+                        for (tp, offset) in committed {
+                            if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
+                                self.brokers[leader.0 as usize]
+                                    .group_committed(tp, group, offset, now_ns);
+                            }
+                        }
+                        return;
+                    }
                     if !self.groups[group].loaded || self.groups[group].broker != broker {
                         let reply = GroupResponse {
                             request_id: request.request_id,
@@ -559,7 +611,10 @@ impl World {
             Event::ConsumerRequestTimer(consumer) => {
                 self.consumers[consumer.0 as usize].on_request_timer(&mut ctx);
             }
-            Event::GroupTimer { group, kind } => self.groups[group].on_timer(&mut ctx, kind),
+            Event::GroupTimer { group, kind } => match self.modern_groups[group].as_mut() {
+                Some(modern) => modern.on_timer(&mut ctx, kind),
+                None => self.groups[group].on_timer(&mut ctx, kind),
+            },
             Event::ProducerWake(producer) => self.producers[producer.0 as usize].on_wake(&mut ctx),
             Event::ConsumerWake(consumer) => self.consumers[consumer.0 as usize].on_wake(&mut ctx),
             Event::ConsumerStart(consumer) => self.consumers[consumer.0 as usize].start(&mut ctx),
@@ -619,7 +674,13 @@ impl World {
                 // Model limit: group requests take I/O-thread time but never wait behind the
                 // connection's other requests (Kafka's consumer uses a separate connection to
                 // its coordinator, which this matches for the coordinator's own requests).
-                let at_ns = self.brokers[broker.0 as usize].group_request_done(now_ns, &message);
+                let done_ns = self.brokers[broker.0 as usize].group_request_done(now_ns, &message);
+                // One client's group requests are handled in order (Kafka's socket server mutes
+                // the channel until the response is sent): a leave is never overtaken by the
+                // rejoin sent right after it.
+                let previous_ns = self.group_request_order.get(&from).copied().unwrap_or(0);
+                let at_ns = done_ns.max(previous_ns);
+                self.group_request_order.insert(from, at_ns);
                 ctx.queue.schedule(
                     at_ns,
                     Event::BrokerProcess {
@@ -749,7 +810,7 @@ impl World {
         let mut lag = 0;
         for (index, group) in self.scenario.consumer_groups.iter().enumerate() {
             // A partition's position: its owner's, else the group's committed offset, else 0.
-            let mut positions = self.groups[index].committed().clone();
+            let mut positions = self.committed_offsets(index).clone();
             for &consumer in &self.group_members[index] {
                 for (&tp, &position) in self.consumers[consumer.0 as usize].consumed_positions() {
                     positions.insert(tp, position);
@@ -776,6 +837,14 @@ impl World {
         let next_ns = now_ns + self.scenario.metrics_interval_ns;
         if next_ns <= self.scenario.duration_ns {
             self.queue.schedule(next_ns, Event::MetricsTick);
+        }
+    }
+
+    /// A group's committed offsets, from whichever coordinator runs it.
+    pub fn committed_offsets(&self, group: usize) -> &BTreeMap<TopicPartition, u64> {
+        match &self.modern_groups[group] {
+            Some(modern) => modern.committed(),
+            None => self.groups[group].committed(),
         }
     }
 
@@ -936,7 +1005,40 @@ impl World {
                     until_ns: now_ns + duration_ns,
                 });
             }
+            Action::AddPartitions { topic, partitions } => {
+                self.add_partitions(now_ns, topic, partitions);
+            }
             ref other => self.apply_consumer_action(now_ns, other.clone()),
+        }
+    }
+
+    /// `add-partitions`: the controller creates the partitions, their brokers host them, and
+    /// KIP-848 coordinators of groups reading the topic refresh their metadata at their next
+    /// heartbeat. Clients learn of them through metadata (classic group leaders within
+    /// `metadata.max.age.ms`).
+    ///
+    /// Model limit: producers keep the partition count they started with (Kafka's would pick
+    /// up the new partitions at their next metadata refresh), so new partitions stay empty.
+    fn add_partitions(&mut self, now_ns: u64, topic: usize, total: u32) {
+        let added = self.metadata.add_partitions(topic, total);
+        self.controller.add_partitions(&added);
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        for broker in self.brokers.iter_mut() {
+            broker.add_partitions(&mut ctx, &added);
+        }
+        let name = self.metadata.topic(topic).name.clone();
+        for (index, group) in self.scenario.consumer_groups.iter().enumerate() {
+            if !group.topics.contains(&topic) {
+                continue;
+            }
+            if let Some(modern) = self.modern_groups[index].as_mut() {
+                modern.partitions_changed(&name, total);
+            }
         }
     }
 
@@ -1175,6 +1277,42 @@ fn build_brokers(
         .collect()
 }
 
+/// A KIP-848 coordinator for each `group.protocol=consumer` group.
+fn build_modern_groups(scenario: &Scenario, metadata: &Metadata) -> Vec<Option<ConsumerGroup>> {
+    let config = &scenario.cluster.config;
+    let settings = ConsumerGroupSettings {
+        heartbeat_interval_ns: config.group_consumer_heartbeat_interval_ns,
+        session_timeout_ns: config.group_consumer_session_timeout_ns,
+        assignors: config.group_consumer_assignors.clone(),
+    };
+    scenario
+        .consumer_groups
+        .iter()
+        .enumerate()
+        .map(|(index, group)| {
+            if group.config.group_protocol != GroupProtocol::Consumer {
+                return None;
+            }
+            let topics: Vec<(String, TopicId, u32)> = group
+                .topics
+                .iter()
+                .map(|&topic| {
+                    let meta = metadata.topic(topic);
+                    (meta.name.clone(), meta.id, meta.partitions())
+                })
+                .collect();
+            let broker = coordinator_broker(&group.group_id, metadata.brokers());
+            Some(ConsumerGroup::new(
+                index,
+                &group.group_id,
+                broker,
+                settings.clone(),
+                &topics,
+            ))
+        })
+        .collect()
+}
+
 /// One consumer slot per member and per `consumer-join` of each group, in member-index order;
 /// slots beyond `members` start when their join comes.
 fn build_consumers(
@@ -1234,40 +1372,8 @@ fn build_consumers(
     (consumers, group_members)
 }
 
-/// Timeline actions whose models have not landed yet are refused rather than ignored.
+/// Scenario features the model cannot run are refused rather than ignored.
 fn check_supported(scenario: &Scenario) -> Result<(), UserError> {
-    for (index, event) in scenario.timeline.iter().enumerate() {
-        let name = match event.action {
-            Action::ProducerStart { .. }
-            | Action::ProducerStop { .. }
-            | Action::ProducerRestart { .. }
-            | Action::BrokerCrash { .. }
-            | Action::BrokerRestart { .. }
-            | Action::BrokerStall { .. }
-            | Action::NetworkPartition { .. }
-            | Action::NetworkDelay { .. }
-            | Action::NetworkLoss { .. }
-            | Action::ConsumerJoin { .. }
-            | Action::ConsumerLeave { .. }
-            | Action::ConsumerCrash { .. }
-            | Action::ConsumerRestart { .. }
-            | Action::ConsumerPause { .. }
-            | Action::ConsumerSlow { .. } => continue,
-            Action::AddPartitions { .. } => "add-partitions",
-        };
-        return Err(UserError::new(format!(
-            "timeline[{index}].action: \"{name}\" is not modelled yet in this version: add-partitions is not modelled yet"
-        )));
-    }
-    for (index, group) in scenario.consumer_groups.iter().enumerate() {
-        if group.config.group_protocol != GroupProtocol::Classic {
-            return Err(UserError::field(
-                &format!("consumer_groups[{index}].config.group.protocol"),
-                "\"consumer\"",
-                "\"classic\" (the KIP-848 consumer protocol is not modelled yet in this version)",
-            ));
-        }
-    }
     check_broker_faults(scenario)?;
     for (index, producer) in scenario.producers.iter().enumerate() {
         if let Keys::Zipf { count, .. } = producer.keys {

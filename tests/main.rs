@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod determinism;
 mod groups;
+mod kip848;
 mod producer_rules;
 mod replication;
 mod reports;

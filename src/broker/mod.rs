@@ -180,6 +180,31 @@ impl Broker {
         self.rebuild_followed();
     }
 
+    /// `add-partitions`: hosts the new partitions it holds a replica of and learns of all of them
+    /// (model limit: the controller's metadata reaches every broker at once); followers start
+    /// fetching the new partitions from their leaders.
+    pub fn add_partitions(&mut self, ctx: &mut Ctx, states: &[PartitionState]) {
+        let mut leaders = Vec::new();
+        for state in states {
+            if state.replicas.contains(&self.id) {
+                let mut replica = Replica::new(state.replicas.clone());
+                replica.apply_state(self.id, state, ctx.now_ns);
+                self.replicas.insert(state.tp, replica);
+                if let Some(leader) = state.leader.filter(|&leader| leader != self.id) {
+                    leaders.push(leader);
+                }
+            }
+            self.metadata.insert(state.tp, state.clone());
+        }
+        leaders.sort_unstable();
+        leaders.dedup();
+        if self.alive {
+            for leader in leaders {
+                self.send_replica_fetch(ctx, leader);
+            }
+        }
+    }
+
     /// Starts a fetcher for every leader this broker follows.
     pub fn start_fetchers(&mut self, ctx: &mut Ctx) {
         let mut leaders: Vec<BrokerId> = self

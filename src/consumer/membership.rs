@@ -100,6 +100,15 @@ impl Consumer {
                 self.on_commit_answer(ctx, request_id, error.is_none());
             }
             GroupResponseBody::OffsetFetch(offsets) => self.on_offsets(ctx, offsets),
+            GroupResponseBody::ConsumerHeartbeat {
+                member_id,
+                member_epoch,
+                heartbeat_interval_ns,
+                assignment,
+            } => {
+                let answer = (member_id, member_epoch, heartbeat_interval_ns, assignment);
+                self.on_kip848_reply(ctx, request_id, error, answer);
+            }
         }
     }
 
@@ -110,14 +119,15 @@ impl Consumer {
                 self.send_join(ctx);
             }
             Some(GroupError::RebalanceInProgress) => self.send_join(ctx),
-            Some(GroupError::UnknownMemberId | GroupError::IllegalGeneration) => {
+            Some(GroupError::NotCoordinator) => {}
+            Some(_) => {
                 self.lose_membership(ctx);
                 self.send_join(ctx);
             }
-            Some(GroupError::NotCoordinator) => {}
             None => {
                 self.member_id = joined.member_id.clone();
                 self.generation = joined.generation;
+                self.is_leader = joined.leader == self.member_id;
                 self.phase = Phase::Syncing;
                 self.last_heartbeat_ok_ns = ctx.now_ns;
                 let assignment = if joined.leader == self.member_id && !joined.skip_assignment {
@@ -269,6 +279,10 @@ impl Consumer {
 
     /// The heartbeat thread: checks `max.poll.interval.ms`, then heartbeats.
     pub fn on_heartbeat_timer(&mut self, ctx: &mut Ctx) {
+        if self.kip848.is_some() {
+            self.kip848_heartbeat_timer(ctx);
+            return;
+        }
         if !self.running || !matches!(self.phase, Phase::Syncing | Phase::Stable) {
             return;
         }
@@ -403,7 +417,7 @@ impl Consumer {
                     self.rejoin_needed = true;
                 }
             }
-            Some(GroupError::UnknownMemberId | GroupError::IllegalGeneration) => {
+            Some(_) => {
                 if self.phase == Phase::Stable {
                     self.lose_membership(ctx);
                 }

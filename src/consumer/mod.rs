@@ -4,6 +4,7 @@
 //! buffered, as Kafka's `AbstractFetch` does) and the group membership of `ConsumerCoordinator`:
 //! JoinGroup/SyncGroup inside poll, eager or cooperative revocation, commits by policy.
 
+mod consumer_protocol;
 mod membership;
 
 use crate::assignor::AssignorName;
@@ -15,7 +16,7 @@ use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
     PartitionState,
 };
-use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, OffsetReset};
+use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, GroupProtocol, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::f64_to_ns;
 use crate::world::Ctx;
@@ -78,6 +79,8 @@ enum After {
     Poll,
     /// `close()`: leave the group (dynamic members) and stop.
     Close,
+    /// KIP-848: the revocation's commit is done; take the new partitions and acknowledge.
+    Acknowledge,
 }
 
 /// Everything a consumer needs from the scenario and the cluster metadata.
@@ -127,6 +130,8 @@ pub struct Consumer {
     instance_id: Option<String>,
     protocols: Vec<AssignorName>,
     cooperative: bool,
+    /// The KIP-848 membership, for `group.protocol=consumer` members.
+    kip848: Option<consumer_protocol::Kip848>,
     // The process.
     running: bool,
     /// Responses to requests older than this belong to an earlier incarnation.
@@ -163,6 +168,10 @@ pub struct Consumer {
     /// No metadata request before this time (Kafka's `retry.backoff.ms` between refreshes).
     next_metadata_ns: u64,
     next_metadata_broker: u32,
+    /// The next periodic metadata refresh (`metadata.max.age.ms`).
+    next_metadata_refresh_ns: u64,
+    /// Whether this member led the last classic generation (only the leader watches metadata).
+    is_leader: bool,
     broker_count: u32,
     // Commits, one in flight at a time so they reach the coordinator in order.
     commit_in_flight: Option<(u64, Option<After>, Offsets)>,
@@ -192,6 +201,8 @@ impl Consumer {
                     .supported_protocols()
                     .contains(&crate::assignor::RebalanceProtocol::Cooperative)
             });
+        let kip848 = (setup.config.group_protocol == GroupProtocol::Consumer)
+            .then(|| consumer_protocol::Kip848::new(setup.config.group_remote_assignor.clone()));
         Consumer {
             id: setup.id,
             name: setup.name,
@@ -213,6 +224,7 @@ impl Consumer {
             instance_id: setup.instance_id,
             protocols,
             cooperative,
+            kip848,
             running: false,
             first_live_request: 0,
             next_request_id: 0,
@@ -237,6 +249,8 @@ impl Consumer {
             metadata_broker: BrokerId(0),
             next_metadata_ns: 0,
             next_metadata_broker: 0,
+            next_metadata_refresh_ns: 0,
+            is_leader: false,
             broker_count: setup.broker_count,
             commit_in_flight: None,
             commit_queue: VecDeque::new(),
@@ -285,6 +299,8 @@ impl Consumer {
         self.generation = -1;
         self.last_poll_ns = ctx.now_ns;
         self.last_auto_commit_ns = ctx.now_ns;
+        self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
+        self.is_leader = false;
         // A new process knows no coordinator: its first group request waits for FindCoordinator.
         self.coordinator_known = false;
         self.next_find_ns = ctx.now_ns;
@@ -428,7 +444,18 @@ impl Consumer {
                 return;
             }
         }
-        if self.phase == Phase::Unjoined || (self.phase == Phase::Stable && self.rejoin_needed) {
+        if ctx.now_ns >= self.next_metadata_refresh_ns {
+            // Kafka's client refreshes metadata that is older than metadata.max.age.ms.
+            self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
+            self.request_metadata(ctx);
+        }
+        if self.kip848.is_some() {
+            if !self.kip848_poll(ctx) {
+                return;
+            }
+        } else if self.phase == Phase::Unjoined
+            || (self.phase == Phase::Stable && self.rejoin_needed)
+        {
             self.begin_join(ctx);
             return;
         }
@@ -544,6 +571,7 @@ impl Consumer {
             After::StartProcessing => self.start_processing(ctx),
             After::Poll => self.poll(ctx),
             After::Close => self.shut_down(ctx, true),
+            After::Acknowledge => self.kip848_after_revoke(ctx),
         }
     }
 
@@ -782,6 +810,25 @@ impl Consumer {
 
     fn on_metadata_response(&mut self, ctx: &mut Ctx, states: Vec<PartitionState>) {
         self.metadata_in_flight = false;
+        self.next_metadata_refresh_ns = ctx.now_ns + self.config.metadata_max_age_ns;
+        let mut grown = false;
+        for (_, id, partitions) in &mut self.topics {
+            let seen = states
+                .iter()
+                .filter(|state| state.tp.topic == *id)
+                .map(|state| state.tp.partition + 1)
+                .max()
+                .unwrap_or(0);
+            if seen > *partitions {
+                *partitions = seen;
+                grown = true;
+            }
+        }
+        if grown && self.kip848.is_none() && self.is_leader && self.phase == Phase::Stable {
+            // ConsumerCoordinator: the leader's metadata snapshot no longer matches the one it
+            // assigned with, so it rejoins (and its JoinGroup forces a rebalance).
+            self.rejoin_needed = true;
+        }
         for state in states {
             if self.topics.iter().any(|(_, id, _)| *id == state.tp.topic) {
                 match state.leader {
@@ -994,8 +1041,13 @@ impl Consumer {
 
     /// The process stops. Static members never send LeaveGroup (KIP-345).
     fn shut_down(&mut self, ctx: &mut Ctx, clean: bool) {
-        if clean && self.instance_id.is_none() && !self.member_id.is_empty() {
-            self.send_group(ctx, GroupRequestBody::Leave);
+        if clean && !self.member_id.is_empty() {
+            if self.kip848.is_some() {
+                // KIP-848 static members leave too, with epoch -2 (their assignment waits).
+                self.kip848_leave(ctx);
+            } else if self.instance_id.is_none() {
+                self.send_group(ctx, GroupRequestBody::Leave);
+            }
         }
         let owned = self.owned.clone();
         self.drop_partitions(ctx, &owned);

@@ -266,6 +266,12 @@ impl ClassicGroup {
                     GroupResponseBody::OffsetFetch(offsets),
                 );
             }
+            // The world sends KIP-848 heartbeats only to consumer-protocol groups (mixing
+            // protocols in one group is refused when the scenario is built).
+            GroupRequestBody::ConsumerHeartbeat(_) => panic!(
+                "group {}: ConsumerGroupHeartbeat sent to a classic group",
+                self.group_id
+            ),
         }
         Vec::new()
     }

@@ -1,9 +1,12 @@
 //! Group coordinators: one per consumer group, on the broker that leads the group's
-//! `__consumer_offsets` partition. Only the classic protocol is modelled (`classic`).
+//! `__consumer_offsets` partition: the classic protocol (`classic`) and KIP-848's consumer
+//! protocol (`consumer_protocol`).
 
 pub mod classic;
+pub mod consumer_protocol;
 
 pub use classic::ClassicGroup;
+pub use consumer_protocol::ConsumerGroup;
 
 use crate::ids::BrokerId;
 

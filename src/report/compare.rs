@@ -116,11 +116,29 @@ fn difference(value: f64, base: f64) -> String {
 /// The rows of the table: for each summary figure, one cell per variant.
 fn rows(seeds: usize, estimates: &BTreeMap<String, Vec<Estimate>>) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    for (label, key) in summary_keys() {
+    let mut labelled: Vec<(String, String)> = summary_keys()
+        .into_iter()
+        .map(|(label, key)| (label.to_string(), key))
+        .collect();
+    // Then each group's figures, so protocols and assignors compare column by column.
+    let groups: std::collections::BTreeSet<&str> = estimates
+        .keys()
+        .filter_map(|key| key.strip_prefix("groups."))
+        .filter_map(|rest| rest.rsplit_once('.').map(|(group, _)| group))
+        .collect();
+    for group in groups {
+        for figure in super::GROUP_SUMMARY_KEYS {
+            labelled.push((
+                format!("{group} {figure}"),
+                format!("groups.{group}.{figure}"),
+            ));
+        }
+    }
+    for (label, key) in labelled {
         let Some(column) = estimates.get(&key) else {
             continue;
         };
-        let mut row = vec![label.to_string()];
+        let mut row = vec![label];
         for (index, value) in column.iter().enumerate() {
             let mut text = cell(value, seeds);
             if index > 0 {

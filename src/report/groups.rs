@@ -8,8 +8,14 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Sum over a group's partitions of the time no member owned them, from the partition's first
-/// ownership to the end of the run (the first join is start-up, not a membership change).
-pub fn partition_pause_ns(spans: &[OwnershipSpan], group: usize, end_ns: u64) -> u64 {
+/// ownership, or the end of start-up if later, to the end of the run (the first join is
+/// start-up, not a membership change).
+pub fn partition_pause_ns(
+    spans: &[OwnershipSpan],
+    group: usize,
+    startup_end_ns: u64,
+    end_ns: u64,
+) -> u64 {
     let mut by_partition: BTreeMap<(u32, u32), Vec<(u64, u64)>> = BTreeMap::new();
     for span in spans.iter().filter(|span| span.group == group) {
         let to_ns = span.to_ns.unwrap_or(end_ns).min(end_ns);
@@ -23,14 +29,29 @@ pub fn partition_pause_ns(spans: &[OwnershipSpan], group: usize, end_ns: u64) ->
         .map(|mut intervals| {
             intervals.sort_unstable();
             let mut paused = 0;
-            let mut covered_to = intervals.first().map_or(end_ns, |&(from, _)| from);
+            let first_ns = intervals.first().map_or(end_ns, |&(from, _)| from);
+            let mut covered_to = first_ns.max(startup_end_ns).min(end_ns);
             for (from, to) in intervals {
-                paused += from.saturating_sub(covered_to);
+                paused += from.min(end_ns).saturating_sub(covered_to);
                 covered_to = covered_to.max(to);
             }
             paused + end_ns.saturating_sub(covered_to)
         })
         .sum()
+}
+
+/// When a group's start-up ends: the end of its first rebalance that counts every initial member.
+/// A classic group's first assignment waits for them all (`group.initial.rebalance.delay.ms`);
+/// a KIP-848 group has no such delay, so its first members take every partition and hand some
+/// over at their next heartbeats, which is start-up too.
+pub fn startup_end_ns(world: &World, group: usize) -> u64 {
+    let initial = world.scenario.consumer_groups[group].members;
+    world
+        .metrics
+        .rebalances
+        .iter()
+        .find(|record| record.group == group && record.members >= initial)
+        .map_or(0, |record| record.end_ns)
 }
 
 /// (duplicates processed, unprocessed records of the final log) of one group.
@@ -96,7 +117,12 @@ pub fn group_json(world: &World, group: usize, round3: fn(f64) -> f64) -> Value 
     } else {
         ns_to_ms_f64(latency_total_ns) / rebalances.len() as f64
     };
-    let pause_ns = partition_pause_ns(&metrics.ownership, group, world.scenario.duration_ns);
+    let pause_ns = partition_pause_ns(
+        &metrics.ownership,
+        group,
+        startup_end_ns(world, group),
+        world.scenario.duration_ns,
+    );
     let (duplicates, unprocessed) = delivery_of_group(world, group);
     json!({
         "rebalance-total": rebalances.len(),
@@ -135,6 +161,8 @@ mod tests {
             span(0, 25, None),
             span(1, 10, Some(40)),
         ];
-        assert_eq!(partition_pause_ns(&spans, 0, 100), 65);
+        assert_eq!(partition_pause_ns(&spans, 0, 0, 100), 65);
+        // Start-up ending at 30 hides partition 0's gap (20..25) and 30..40 is owned.
+        assert_eq!(partition_pause_ns(&spans, 0, 30, 100), 60);
     }
 }

@@ -244,17 +244,20 @@ pub fn summary_table(metrics: &Value) -> String {
     out
 }
 
+/// The per-group figures of the summary tables (`run` and `compare`).
+pub const GROUP_SUMMARY_KEYS: [&str; 7] = [
+    "rebalance-total",
+    "rebalance-latency-avg",
+    "partition_pause_ms",
+    "revoked_total",
+    "records-lag-max",
+    "duplicates_processed",
+    "unprocessed",
+];
+
 /// One block of rows per consumer group.
 fn group_rows(metrics: &Value) -> String {
-    const KEYS: [&str; 7] = [
-        "rebalance-total",
-        "rebalance-latency-avg",
-        "partition_pause_ms",
-        "revoked_total",
-        "records-lag-max",
-        "duplicates_processed",
-        "unprocessed",
-    ];
+    const KEYS: [&str; 7] = GROUP_SUMMARY_KEYS;
     let mut out = String::new();
     let Some(groups) = metrics["groups"].as_object() else {
         return out;

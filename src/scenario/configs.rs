@@ -130,6 +130,7 @@ pub const CONSUMER: &[ConfigDef] = &[
     def("group.instance.id", Kind::Special, "null"),
     def("request.timeout.ms", int(0, INT_MAX), "30000"),
     def("retry.backoff.ms", int(0, LONG_MAX), "100"),
+    def("metadata.max.age.ms", int(0, LONG_MAX), "300000"),
     def(
         "group.remote.assignor",
         Kind::Choice(&["uniform", "range"]),
@@ -160,6 +161,37 @@ pub const BROKER: &[ConfigDef] = &[
     def("group.initial.rebalance.delay.ms", int(0, INT_MAX), "3000"),
     def("group.min.session.timeout.ms", int(0, INT_MAX), "6000"),
     def("group.max.session.timeout.ms", int(0, INT_MAX), "1800000"),
+    def(
+        "group.consumer.heartbeat.interval.ms",
+        int(1, INT_MAX),
+        "5000",
+    ),
+    def(
+        "group.consumer.min.heartbeat.interval.ms",
+        int(1, INT_MAX),
+        "5000",
+    ),
+    def(
+        "group.consumer.max.heartbeat.interval.ms",
+        int(1, INT_MAX),
+        "15000",
+    ),
+    def(
+        "group.consumer.session.timeout.ms",
+        int(1, INT_MAX),
+        "45000",
+    ),
+    def(
+        "group.consumer.min.session.timeout.ms",
+        int(1, INT_MAX),
+        "45000",
+    ),
+    def(
+        "group.consumer.max.session.timeout.ms",
+        int(1, INT_MAX),
+        "60000",
+    ),
+    def("group.consumer.assignors", Kind::Special, "uniform,range"),
     def("replica.fetch.wait.max.ms", int(0, INT_MAX), "500"),
     def("replica.fetch.min.bytes", int(1, INT_MAX), "1"),
     def("replica.fetch.max.bytes", int(0, INT_MAX), "1048576"),

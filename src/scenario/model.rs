@@ -104,6 +104,12 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ns: u64,
     /// `group.max.session.timeout.ms` (1800000).
     pub group_max_session_timeout_ns: u64,
+    /// `group.consumer.heartbeat.interval.ms` (5000): KIP-848 members heartbeat this often.
+    pub group_consumer_heartbeat_interval_ns: u64,
+    /// `group.consumer.session.timeout.ms` (45000): a KIP-848 member silent this long is fenced.
+    pub group_consumer_session_timeout_ns: u64,
+    /// `group.consumer.assignors` ("uniform,range"): server-side assignors, the first the default.
+    pub group_consumer_assignors: Vec<String>,
     /// `replica.fetch.wait.max.ms` (500): a follower fetch's long-poll wait.
     pub replica_fetch_wait_max_ns: u64,
     /// `replica.fetch.min.bytes` (1).
@@ -295,6 +301,11 @@ pub struct ConsumerConfig {
     pub group_instance_id: Option<String>,
     pub request_timeout_ns: u64,
     pub retry_backoff_ns: u64,
+    /// `group.remote.assignor` (KIP-848 only): `uniform` or `range`; null means the brokers'
+    /// first `group.consumer.assignors`.
+    pub group_remote_assignor: Option<String>,
+    /// `metadata.max.age.ms` (300000): the consumer refreshes metadata at least this often.
+    pub metadata_max_age_ns: u64,
 }
 
 /// A node name as the scenario writes it: `broker-0`, `producer:NAME:I`, `consumer:GROUP:I`, `controller`.

@@ -380,7 +380,13 @@ impl Resolver {
             replica_fetch_backoff_ns: checked.ms_as_ns("replica.fetch.backoff.ms", 1000),
             replica_socket_timeout_ns: checked.ms_as_ns("replica.socket.timeout.ms", 30_000),
             canary_skip_sequence_check: false,
+            group_consumer_heartbeat_interval_ns: checked
+                .ms_as_ns("group.consumer.heartbeat.interval.ms", 5000),
+            group_consumer_session_timeout_ns: checked
+                .ms_as_ns("group.consumer.session.timeout.ms", 45_000),
+            group_consumer_assignors: self.consumer_assignors(&checked),
         };
+        self.consumer_group_bounds(&checked);
         if config.group_min_session_timeout_ns > config.group_max_session_timeout_ns {
             let max_ms = checked.int("group.max.session.timeout.ms", 1_800_000);
             let allowed = format!("must be ≤ group.max.session.timeout.ms ({max_ms})");
@@ -812,14 +818,20 @@ impl Resolver {
                 }
                 Some(id) => id.to_string(),
             };
-            if groups.iter().any(|g| g.group_id == group_id) && !group_id.is_empty() {
+            let spec = self.group(group, &path, group_id.clone(), topics, broker);
+            let earlier = groups.iter().find(|g| g.group_id == group_id);
+            if let Some(earlier) = earlier.filter(|_| !group_id.is_empty()) {
+                let allowed = if earlier.config.group_protocol == spec.config.group_protocol {
+                    "group ids must be unique"
+                } else {
+                    "group ids must be unique: members of one group with different group.protocol values would mix classic and consumer-protocol members, which Kafka allows only while a group migrates online from one protocol to the other (group.consumer.migration.policy), and kafkasim does not model that migration; give every member of a group the same group.protocol"
+                };
                 self.push(Problem::field(
                     id_path,
                     Value::from(group_id.as_str()),
-                    "group ids must be unique",
+                    allowed,
                 ));
             }
-            let spec = self.group(group, &path, group_id, topics, broker);
             groups.push(spec);
         }
         groups
@@ -924,6 +936,12 @@ impl Resolver {
             group_instance_id: self.group_instance_id(&checked),
             request_timeout_ns: checked.ms_as_ns("request.timeout.ms", 30_000),
             retry_backoff_ns: checked.ms_as_ns("retry.backoff.ms", 100),
+            group_remote_assignor: checked.is_set("group.remote.assignor").then(|| {
+                checked
+                    .choice("group.remote.assignor", "uniform")
+                    .to_string()
+            }),
+            metadata_max_age_ns: checked.ms_as_ns("metadata.max.age.ms", 300_000),
         };
         self.protocol_rules(&checked, &config, broker);
         if checked.is_set("enable.auto.commit") {
@@ -972,6 +990,16 @@ impl Resolver {
             }
         }
         if config.group_protocol != GroupProtocol::Classic {
+            if let Some(name) = &config.group_remote_assignor {
+                if !broker.group_consumer_assignors.contains(name) {
+                    let allowed = format!(
+                        "one of the brokers' group.consumer.assignors ({}) (Kafka answers UNSUPPORTED_ASSIGNOR)",
+                        broker.group_consumer_assignors.join(",")
+                    );
+                    let path = checked.path_of("group.remote.assignor");
+                    self.push(Problem::field(path, name.as_str(), &allowed));
+                }
+            }
             return;
         }
         let session_ms = checked.int("session.timeout.ms", 45_000);
@@ -998,6 +1026,89 @@ impl Resolver {
                 session_ms,
                 &allowed,
             ));
+        }
+    }
+
+    /// `group.consumer.assignors`: short names or class names of Kafka's server-side assignors.
+    fn consumer_assignors(&mut self, checked: &Checked) -> Vec<String> {
+        const NAMES: [(&str, &str); 2] = [
+            (
+                "uniform",
+                "org.apache.kafka.coordinator.group.assignor.UniformAssignor",
+            ),
+            (
+                "range",
+                "org.apache.kafka.coordinator.group.assignor.RangeAssignor",
+            ),
+        ];
+        let default = vec!["uniform".to_string(), "range".to_string()];
+        let Some(value) = checked.json("group.consumer.assignors") else {
+            return default;
+        };
+        let items: Option<Vec<String>> = match &value {
+            Value::String(text) => Some(
+                text.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str().map(|s| s.trim().to_string()))
+                .collect(),
+            _ => None,
+        };
+        let names: Option<Vec<String>> =
+            items.filter(|items| !items.is_empty()).and_then(|items| {
+                items
+                    .iter()
+                    .map(|item| {
+                        NAMES
+                            .iter()
+                            .find(|(short, class)| item == short || item == class)
+                            .map(|(short, _)| short.to_string())
+                    })
+                    .collect()
+            });
+        match names {
+            Some(names) => names,
+            None => {
+                self.push(Problem::field(
+                    checked.path_of("group.consumer.assignors"),
+                    value,
+                    "must be a non-empty list (JSON array or comma-separated string) of \"uniform\", \"range\" or their class names",
+                ));
+                default
+            }
+        }
+    }
+
+    /// Kafka's `GroupCoordinatorConfig` checks: each KIP-848 timing within its min and max, and
+    /// the heartbeat interval below the session timeout.
+    fn consumer_group_bounds(&mut self, checked: &Checked) {
+        let bounds = [
+            ("heartbeat.interval.ms", 5000, 5000, 15_000),
+            ("session.timeout.ms", 45_000, 45_000, 60_000),
+        ];
+        for (name, default, min_default, max_default) in bounds {
+            let key = format!("group.consumer.{name}");
+            let min_key = format!("group.consumer.min.{name}");
+            let max_key = format!("group.consumer.max.{name}");
+            let value = checked.int(&key, default);
+            let min = checked.int(&min_key, min_default);
+            let max = checked.int(&max_key, max_default);
+            if value < min || value > max {
+                let allowed = format!("must be within {min_key} ({min}) and {max_key} ({max})");
+                self.push(Problem::field(checked.path_of(&key), value, &allowed));
+            }
+        }
+        let heartbeat_ms = checked.int("group.consumer.heartbeat.interval.ms", 5000);
+        let session_ms = checked.int("group.consumer.session.timeout.ms", 45_000);
+        if heartbeat_ms >= session_ms {
+            let allowed =
+                format!("must be lower than group.consumer.session.timeout.ms ({session_ms})");
+            let path = checked.path_of("group.consumer.heartbeat.interval.ms");
+            self.push(Problem::field(path, heartbeat_ms, &allowed));
         }
     }
 
