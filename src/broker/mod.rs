@@ -196,6 +196,7 @@ impl Broker {
             }
             self.metadata.insert(state.tp, state.clone());
         }
+        self.rebuild_followed();
         leaders.sort_unstable();
         leaders.dedup();
         if self.alive {
@@ -837,6 +838,17 @@ impl Broker {
             return;
         }
         let followed = self.followed.get(&leader).map_or(&[][..], Vec::as_slice);
+        debug_assert!(
+            followed
+                .iter()
+                .copied()
+                .eq(self.replicas.iter().filter_map(|(tp, replica)| {
+                    matches!(replica.role, Role::Follower { leader: Some(l) } if l == leader)
+                        .then_some(tp)
+                })),
+            "broker {:?}: followed partitions out of date",
+            self.id
+        );
         let partitions: Vec<ReplicaFetchPartition> = followed
             .iter()
             .filter_map(|tp| Some((*tp, self.replicas.get(tp)?)))
