@@ -3,6 +3,7 @@
 
 use crate::producer::batch::BatchData;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 /// One batch as stored: its offsets and the producer's batch data.
 #[derive(Debug, Clone)]
@@ -10,7 +11,8 @@ pub struct LogBatch {
     pub base_offset: u64,
     pub leader_epoch: u32,
     pub append_ns: u64,
-    pub data: BatchData,
+    /// Shared by every replica's copy and every fetch of the batch.
+    pub data: Rc<BatchData>,
 }
 
 impl LogBatch {

@@ -386,7 +386,7 @@ impl Broker {
                 base_offset: 0,
                 leader_epoch: epoch,
                 append_ns: ctx.now_ns,
-                data,
+                data: std::rc::Rc::new(data),
             };
             let base_offset = replica.append(batch.clone());
             effects.appended.push((
