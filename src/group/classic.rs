@@ -14,7 +14,6 @@
 
 use crate::assignor::AssignorName;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicPartition};
-use crate::metrics::TraceEntry;
 use crate::msg::{
     GroupError, GroupRequest, GroupRequestBody, GroupResponse, GroupResponseBody, JoinGroup,
     JoinedMember, Message,
@@ -864,21 +863,13 @@ impl ClassicGroup {
     ) -> Vec<(TopicPartition, u64)> {
         let error = self.commit_error(&ask);
         let accepted = if error.is_none() { offsets } else { Vec::new() };
-        for &(tp, offset) in &accepted {
-            let (at_ns, group) = (ctx.now_ns, self.index);
-            ctx.metrics.trace(|| TraceEntry::OffsetCommitted {
-                at_ns,
-                group,
-                partition: tp.partition,
-                offset,
-            });
-            let previous = self.committed.insert(tp, offset).unwrap_or(0);
-            assert!(
-                offset >= previous,
-                "group {}: committed offset of {tp:?} went back from {previous} to {offset}",
-                self.group_id
-            );
-        }
+        super::store_commits(
+            ctx,
+            self.index,
+            &self.group_id,
+            &mut self.committed,
+            &accepted,
+        );
         self.reply(
             ctx,
             ask.consumer,

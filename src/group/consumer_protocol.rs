@@ -15,7 +15,6 @@
 
 use crate::assignor::{self, AssignorName, MemberSubscription};
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
-use crate::metrics::TraceEntry;
 use crate::msg::{
     ConsumerHeartbeat, GroupError, GroupRequest, GroupRequestBody, GroupResponse,
     GroupResponseBody, Message,
@@ -699,21 +698,13 @@ impl ConsumerGroup {
     ) -> Vec<(TopicPartition, u64)> {
         let error = self.commit_error(&ask);
         let accepted = if error.is_none() { offsets } else { Vec::new() };
-        for &(tp, offset) in &accepted {
-            let (at_ns, group) = (ctx.now_ns, self.index);
-            ctx.metrics.trace(|| TraceEntry::OffsetCommitted {
-                at_ns,
-                group,
-                partition: tp.partition,
-                offset,
-            });
-            let previous = self.committed.insert(tp, offset).unwrap_or(0);
-            assert!(
-                offset >= previous,
-                "group {}: committed offset of {tp:?} went back from {previous} to {offset}",
-                self.group_id
-            );
-        }
+        super::store_commits(
+            ctx,
+            self.index,
+            &self.group_id,
+            &mut self.committed,
+            &accepted,
+        );
         self.reply(
             ctx,
             ask.consumer,

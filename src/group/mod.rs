@@ -52,6 +52,32 @@ pub fn coordinator_broker(group_id: &str, brokers: usize) -> BrokerId {
     offsets_replicas(group_id, brokers)[0]
 }
 
+/// Stores a group's accepted offset commits, traced; committed offsets never go back (an
+/// invariant of every run, for both protocols).
+fn store_commits(
+    ctx: &mut crate::world::Ctx,
+    group: usize,
+    group_id: &str,
+    committed: &mut std::collections::BTreeMap<crate::ids::TopicPartition, u64>,
+    accepted: &[(crate::ids::TopicPartition, u64)],
+) {
+    for &(tp, offset) in accepted {
+        let at_ns = ctx.now_ns;
+        ctx.metrics
+            .trace(|| crate::metrics::TraceEntry::OffsetCommitted {
+                at_ns,
+                group,
+                partition: tp.partition,
+                offset,
+            });
+        let previous = committed.insert(tp, offset).unwrap_or(0);
+        assert!(
+            offset >= previous,
+            "group {group_id}: committed offset of {tp:?} went back from {previous} to {offset}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
