@@ -98,16 +98,7 @@ impl Consumer {
 
     fn kip848_take(&mut self, ctx: &mut Ctx, target: &BTreeSet<TopicPartition>) {
         let added: Vec<TopicPartition> = target.difference(&self.owned).copied().collect();
-        for tp in added {
-            self.owned.insert(tp);
-            ctx.metrics.ownership_started(
-                self.group,
-                &self.name,
-                tp.topic.0,
-                tp.partition,
-                ctx.now_ns,
-            );
-        }
+        self.start_owning(ctx, added);
     }
 
     fn kip848_acknowledge(&mut self, ctx: &mut Ctx) {

@@ -14,6 +14,20 @@ use crate::world::Ctx;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Consumer {
+    /// Partitions newly assigned to this member: owned from now, as the ownership chart shows.
+    pub(super) fn start_owning(&mut self, ctx: &mut Ctx, added: Vec<TopicPartition>) {
+        for tp in added {
+            self.owned.insert(tp);
+            ctx.metrics.ownership_started(
+                self.group,
+                &self.name,
+                tp.topic.0,
+                tp.partition,
+                ctx.now_ns,
+            );
+        }
+    }
+
     /// `onJoinPrepare`: a member with a generation commits first (auto-commit, or under eager
     /// the revocation callback's commit), then the JoinGroup goes out.
     pub(super) fn begin_join(&mut self, ctx: &mut Ctx) {
@@ -238,16 +252,7 @@ impl Consumer {
         self.last_assignment = tps;
         let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).copied().collect();
         let added: Vec<TopicPartition> = new.difference(&self.owned).copied().collect();
-        for tp in added {
-            self.owned.insert(tp);
-            ctx.metrics.ownership_started(
-                self.group,
-                &self.name,
-                tp.topic.0,
-                tp.partition,
-                ctx.now_ns,
-            );
-        }
+        self.start_owning(ctx, added);
         if revoked.is_empty() {
             return;
         }
