@@ -6,7 +6,7 @@
 
 use super::guarantees::{group_promise, producer_promise, Promise, Property};
 use crate::ids::TopicPartition;
-use crate::metrics::ledger::RangeList;
+use crate::metrics::ledger::{reordered_ranges, RangeList};
 use crate::scenario::model::CommitPolicy;
 use crate::world::World;
 use std::collections::BTreeMap;
@@ -274,44 +274,6 @@ pub fn duplicate_ranges(log: &RangeList) -> Vec<(u64, u64)> {
         depth += change;
         at = position;
     }
-    ranges
-}
-
-/// Ids whose first copy landed before the first copy of an id sent earlier (a smaller id).
-pub fn reordered_ranges(log: &RangeList) -> Vec<(u64, u64)> {
-    // First copies, in log order.
-    let mut seen: Vec<(u64, u64)> = Vec::new();
-    let mut firsts: Vec<(u64, u64)> = Vec::new();
-    for &(start, end) in &log.0 {
-        let mut cursor = start;
-        for &(seen_start, seen_end) in &seen {
-            if seen_end <= cursor || seen_start >= end {
-                continue;
-            }
-            if seen_start > cursor {
-                firsts.push((cursor, seen_start));
-            }
-            cursor = cursor.max(seen_end);
-        }
-        if cursor < end {
-            firsts.push((cursor, end));
-        }
-        seen.push((start, end));
-        seen = RangeList(seen).union();
-    }
-    // From the end: ids above the smallest id that lands later were overtaken.
-    let mut ranges = Vec::new();
-    let mut minimum_after = u64::MAX;
-    for &(start, end) in firsts.iter().rev() {
-        if minimum_after < end {
-            let from = start.max(minimum_after + 1);
-            if from < end {
-                ranges.push((from, end));
-            }
-        }
-        minimum_after = minimum_after.min(start);
-    }
-    ranges.reverse();
     ranges
 }
 

@@ -90,9 +90,9 @@ fn difference_count(a: &[(u64, u64)], b: &[(u64, u64)]) -> u64 {
     missing
 }
 
-/// Records whose first copy lands before the first copy of a record sent earlier.
-fn reordered_count(log: &RangeList) -> u64 {
-    // First copies in log order.
+/// Ids whose first copy landed before the first copy of an id sent earlier (a smaller id).
+pub fn reordered_ranges(log: &RangeList) -> Vec<(u64, u64)> {
+    // First copies, in log order.
     let mut seen: Vec<(u64, u64)> = Vec::new();
     let mut firsts: Vec<(u64, u64)> = Vec::new();
     for &(start, end) in &log.0 {
@@ -112,15 +112,28 @@ fn reordered_count(log: &RangeList) -> u64 {
         seen.push((start, end));
         seen = RangeList(seen).union();
     }
-    let mut reordered = 0;
+    // From the end: ids above the smallest id that lands later were overtaken.
+    let mut ranges = Vec::new();
     let mut minimum_after = u64::MAX;
     for &(start, end) in firsts.iter().rev() {
         if minimum_after < end {
-            reordered += end - start.max(minimum_after + 1).min(end);
+            let from = start.max(minimum_after + 1);
+            if from < end {
+                ranges.push((from, end));
+            }
         }
         minimum_after = minimum_after.min(start);
     }
-    reordered
+    ranges.reverse();
+    ranges
+}
+
+/// Records whose first copy lands before the first copy of a record sent earlier.
+fn reordered_count(log: &RangeList) -> u64 {
+    reordered_ranges(log)
+        .iter()
+        .map(|(start, end)| end - start)
+        .sum()
 }
 
 /// Delivery figures of `metrics.json`.
