@@ -125,19 +125,23 @@ impl Consumer {
         for pending in state.target.iter().chain(&state.reconciling) {
             owned.extend(pending.iter().copied());
         }
-        let heartbeat = ConsumerHeartbeat {
+        let heartbeat = self.kip848_heartbeat(owned.into_iter().collect());
+        let request_id = self.send_group(ctx, GroupRequestBody::ConsumerHeartbeat(heartbeat));
+        self.kip848().heartbeat_request_id = request_id;
+    }
+
+    /// A ConsumerGroupHeartbeat reporting `owned`.
+    fn kip848_heartbeat(&self, owned: Vec<TopicPartition>) -> ConsumerHeartbeat {
+        let state = self.kip848.as_ref().expect("consumer-protocol member");
+        ConsumerHeartbeat {
             instance_id: self.instance_id.clone(),
             rebalance_timeout_ns: self.config.max_poll_interval_ns,
-            topics: self
-                .topics
-                .iter()
+            topics: (self.topics.iter())
                 .map(|(name, _, _)| name.clone())
                 .collect(),
             server_assignor: state.server_assignor.clone(),
-            owned: owned.into_iter().collect(),
-        };
-        let request_id = self.send_group(ctx, GroupRequestBody::ConsumerHeartbeat(heartbeat));
-        self.kip848().heartbeat_request_id = request_id;
+            owned,
+        }
     }
 
     /// Leave: epoch -1, or -2 for a static member (its assignment waits for it).
@@ -147,17 +151,7 @@ impl Consumer {
         } else {
             LEAVE_EPOCH
         };
-        let heartbeat = ConsumerHeartbeat {
-            instance_id: self.instance_id.clone(),
-            rebalance_timeout_ns: self.config.max_poll_interval_ns,
-            topics: self
-                .topics
-                .iter()
-                .map(|(name, _, _)| name.clone())
-                .collect(),
-            server_assignor: self.kip848().server_assignor.clone(),
-            owned: Vec::new(),
-        };
+        let heartbeat = self.kip848_heartbeat(Vec::new());
         self.send_group(ctx, GroupRequestBody::ConsumerHeartbeat(heartbeat));
         let state = self.kip848();
         state.target = None;

@@ -1045,19 +1045,7 @@ impl Resolver {
         let Some(value) = checked.json("group.consumer.assignors") else {
             return default;
         };
-        let items: Option<Vec<String>> = match &value {
-            Value::String(text) => Some(
-                text.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
-            Value::Array(items) => items
-                .iter()
-                .map(|item| item.as_str().map(|s| s.trim().to_string()))
-                .collect(),
-            _ => None,
-        };
+        let items = name_list(value);
         let names: Option<Vec<String>> =
             items.filter(|items| !items.is_empty()).and_then(|items| {
                 items
@@ -1130,19 +1118,7 @@ impl Resolver {
             return default;
         };
         let path = checked.path_of("partition.assignment.strategy");
-        let items: Option<Vec<String>> = match value {
-            Value::String(text) => Some(
-                text.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
-            Value::Array(items) => items
-                .iter()
-                .map(|item| item.as_str().map(|s| s.trim().to_string()))
-                .collect(),
-            _ => None,
-        };
+        let items = name_list(value);
         let allowed_names: Vec<&str> = NAMES.iter().map(|(short, _)| *short).collect();
         let allowed = format!(
             "must be a non-empty list (JSON array or comma-separated string) of {} or their class names",
@@ -1227,5 +1203,22 @@ fn raw_value(checked: &Checked, name: &str) -> String {
             "heartbeat.interval.ms" => checked.int(name, 3000).to_string(),
             _ => format!("\"{}\"", checked.choice(name, "")),
         },
+    }
+}
+
+/// A Kafka list config (`"a, b"` or `["a", "b"]`) as trimmed names; None if not a list of strings.
+fn name_list(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::String(text) => Some(
+            text.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(|s| s.trim().to_string()))
+            .collect(),
+        _ => None,
     }
 }
