@@ -568,18 +568,7 @@ impl World {
                 }
                 if let Message::Group(request) = message {
                     let group = request.group;
-                    if let Some(modern) = self.modern_groups[group].as_mut() {
-                        // Model limit: a KIP-848 coordinator stays on its first broker (no
-                        // failover for consumer-protocol groups yet).
-                        let committed = modern.handle(&mut ctx, request);
-                        for (tp, offset) in committed {
-                            if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
-                                self.brokers[leader.0 as usize]
-                                    .group_committed(tp, group, offset, now_ns);
-                            }
-                        }
-                        return;
-                    }
+                    // Both protocols' coordinators live where `groups[group]` is placed.
                     if !self.groups[group].loaded || self.groups[group].broker != broker {
                         let reply = GroupResponse {
                             request_id: request.request_id,
@@ -589,7 +578,10 @@ impl World {
                         ctx.send(NodeId::Broker(broker), from, Message::GroupReply(reply));
                         return;
                     }
-                    let committed = self.groups[group].handle(&mut ctx, request);
+                    let committed = match self.modern_groups[group].as_mut() {
+                        Some(modern) => modern.handle(&mut ctx, request),
+                        None => self.groups[group].handle(&mut ctx, request),
+                    };
                     // Committed offsets let leaders drop data the group no longer needs.
                     for (tp, offset) in committed {
                         if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
@@ -1055,12 +1047,13 @@ impl World {
             return;
         }
         // The coordinators it hosted lose their in-memory state with the process.
-        for group in self
-            .groups
-            .iter_mut()
-            .filter(|group| group.broker == broker)
-        {
-            group.unload(&mut ctx);
+        for (group, modern) in self.groups.iter_mut().zip(&mut self.modern_groups) {
+            if group.broker == broker {
+                group.unload(&mut ctx);
+                if let Some(modern) = modern {
+                    modern.unload(&mut ctx);
+                }
+            }
         }
         // A power loss takes the unflushed tail of every log on the broker; where that broker's
         // log is the partition's log of record, those records are gone from the ledger too.
@@ -1111,7 +1104,7 @@ impl World {
             net: &mut self.net,
             metrics: &mut self.metrics,
         };
-        for group in &mut self.groups {
+        for (group, modern) in self.groups.iter_mut().zip(&mut self.modern_groups) {
             let fenced = |broker: BrokerId| self.controller.is_fenced(broker);
             let current = group.broker;
             let same_process = self.brokers[current.0 as usize].incarnation() == group.incarnation;
@@ -1126,15 +1119,24 @@ impl World {
                 .or_else(|| (!fenced(current)).then_some(current));
             let Some(next) = next else {
                 group.unload(&mut ctx);
+                if let Some(modern) = modern.as_mut() {
+                    modern.unload(&mut ctx);
+                }
                 group.offline = true;
                 continue;
             };
             let target = &self.brokers[next.0 as usize];
             if target.alive {
                 group.load(&mut ctx, next, target.incarnation());
+                if let Some(modern) = modern.as_mut() {
+                    modern.load(&mut ctx, next);
+                }
             } else {
                 // Elected while dead and not yet fenced: clients find a dead coordinator.
                 group.unload(&mut ctx);
+                if let Some(modern) = modern.as_mut() {
+                    modern.unload(&mut ctx);
+                }
                 group.broker = next;
                 group.incarnation = target.incarnation();
                 group.offline = false;

@@ -183,3 +183,41 @@ fn exponential_backoff_draws_within_kafkas_jitter() {
         "second backoff {second_wait} ns"
     );
 }
+
+#[test]
+fn a_partition_increase_reaches_the_producer_at_its_metadata_refresh() {
+    // The topic grows from 2 to 4 partitions at 50 ms. Kafka's producer learns of it only from
+    // metadata, which it refreshes every metadata.max.age.ms (100 ms here) since the last
+    // refresh (none before: at 100 ms). Keyed records map by murmur2 % partitions, so from the
+    // refresh on, keys spread over 4 partitions; before it, only over the first 2.
+    let mut json = base(
+        json!({ "linger.ms": 0, "metadata.max.age.ms": 100 }),
+        0.001,
+        2,
+    );
+    json["duration_ms"] = json!(200);
+    json["producers"][0]["keys"] = json!({ "dist": "uniform", "count": 1000 });
+    json["timeline"] =
+        json!([{ "at_ms": 50, "action": "add-partitions", "topic": "t", "partitions": 4 }]);
+    let world = run_traced(&scenario(&json));
+    let sent = requests(&world);
+    let first_new = sent
+        .iter()
+        .find(|(_, batches)| batches.iter().any(|&(partition, _)| partition >= 2))
+        .map(|&(at_ns, _)| at_ns)
+        .expect("the new partitions get records");
+    // The refresh goes out at 100 ms and its answer is back 2 hops and the broker's cost later.
+    assert!(
+        first_new >= 100 * MS + 2 * HOP_NS,
+        "new partition used at {first_new} ns"
+    );
+    assert!(
+        first_new <= 102 * MS,
+        "new partition used only at {first_new} ns"
+    );
+    let used: std::collections::BTreeSet<u32> = sent
+        .iter()
+        .flat_map(|(_, batches)| batches.iter().map(|&(partition, _)| partition))
+        .collect();
+    assert_eq!(used, [0, 1, 2, 3].into_iter().collect());
+}

@@ -340,6 +340,11 @@ impl Consumer {
         }
         self.next_find_ns = ctx.now_ns + self.config.retry_backoff_ns;
         self.arm_request_timer(ctx);
+        if self.kip848.is_some() && self.running {
+            // HeartbeatRequestManager: a heartbeat that failed (its connection reset or timed
+            // out) is retried after the backoff, not at the next interval.
+            ctx.set_consumer_heartbeat(self.id, self.next_find_ns);
+        }
     }
 
     /// FindCoordinator to the next broker in turn (Kafka asks its least-loaded node), unless one

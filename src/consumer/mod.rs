@@ -466,8 +466,11 @@ impl Consumer {
         // `ensureActiveGroup` with a zero timer): cooperative members keep consuming, eager
         // members own nothing by then.
         self.request_positions(ctx);
+        // Kafka's poll drains buffered records first and fetches after: a partition drained now
+        // goes into this round's fetch, instead of waiting behind a fetch that left it out.
+        let has_records = self.take_records(ctx);
         self.send_fetches(ctx);
-        if !self.take_records(ctx) {
+        if !has_records {
             return;
         }
         if self.commit_policy == CommitPolicy::BeforeProcessing {
@@ -842,10 +845,10 @@ impl Consumer {
             // Look again after the backoff: the election may not have happened yet.
             ctx.set_consumer_wake(self.id, self.next_metadata_ns);
         }
+        // Only poll() sends fetches (Kafka's network thread never does): while the application
+        // processes, the next fetch waits for its next poll.
         if self.app == App::InPoll {
             self.poll(ctx);
-        } else {
-            self.send_fetches(ctx);
         }
     }
 
@@ -904,10 +907,9 @@ impl Consumer {
                 partition.high_watermark.saturating_sub(next_position),
             );
         }
+        // The response waits in the buffer for the next poll(), which drains it and then fetches.
         if self.app == App::InPoll {
             self.poll(ctx);
-        } else {
-            self.send_fetches(ctx);
         }
     }
 

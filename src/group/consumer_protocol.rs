@@ -136,6 +136,31 @@ impl ConsumerGroup {
         }
     }
 
+    /// The coordinator's broker died or lost the group's offsets partition. Kafka writes every
+    /// change of a consumer group (members, epochs, target and current assignments) to
+    /// `__consumer_offsets` before it answers, so only the timers go with the process.
+    pub fn unload(&mut self, ctx: &mut Ctx) {
+        for &slot in self.slots.keys() {
+            ctx.cancel_group_timer(self.index, session_timer(slot));
+            ctx.cancel_group_timer(self.index, revocation_timer(slot));
+        }
+    }
+
+    /// A broker replays the group (`GroupMetadataManager.onLoaded`): every member gets a fresh
+    /// session deadline, and a member still revoking a fresh revocation deadline.
+    pub fn load(&mut self, ctx: &mut Ctx, broker: BrokerId) {
+        self.unload(ctx);
+        self.broker = broker;
+        for member in self.members.values() {
+            let session_at_ns = ctx.now_ns + self.settings.session_timeout_ns;
+            ctx.set_group_timer(self.index, session_timer(member.slot), session_at_ns);
+            if member.state == MemberState::UnrevokedPartitions {
+                let revoke_by_ns = ctx.now_ns + member.rebalance_timeout_ns;
+                ctx.set_group_timer(self.index, revocation_timer(member.slot), revoke_by_ns);
+            }
+        }
+    }
+
     /// A subscribed topic now has `partitions` partitions.
     pub fn partitions_changed(&mut self, topic: &str, partitions: u32) {
         if let Some((_, count)) = self.topics.get_mut(topic) {

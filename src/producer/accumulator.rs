@@ -121,6 +121,22 @@ impl Accumulator {
         }
     }
 
+    /// The topic gained partitions (seen in metadata): they get empty per-partition state.
+    pub fn grow_partitions(&mut self, partitions: u32) {
+        if partitions <= self.config.partitions {
+            return;
+        }
+        let count = partitions as usize;
+        self.deques.resize_with(count, VecDeque::new);
+        self.has_deque.resize(count, false);
+        self.muted.resize(count, false);
+        self.next_record_id.resize(count, 0);
+        if let Some(idempotence) = &mut self.idempotence {
+            idempotence.grow_partitions(count);
+        }
+        self.config.partitions = partitions;
+    }
+
     pub fn last_builder(&self, partition: u32) -> Option<&BatchBuilder> {
         self.deques[partition as usize]
             .back()

@@ -41,6 +41,14 @@ impl Idempotence {
         }
     }
 
+    /// New partitions start at sequence 0 with nothing in flight.
+    pub fn grow_partitions(&mut self, partitions: usize) {
+        self.next_sequence.resize(partitions, 0);
+        self.in_flight.resize(partitions, BTreeSet::new());
+        self.unresolved.resize(partitions, false);
+        self.last_acked.resize(partitions, None);
+    }
+
     /// Kafka's `shouldStopDrainBatchesForPartition`: a new batch waits while the partition's
     /// sequence is unresolved; a retried batch goes only if it is the first in flight.
     pub fn should_stop_drain(&self, partition: u32, base_sequence: Option<i32>) -> bool {

@@ -244,6 +244,18 @@ impl Producer {
     ) {
         self.metadata.answered(from);
         let topic = self.accumulator.config.topic;
+        let seen = states
+            .iter()
+            .filter(|state| state.tp.topic == topic)
+            .map(|state| state.tp.partition + 1)
+            .max()
+            .unwrap_or(0);
+        if seen as usize > self.leaders.len() {
+            // The topic grew: Kafka's partitioner uses the new count from this metadata on, so
+            // keyed records may now map elsewhere (murmur2 % partitions).
+            self.leaders.resize(seen as usize, None);
+            self.accumulator.grow_partitions(seen);
+        }
         for state in states.into_iter().filter(|state| state.tp.topic == topic) {
             if let Some(slot) = self.leaders.get_mut(state.tp.partition as usize) {
                 *slot = state.leader;
