@@ -109,6 +109,7 @@ public final class Live {
         log("cluster of " + brokers + " broker(s) up in " + (System.currentTimeMillis() - clusterStart) + " ms at "
                 + cluster.bootstrap());
         createTopics();
+        warmUp();
         for (JsonNode group : scenario.path("consumer_groups")) {
             GroupRunner runner = new GroupRunner(group, cluster.bootstrap(), work, countJoins(group));
             groups.add(runner);
@@ -201,6 +202,49 @@ public final class Live {
             groupsNode.set(group.groupId, group.toJson(t0Micros, endMicros));
         }
         return metrics;
+    }
+
+    /**
+     * Warms the JIT of the brokers and of this JVM's client code before the measured run: a cold
+     * broker answers its first thousands of requests many times slower than a warm one.
+     */
+    private void warmUp() throws Exception {
+        long warmupMs = Long.parseLong(System.getProperty("live.warmup.ms", "8000"));
+        if (warmupMs <= 0) {
+            return;
+        }
+        String topic = "kafkasim-live-warmup";
+        int brokers = scenario.path("cluster").path("brokers").asInt(1);
+        Properties admin = new Properties();
+        admin.setProperty(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrap());
+        try (Admin client = Admin.create(admin)) {
+            client.createTopics(List.of(new NewTopic(topic, brokers * 2, (short) Math.min(3, brokers)))).all()
+                    .get(60, TimeUnit.SECONDS);
+        }
+        ObjectNode spec = JSON.createObjectNode();
+        spec.put("name", "warmup");
+        spec.put("topic", topic);
+        spec.put("rate_per_sec", 3000);
+        spec.put("arrivals", "poisson");
+        spec.putObject("record_bytes").put("dist", "fixed").put("value", 512);
+        spec.putObject("config").put("linger.ms", 1).put("acks", "all");
+        ProducerRunner warm = new ProducerRunner(spec, 0, 1000, cluster.bootstrap(), 7, new long[] {0, warmupMs});
+        Properties p = new Properties();
+        p.setProperty("bootstrap.servers", cluster.bootstrap());
+        p.setProperty("group.id", "kafkasim-live-warmup");
+        p.setProperty("key.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
+        p.setProperty("value.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
+        p.setProperty("group.protocol", "classic");
+        long start = System.currentTimeMillis();
+        warm.start(Member.micros());
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            consumer.subscribe(List.of(topic));
+            while (System.currentTimeMillis() - start < warmupMs) {
+                consumer.poll(Duration.ofMillis(100));
+            }
+        }
+        warm.stop();
+        log("warm-up: " + warm.sent() + " records in " + (System.currentTimeMillis() - start) + " ms");
     }
 
     private int countJoins(JsonNode group) {
