@@ -76,6 +76,9 @@ final class GroupRunner {
             p.setProperty("enable.auto.commit", Boolean.toString(commit.equals("auto")));
             p.setProperty("key.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
             p.setProperty("value.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
+            if (p.containsKey("partition.assignment.strategy")) {
+                p.setProperty("partition.assignment.strategy", assignorClasses(p.getProperty("partition.assignment.strategy")));
+            }
             if (p.containsKey("group.instance.id")) {
                 // kafkasim: member i of a static group is <group.instance.id>-<i>.
                 p.setProperty("group.instance.id", p.getProperty("group.instance.id") + "-" + slot);
@@ -101,6 +104,21 @@ final class GroupRunner {
         if (!ready.await(120, TimeUnit.SECONDS)) {
             throw new IllegalStateException("group " + groupId + ": members not ready within 120 s");
         }
+    }
+
+    /** kafkasim's short assignor names (range, cooperative-sticky, ...) as the client's class names. */
+    private static String assignorClasses(String names) {
+        List<String> out = new ArrayList<>();
+        for (String name : names.split(",")) {
+            switch (name.trim()) {
+                case "range" -> out.add("org.apache.kafka.clients.consumer.RangeAssignor");
+                case "roundrobin" -> out.add("org.apache.kafka.clients.consumer.RoundRobinAssignor");
+                case "sticky" -> out.add("org.apache.kafka.clients.consumer.StickyAssignor");
+                case "cooperative-sticky" -> out.add("org.apache.kafka.clients.consumer.CooperativeStickyAssignor");
+                default -> out.add(name.trim());
+            }
+        }
+        return String.join(",", out);
     }
 
     private void read(int member, Process process, CountDownLatch ready) {

@@ -61,6 +61,10 @@ public final class Member {
         String commit = args[3];
         AtomicReference<String> command = new AtomicReference<>(null);
         BufferedReader stdin = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        // Load the client's classes and connect before the driver's go, so a join at time t
+        // is not delayed by JVM warm-up.
+        KafkaConsumer<byte[], byte[]> warm = new KafkaConsumer<>(props);
+        warm.partitionsFor(topic, Duration.ofSeconds(60));
         emit("READY");
         // Wait for the driver's go: the JVM starts well before the scenario's join time.
         String first = stdin.readLine();
@@ -86,16 +90,17 @@ public final class Member {
         reader.start();
         boolean running = true;
         while (running) {
-            running = runOnce(props, topic, processingNanos, commit, command, current);
+            running = runOnce(warm, props, topic, processingNanos, commit, command, current);
+            warm = null;
         }
         emit("CLOSED");
         System.exit(0);
     }
 
     /** Runs one consumer until close or restart; returns true to start another. */
-    private static boolean runOnce(Properties props, String topic, long processingNanos, String commit,
+    private static boolean runOnce(KafkaConsumer<byte[], byte[]> made, Properties props, String topic, long processingNanos, String commit,
             AtomicReference<String> command, AtomicReference<KafkaConsumer<byte[], byte[]>> current) {
-        KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props);
+        KafkaConsumer<byte[], byte[]> consumer = made != null ? made : new KafkaConsumer<>(props);
         current.set(consumer);
         boolean[] closing = {false};
         consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
