@@ -4,7 +4,8 @@
 Each scenario NAME.json has NAME.expect.json:
   {"figures": [{"figure": "producer.records-per-request-avg", "tolerance": 0.15}, ...]}
 A figure is a dotted path into metrics.json; a path through the `rebalances` list gives the list
-of that field over the rebalances (optionally only those with start_ms >= "after_ms").
+of that field over the rebalances (optionally only those with start_ms >= "after_ms");
+"minus_ms" subtracts a time (e.g. a crash's at_ms, for the pause after it); "label" names the row.
 Tolerance: "exact" (equal), a number t (kafkasim/real within 1 ± t; both 0 counts as equal), or
 "info" (shown, not judged). Prints a table; with --readme, writes it between the Fidelity markers.
 Exit 1 when a judged figure is out of tolerance.
@@ -41,6 +42,12 @@ def lookup(metrics, path, after_ms):
     return node
 
 
+def shift(value, minus):
+    if isinstance(value, list):
+        return [shift(v, minus) for v in value]
+    return None if value is None else round(value - minus, 3)
+
+
 def fmt(value):
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".")
@@ -52,6 +59,12 @@ def fmt(value):
 def judge(real, sim, tolerance):
     if real is None or sim is None:
         return "missing", ""
+    numeric_lists = (isinstance(real, list) and isinstance(sim, list) and len(real) == len(sim)
+                     and all(isinstance(v, (int, float)) for v in real + sim))
+    if numeric_lists and tolerance not in ("exact", "info"):
+        verdicts = [judge(r, s, tolerance) for r, s in zip(real, sim)]
+        ratio = "[" + ", ".join(v[1] for v in verdicts) + "]"
+        return ("ok" if all(v[0] == "ok" for v in verdicts) else "DIFFERS"), ratio
     if isinstance(real, list) or isinstance(sim, list) or tolerance == "exact":
         ratio = ""
         if not isinstance(real, list) and isinstance(real, (int, float)) and real:
@@ -87,11 +100,15 @@ def main():
             after = spec.get("after_ms")
             real = lookup(real_metrics, spec["figure"], after)
             sim = lookup(sim_metrics, spec["figure"], after)
+            minus = spec.get("minus_ms")
+            if minus is not None:
+                real = shift(real, minus)
+                sim = shift(sim, minus)
             verdict, ratio = judge(real, sim, spec["tolerance"])
             failed |= verdict in ("DIFFERS", "missing")
             tol = spec["tolerance"]
             tol_text = "exact" if tol == "exact" else ("not judged" if tol == "info" else f"±{round(float(tol) * 100)}%")
-            figure = spec["figure"] + (f" (rebalances from {after / 1000:g} s)" if after is not None else "")
+            figure = spec.get("label") or (spec["figure"] + (f" (rebalances from {after / 1000:g} s)" if after is not None else ""))
             rows.append((name, figure, fmt(real), fmt(sim), ratio, tol_text, verdict))
     header = "| scenario | figure | real Kafka | kafkasim | ratio | tolerance | verdict |\n|---|---|---|---|---|---|---|\n"
     table = header + "".join("| " + " | ".join(r) + " |\n" for r in rows)
