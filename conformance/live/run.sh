@@ -6,6 +6,8 @@
 #   bash conformance/live/run.sh NAME...    just these; prints their rows
 #
 # Needs Java 17, Maven (fetches Kafka's jars from Maven Central), Rust and Python 3.
+# KAFKASIM_BIN=path uses that kafkasim binary instead of building the release one (CI passes the
+# debug build that scripts/test.sh has just made).
 # Exit 1 when a figure is out of tolerance. Leaves no process behind (every JVM it starts is
 # killed on exit, whatever happens).
 set -euo pipefail
@@ -43,7 +45,10 @@ fi
 
 echo "== live: build (Maven, cargo)"
 (cd "$LIVE" && mvn -q -B compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
-(cd "$ROOT" && cargo build --release --locked --quiet)
+if [[ -z "${KAFKASIM_BIN:-}" ]]; then
+    (cd "$ROOT" && cargo build --release --locked --quiet)
+    KAFKASIM_BIN="$TARGET/release/kafkasim"
+fi
 CP="$LIVE/target/classes:$(cat "$LIVE/target/classpath.txt")"
 
 for name in "${names[@]}"; do
@@ -56,7 +61,7 @@ for name in "${names[@]}"; do
     java -Xmx512m -XX:+UseSerialGC -cp "$CP" kafkasim.live.Live "$scenario" "$RESULTS/$name/live" "$WORK/$name" \
         2> "$WORK/$name/driver.log" || { tail -40 "$WORK/$name/driver.log" >&2; exit 1; }
     cleanup
-    "$TARGET/release/kafkasim" run "$scenario" --out "$RESULTS/$name/kafkasim" > "$WORK/$name/kafkasim.txt"
+    "$KAFKASIM_BIN" run "$scenario" --out "$RESULTS/$name/kafkasim" > "$WORK/$name/kafkasim.txt"
     echo "   real cluster and kafkasim done in $((SECONDS - start)) s"
 done
 

@@ -187,7 +187,10 @@ final class Cluster {
         throw new IllegalStateException("the cluster did not come up within " + timeoutMs + " ms");
     }
 
-    /** Stops every node: SIGTERM (controlled shutdown), then SIGKILL for any still alive. */
+    /**
+     * Stops every node: SIGTERM (controlled shutdown), then SIGKILL for any still alive after 10 s
+     * (brokers that all shut down at once wait for each other to take over their leaderships).
+     */
     synchronized void stop() {
         // Brokers first, the controller last, so the brokers can shut down in a controlled way.
         List<Integer> order = new ArrayList<>(processes.keySet());
@@ -198,7 +201,7 @@ final class Cluster {
         for (int node : order) {
             Process process = processes.get(node);
             try {
-                if (!process.waitFor(20, TimeUnit.SECONDS)) {
+                if (!process.waitFor(10, TimeUnit.SECONDS)) {
                     process.destroyForcibly();
                     process.waitFor(10, TimeUnit.SECONDS);
                 }

@@ -82,6 +82,8 @@ public final class Live {
     private Cluster cluster;
     private final List<ProducerRunner> producers = new ArrayList<>();
     private final List<GroupRunner> groups = new ArrayList<>();
+    /** Record ids per partition in log order, from the final log scan. */
+    private final Map<String, List<Long>> logOrder = new TreeMap<>();
 
     private Live(JsonNode scenario, File work) {
         this.scenario = scenario;
@@ -197,6 +199,7 @@ public final class Live {
         delivery.put("duplicates_processed", duplicatesProcessed);
         delivery.put("lost_acked", lost);
         delivery.put("duplicates_in_log", duplicatesInLog);
+        delivery.put("reordered", reordered());
         ObjectNode groupsNode = metrics.putObject("groups");
         for (GroupRunner group : groups) {
             groupsNode.set(group.groupId, group.toJson(t0Micros, endMicros));
@@ -362,6 +365,7 @@ public final class Live {
     /** Reads every partition of every topic from the start: record id -> copies in the log. */
     private Map<Long, Integer> readFinalLog() {
         Map<Long, Integer> ids = new TreeMap<>();
+        logOrder.clear();
         Properties p = new Properties();
         p.setProperty("bootstrap.servers", cluster.bootstrap());
         p.setProperty("key.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer");
@@ -388,12 +392,38 @@ public final class Live {
                 }
                 for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(500))) {
                     if (record.value() != null && record.value().length >= 8) {
-                        ids.merge(ByteBuffer.wrap(record.value()).getLong(0), 1, Integer::sum);
+                        long id = ByteBuffer.wrap(record.value()).getLong(0);
+                        ids.merge(id, 1, Integer::sum);
+                        logOrder.computeIfAbsent(record.topic() + "-" + record.partition(), k -> new ArrayList<>())
+                                .add(id);
                     }
                 }
             }
         }
         return ids;
+    }
+
+    /**
+     * kafkasim's `reordered`: records that appear in a partition log before a record the same
+     * producer sent earlier (ids carry the producer instance in their high bits and the send order
+     * in the low 40).
+     */
+    private long reordered() {
+        long count = 0;
+        for (List<Long> order : logOrder.values()) {
+            Map<Long, Long> minSeqAfter = new TreeMap<>();
+            for (int i = order.size() - 1; i >= 0; i--) {
+                long producer = order.get(i) >>> 40;
+                long seq = order.get(i) & ((1L << 40) - 1);
+                Long min = minSeqAfter.get(producer);
+                if (min != null && min < seq) {
+                    count++;
+                } else {
+                    minSeqAfter.put(producer, seq);
+                }
+            }
+        }
+        return count;
     }
 
     static ObjectNode percentiles(List<Double> values) {
