@@ -305,12 +305,17 @@ public final class Live {
             long deadline = System.currentTimeMillis() + 60_000;
             while (true) {
                 boolean ready = true;
-                Map<String, TopicDescription> described = admin.describeTopics(names).allTopicNames().get(30,
-                        TimeUnit.SECONDS);
-                for (TopicDescription d : described.values()) {
-                    for (TopicPartitionInfo info : d.partitions()) {
-                        ready &= info.leader() != null && info.isr().size() == info.replicas().size();
+                try {
+                    Map<String, TopicDescription> described = admin.describeTopics(names).allTopicNames().get(30,
+                            TimeUnit.SECONDS);
+                    for (TopicDescription d : described.values()) {
+                        for (TopicPartitionInfo info : d.partitions()) {
+                            ready &= info.leader() != null && info.isr().size() == info.replicas().size();
+                        }
                     }
+                } catch (java.util.concurrent.ExecutionException e) {
+                    // The broker that answered has not seen the new topic in its metadata yet.
+                    ready = false;
                 }
                 if (ready) {
                     break;
