@@ -12,10 +12,12 @@ use crate::broker::log::LogBatch;
 use crate::codec;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
 use crate::metrics::TraceEntry;
+use crate::broker::txn_index::AbortedFilter;
 use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
     PartitionState,
 };
+use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, GroupProtocol, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::f64_to_ns;
@@ -46,6 +48,8 @@ struct InProcess {
     /// Processing time (decompression included); the end time once processing started.
     duration_ns: u64,
     done_ns: u64,
+    /// Uncompressed value size (the batch's mean), for a consume-transform-produce output.
+    value_bytes: u32,
 }
 
 /// Where the group membership stands (Kafka's `MemberState`).
@@ -100,6 +104,8 @@ pub struct ConsumerSetup {
     pub instance_id: Option<String>,
     pub broker_count: u32,
     pub seed: u64,
+    /// consume-transform-produce: this member's own producer.
+    pub pipeline: Option<PipelineLink>,
 }
 
 pub struct Consumer {
@@ -184,6 +190,15 @@ pub struct Consumer {
     paused_until_ns: u64,
     slow: Option<(f64, u64)>,
     processing_rng: SimRng,
+    /// `isolation.level=read_committed`.
+    read_committed: bool,
+    /// consume-transform-produce: the member's producer and its delivery guarantee.
+    pipeline: Option<PipelineLink>,
+    /// The positions the current poll's output covers (committed with it, or in its
+    /// transaction).
+    cycle_offsets: Offsets,
+    /// A TxnOffsetCommit in flight: (request id, producer id, epoch, offsets).
+    txn_commit_in_flight: Option<(u64, u64, u16, Offsets)>,
 }
 
 impl Consumer {
@@ -203,7 +218,9 @@ impl Consumer {
             });
         let kip848 = (setup.config.group_protocol == GroupProtocol::Consumer)
             .then(|| consumer_protocol::Kip848::new(setup.config.group_remote_assignor.clone()));
+        let read_committed = setup.config.isolation_level_read_committed;
         Consumer {
+            read_committed,
             id: setup.id,
             name: setup.name,
             group: setup.group,
@@ -266,6 +283,9 @@ impl Consumer {
                 u64::from(setup.id.0),
                 Purpose::Processing,
             ),
+            pipeline: setup.pipeline,
+            cycle_offsets: Vec::new(),
+            txn_commit_in_flight: None,
         }
     }
 
@@ -305,6 +325,9 @@ impl Consumer {
         self.coordinator_known = false;
         self.next_find_ns = ctx.now_ns;
         self.last_heartbeat_ok_ns = ctx.now_ns;
+        if let Some(link) = self.pipeline {
+            ctx.to_producer(link.producer, PipelineWork::Start);
+        }
         self.poll(ctx);
     }
 
@@ -367,6 +390,18 @@ impl Consumer {
     fn finish_processing(&mut self, ctx: &mut Ctx) {
         let records = std::mem::take(&mut self.in_process);
         self.record_processed(ctx, &records);
+        if let Some(link) = self.pipeline {
+            // consume-transform-produce: one output record per input record, then the commit
+            // (after the flush, or in the transaction); the application thread waits for it.
+            self.cycle_offsets = self.uncommitted(None);
+            self.app = App::Blocked;
+            let output = records
+                .iter()
+                .map(|record| (record.tp.partition, record.offset, record.value_bytes))
+                .collect();
+            ctx.to_producer(link.producer, PipelineWork::Output { records: output });
+            return;
+        }
         self.app = App::InPoll;
         if self.closing.is_some() {
             self.close_now(ctx);
@@ -384,6 +419,84 @@ impl Consumer {
             }
             CommitPolicy::Auto | CommitPolicy::BeforeProcessing => self.poll(ctx),
         }
+    }
+
+    /// A note from this process's producer (consume-transform-produce).
+    pub fn on_pipeline_note(&mut self, ctx: &mut Ctx, note: PipelineNote) {
+        let Some(link) = self.pipeline else {
+            return;
+        };
+        if !self.running || self.app != App::Blocked {
+            return;
+        }
+        match note {
+            PipelineNote::Flushed { producer_id, epoch } => {
+                let offsets = std::mem::take(&mut self.cycle_offsets);
+                if !link.exactly_once {
+                    // At-least-once: the output is acknowledged; now commit (commitSync).
+                    self.commit(ctx, offsets, Some(After::Poll));
+                } else {
+                    self.cycle_offsets = offsets.clone();
+                    self.send_txn_offsets(ctx, producer_id, epoch, offsets);
+                }
+            }
+            PipelineNote::Committed => {
+                for (tp, offset) in std::mem::take(&mut self.cycle_offsets) {
+                    self.known_committed.insert(tp, offset);
+                }
+                self.continue_after(ctx, After::Poll);
+            }
+            PipelineNote::Aborted => {
+                self.cycle_offsets.clear();
+                self.rewind_to_committed();
+                self.continue_after(ctx, After::Poll);
+            }
+        }
+    }
+
+    /// The output of the records consumed since the last commit was aborted: start again from
+    /// the committed offsets (fetched anew).
+    fn rewind_to_committed(&mut self) {
+        let epoch = self.next_request_id;
+        for tp in self.owned.clone() {
+            self.fetch_positions.remove(&tp);
+            self.consumed.remove(&tp);
+            self.awaiting_offsets.remove(&tp);
+            self.position_epoch.insert(tp, epoch);
+        }
+        self.buffered.clear();
+        self.known_committed.clear();
+    }
+
+    /// TxnOffsetCommit: the poll's positions go in the producer's transaction.
+    fn send_txn_offsets(&mut self, ctx: &mut Ctx, producer_id: u64, epoch: u16, offsets: Offsets) {
+        let body = GroupRequestBody::TxnOffsetCommit {
+            producer_id,
+            producer_epoch: epoch,
+            offsets: offsets.clone(),
+        };
+        let request_id = self.send_group(ctx, body);
+        self.txn_commit_in_flight = Some((request_id, producer_id, epoch, offsets));
+    }
+
+    /// The group coordinator answered a TxnOffsetCommit; returns false if it was not one.
+    fn on_txn_offsets_answer(&mut self, ctx: &mut Ctx, request_id: u64, ok: bool) -> bool {
+        if self
+            .txn_commit_in_flight
+            .as_ref()
+            .is_none_or(|(id, ..)| *id != request_id)
+        {
+            return false;
+        }
+        self.txn_commit_in_flight = None;
+        if !ok {
+            // KIP-447: a member of an older generation is a zombie; its transaction aborts.
+            self.rejoin_needed = true;
+        }
+        if let Some(link) = self.pipeline {
+            ctx.to_producer(link.producer, PipelineWork::OffsetsSent { accepted: ok });
+        }
+        true
     }
 
     /// Records done processing go to the metrics, as offset ranges per partition.
@@ -592,6 +705,8 @@ impl Consumer {
             let share =
                 entry.batch.data.uncompressed_bytes * u64::from(take) / u64::from(records.max(1));
             let mut extra_ns = codec::decompress_ns(entry.batch.data.compression, share);
+            let value_bytes =
+                (entry.batch.data.uncompressed_bytes / u64::from(records.max(1))) as u32;
             for index in entry.next_record..entry.next_record + take {
                 let sample = self.processing_rng.sample(&self.processing_ns) * factor;
                 self.in_process.push(InProcess {
@@ -600,6 +715,7 @@ impl Consumer {
                     created_ns: entry.batch.data.record_created_ns[index as usize],
                     duration_ns: f64_to_ns(sample) + extra_ns,
                     done_ns: 0,
+                    value_bytes,
                 });
                 extra_ns = 0;
             }
@@ -886,12 +1002,25 @@ impl Consumer {
                 continue;
             };
             let mut next_position = position;
+            let mut filter = AbortedFilter::new(partition.aborted);
             for batch in partition.batches {
                 if batch.next_offset() <= next_position || batch.base_offset > next_position {
                     continue;
                 }
                 let skip = next_position.saturating_sub(batch.base_offset) as u32;
+                let skipped_from = next_position;
                 next_position = batch.next_offset();
+                // Control batches, and under read_committed aborted transactions, take offsets
+                // but are never returned to the application.
+                let visible = if self.read_committed {
+                    filter.keep(&batch)
+                } else {
+                    batch.data.control.is_none()
+                };
+                if !visible {
+                    self.consumed_skip(ctx, tp, skipped_from, next_position);
+                    continue;
+                }
                 self.buffered.push_back(Buffered {
                     tp,
                     batch,
@@ -908,6 +1037,16 @@ impl Consumer {
             self.poll(ctx);
         } else {
             self.send_fetches(ctx);
+        }
+    }
+
+    /// Records skipped by the fetch (control batches, aborted transactions) move the position
+    /// once nothing before them waits in the buffer.
+    fn consumed_skip(&mut self, ctx: &mut Ctx, tp: TopicPartition, start: u64, end: u64) {
+        ctx.metrics
+            .offsets_skipped(self.group, tp.topic.0, tp.partition, start, end);
+        if !self.buffered.iter().any(|entry| entry.tp == tp) {
+            self.consumed.insert(tp, end);
         }
     }
 
@@ -955,6 +1094,7 @@ impl Consumer {
                 max_wait_ns: self.config.fetch_max_wait_ns,
                 min_bytes: u64::from(self.config.fetch_min_bytes),
                 max_bytes: u64::from(self.config.fetch_max_bytes),
+                read_committed: self.read_committed,
                 partitions,
             };
             let deadline_ns = ctx.now_ns + self.config.request_timeout_ns;
@@ -1074,7 +1214,12 @@ impl Consumer {
         self.pending_assignment = None;
         self.paused_until_ns = 0;
         self.slow = None;
+        self.cycle_offsets.clear();
+        self.txn_commit_in_flight = None;
         ctx.cancel_consumer_timers(self.id);
+        if let Some(link) = self.pipeline {
+            ctx.to_producer(link.producer, PipelineWork::Crash);
+        }
         if restart {
             self.start(ctx);
         }
