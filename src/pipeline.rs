@@ -11,9 +11,12 @@ pub enum PipelineWork {
     Start,
     /// The process died: the producer dies with it.
     Crash,
-    /// One poll's output, one record per input record (input partition, input offset, value
-    /// bytes); then flush (at-least-once) or commit the transaction (exactly-once).
-    Output { records: Vec<(u32, u64, u32)> },
+    /// One poll's output, one record per input record: (input partition, input offset, value
+    /// bytes, when processing it ends and the application calls `send()`).
+    Output { records: Vec<(u32, u64, u32, u64)> },
+    /// The poll's records are processed: flush and hand back for the commit (at-least-once),
+    /// or commit the transaction (exactly-once).
+    Commit,
     /// Exactly-once: the member's TxnOffsetCommit was accepted (true) or refused (false, KIP-447
     /// fencing): commit or abort.
     OffsetsSent { accepted: bool },

@@ -199,6 +199,8 @@ pub struct Consumer {
     cycle_offsets: Offsets,
     /// A TxnOffsetCommit in flight: (request id, producer id, epoch, offsets).
     txn_commit_in_flight: Option<(u64, u64, u16, Offsets)>,
+    /// The producer was fenced while this poll's records were processed.
+    cycle_aborted: bool,
 }
 
 impl Consumer {
@@ -286,6 +288,7 @@ impl Consumer {
             pipeline: setup.pipeline,
             cycle_offsets: Vec::new(),
             txn_commit_in_flight: None,
+            cycle_aborted: false,
         }
     }
 
@@ -303,7 +306,8 @@ impl Consumer {
     }
 
     fn auto_commit(&self) -> bool {
-        self.commit_policy == CommitPolicy::Auto
+        // consume-transform-produce members commit with their output (`finish_processing`).
+        self.commit_policy == CommitPolicy::Auto && self.pipeline.is_none()
     }
 
     /// The process starts (at the run's start, on `consumer-join` or `consumer-restart`).
@@ -390,16 +394,30 @@ impl Consumer {
     fn finish_processing(&mut self, ctx: &mut Ctx) {
         let records = std::mem::take(&mut self.in_process);
         self.record_processed(ctx, &records);
+        if self.pipeline.is_some() && std::mem::take(&mut self.cycle_aborted) {
+            self.rewind_to_committed();
+            self.app = App::InPoll;
+            self.poll(ctx);
+            return;
+        }
         if let Some(link) = self.pipeline {
-            // consume-transform-produce: one output record per input record, then the commit
-            // (after the flush, or in the transaction); the application thread waits for it.
+            // consume-transform-produce: the output was sent as records were processed; now
+            // the commit (after the flush, or in the transaction), which the application
+            // thread waits for. At-least-once with commit "auto" commits (flush, then
+            // commitSync) every auto.commit.interval.ms, as Kafka Streams does every
+            // commit.interval.ms.
+            let periodic = !link.exactly_once && self.commit_policy == CommitPolicy::Auto;
+            if periodic
+                && ctx.now_ns < self.last_auto_commit_ns + self.config.auto_commit_interval_ns
+            {
+                self.app = App::InPoll;
+                self.poll(ctx);
+                return;
+            }
+            self.last_auto_commit_ns = ctx.now_ns;
             self.cycle_offsets = self.uncommitted(None);
             self.app = App::Blocked;
-            let output = records
-                .iter()
-                .map(|record| (record.tp.partition, record.offset, record.value_bytes))
-                .collect();
-            ctx.to_producer(link.producer, PipelineWork::Output { records: output });
+            ctx.to_producer(link.producer, PipelineWork::Commit);
             return;
         }
         self.app = App::InPoll;
@@ -426,7 +444,19 @@ impl Consumer {
         let Some(link) = self.pipeline else {
             return;
         };
-        if !self.running || self.app != App::Blocked {
+        if !self.running {
+            return;
+        }
+        if self.app != App::Blocked {
+            if note == PipelineNote::Aborted {
+                // Fenced while processing: this poll's output is gone, so its offsets must not
+                // be committed.
+                self.cycle_aborted = true;
+                if self.app == App::InPoll {
+                    self.cycle_aborted = false;
+                    self.rewind_to_committed();
+                }
+            }
             return;
         }
         match note {
@@ -738,6 +768,23 @@ impl Consumer {
         }
         self.app = App::Processing { until_ns: clock_ns };
         ctx.set_consumer_wake(self.id, clock_ns);
+        if let Some(link) = self.pipeline {
+            // Each record's output is sent (`send()`) as its processing ends; the producer
+            // appends it then.
+            let output = self
+                .in_process
+                .iter()
+                .map(|record| {
+                    (
+                        record.tp.partition,
+                        record.offset,
+                        record.value_bytes,
+                        record.done_ns,
+                    )
+                })
+                .collect();
+            ctx.to_producer(link.producer, PipelineWork::Output { records: output });
+        }
         // Kafka pipelines: partitions drained by this poll are fetched while records are processed.
         self.send_fetches(ctx);
     }
@@ -1216,6 +1263,7 @@ impl Consumer {
         self.slow = None;
         self.cycle_offsets.clear();
         self.txn_commit_in_flight = None;
+        self.cycle_aborted = false;
         ctx.cancel_consumer_timers(self.id);
         if let Some(link) = self.pipeline {
             ctx.to_producer(link.producer, PipelineWork::Crash);

@@ -433,15 +433,18 @@ impl Producer {
                 ctx.cancel_producer_wake(self.id);
             }
             PipelineWork::Output { records } => {
-                for (partition, offset, value_bytes) in records {
+                for (partition, offset, value_bytes, send_ns) in records {
                     self.workload.push_back(PendingRecord {
-                        created_ns: ctx.now_ns,
-                        append_ns: ctx.now_ns,
+                        created_ns: send_ns,
+                        append_ns: send_ns,
                         value_bytes,
                         key: None,
                         origin: Some((partition, offset)),
                     });
                 }
+                self.advance(ctx);
+            }
+            PipelineWork::Commit => {
                 if self.txn.is_some() {
                     self.end_wanted = true;
                 } else {
@@ -458,8 +461,10 @@ impl Producer {
         }
     }
 
-    /// Everything queued or in flight is dropped (the process died, or was fenced).
+    /// Everything queued or in flight is dropped (the process died, or was fenced). Requests
+    /// already on the wire still reach the brokers.
     fn discard_everything(&mut self, ctx: &mut Ctx) {
+        self.append_due(ctx);
         let mut lost = self.accumulator.take_all();
         for connection in &mut self.connections {
             for request in connection.in_flight.drain(..) {

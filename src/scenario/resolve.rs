@@ -1001,17 +1001,11 @@ impl Resolver {
             "async-after-poll",
             "before-processing",
         ];
-        // A group with an output commits after each poll's output (see `output`).
-        let default_commit = if raw.output.is_some() {
-            "sync-after-poll"
-        } else {
-            "auto"
-        };
         let commit = match self.choice(
             raw.commit.as_deref(),
             &child(path, "commit"),
             &commits,
-            default_commit,
+            "auto",
         ) {
             "sync-after-poll" => CommitPolicy::SyncAfterPoll,
             "async-after-poll" => CommitPolicy::AsyncAfterPoll,
@@ -1057,14 +1051,19 @@ impl Resolver {
             topics,
         );
         let config = self.producer_config(raw_output.config.as_ref(), &child(&output_path, "config"));
-        if raw.commit.is_some() && spec.commit != CommitPolicy::SyncAfterPoll {
+        if !matches!(spec.commit, CommitPolicy::Auto | CommitPolicy::SyncAfterPoll) {
             self.push(Problem::field(
                 child(path, "commit"),
                 Value::from(raw.commit.clone().unwrap_or_default()),
-                "a group with an output commits after each poll's output is acknowledged (at-least-once) or inside the transaction (exactly-once, with transactional.id): use \"sync-after-poll\" or leave commit out",
+                "a group with an output flushes its output and then commits, every auto.commit.interval.ms (\"auto\") or after every poll (\"sync-after-poll\"); with transactional.id it commits in a transaction after every poll",
             ));
         }
-        spec.commit = CommitPolicy::SyncAfterPoll;
+        if spec.topics.len() != 1 {
+            self.push(Problem::new(
+                child(path, "topics"),
+                "a group with an output reads exactly one topic (its output goes to the input record's partition number)",
+            ));
+        }
         spec.config.enable_auto_commit = false;
         if spec.config.group_protocol == GroupProtocol::Consumer {
             self.push(Problem::field(
