@@ -745,7 +745,14 @@ impl World {
                     self.consumers[id.0 as usize].on_connection_closed(&mut ctx, broker)
                 }
                 NodeId::Broker(id) => {
-                    self.brokers[id.0 as usize].on_connection_closed(&mut ctx, broker)
+                    self.brokers[id.0 as usize].on_connection_closed(&mut ctx, broker);
+                    for txn in self
+                        .txns
+                        .iter_mut()
+                        .filter(|txn| txn.loaded && txn.broker == id)
+                    {
+                        txn.connection_closed(&mut ctx, broker);
+                    }
                 }
                 NodeId::Controller => {}
             },

@@ -82,8 +82,8 @@ pub struct TxnCoordinator {
     committing: bool,
     // In memory only.
     pending: BTreeSet<MarkerTarget>,
-    /// Marker requests sent and not answered: request id → targets.
-    outstanding: BTreeMap<u64, Vec<MarkerTarget>>,
+    /// Marker requests sent and not answered: request id → (broker, targets).
+    outstanding: BTreeMap<u64, (BrokerId, Vec<MarkerTarget>)>,
     next_request_id: u64,
     /// The EndTxn to answer once the markers are written: (client, request id).
     end_waiter: Option<(NodeId, u64)>,
@@ -262,7 +262,12 @@ impl TxnCoordinator {
 
     /// Sends markers to every pending target not already waiting for an answer.
     fn send_markers(&mut self, ctx: &mut Ctx, route: &dyn Fn(MarkerTarget) -> Option<BrokerId>) {
-        let waiting: BTreeSet<MarkerTarget> = self.outstanding.values().flatten().copied().collect();
+        let waiting: BTreeSet<MarkerTarget> = self
+            .outstanding
+            .values()
+            .flat_map(|(_, targets)| targets)
+            .copied()
+            .collect();
         // One request per partition leader; a group's offsets go in a request of their own.
         let mut by_broker: BTreeMap<(BrokerId, Option<usize>), Vec<TopicPartition>> =
             BTreeMap::new();
@@ -286,7 +291,7 @@ impl TxnCoordinator {
                 Some(group) => vec![MarkerTarget::Group(group)],
                 None => partitions.iter().map(|&tp| MarkerTarget::Partition(tp)).collect(),
             };
-            self.outstanding.insert(request_id, targets);
+            self.outstanding.insert(request_id, (broker, targets));
             let markers = TxnMarkers {
                 request_id,
                 txn: self.index,
@@ -320,7 +325,7 @@ impl TxnCoordinator {
         failed: &[TopicPartition],
         group_failed: bool,
     ) -> Option<TxnOutcome> {
-        let Some(targets) = self.outstanding.remove(&request_id) else {
+        let Some((_, targets)) = self.outstanding.remove(&request_id) else {
             return None;
         };
         let mut any_failed = false;
@@ -389,6 +394,16 @@ impl TxnCoordinator {
                 self.send_markers(ctx, route);
                 self.try_complete(ctx)
             }
+        }
+    }
+
+    /// The coordinator's connection to `peer` was reset (its process died): the markers sent
+    /// there are sent again, to wherever their partitions lead now, after the retry backoff.
+    pub fn connection_closed(&mut self, ctx: &mut Ctx, peer: BrokerId) {
+        let before = self.outstanding.len();
+        self.outstanding.retain(|_, (broker, _)| *broker != peer);
+        if self.outstanding.len() != before {
+            ctx.set_txn_timer(self.index, MARKER_TIMER, ctx.now_ns + MARKER_RETRY_NS);
         }
     }
 
