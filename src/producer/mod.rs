@@ -488,9 +488,11 @@ impl Producer {
         }
     }
 
-    /// Whether every record handed over is appended and every batch acknowledged.
+    /// Whether every batch is acknowledged (and, for a pipeline member's producer, every record
+    /// handed over appended; a workload's future arrivals wait for the next transaction).
     fn flushed(&self) -> bool {
-        self.workload.pending_len() == 0 && self.incomplete_batches() == 0
+        self.incomplete_batches() == 0
+            && (self.pipeline.is_none() || self.workload.pending_len() == 0)
     }
 
     /// The transaction client's turn in `advance`: end the transaction when due, talk to the

@@ -82,11 +82,23 @@ pub fn output_figures(world: &World, group: usize) -> Option<OutputFigures> {
                 None => count_visible(data.origins.as_deref().unwrap_or_default(), &mut figures),
             }
         }
-        figures.open += open
-            .values()
-            .flatten()
-            .map(|batch| batch.origins.as_deref().map_or(0, <[_]>::len) as u64)
-            .sum::<u64>();
+        // A transaction its coordinator has decided to commit (PrepareCommit, markers still
+        // being written at the end of the run) is committed: its markers will come.
+        for (producer_id, batches) in open {
+            let deciding = world.txns.iter().find(|txn| txn.producer_id() == producer_id);
+            for batch in batches {
+                let origins = batch.origins.as_deref().unwrap_or_default();
+                let committing = deciding.is_some_and(|txn| {
+                    txn.state == crate::txn::TxnState::PrepareCommit
+                        && txn.epoch == batch.producer_epoch
+                });
+                if committing {
+                    count_visible(origins, &mut figures);
+                } else {
+                    figures.open += origins.len() as u64;
+                }
+            }
+        }
     }
     // Every input record below the committed offset must have its output.
     let committed = world.committed_offsets(group);
