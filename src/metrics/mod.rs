@@ -179,6 +179,11 @@ impl RangeSet {
         overlap
     }
 
+    /// The set's ranges, start → end.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().map(|(&start, &end)| (start, end))
+    }
+
     /// Offsets in the set.
     pub fn len(&self) -> u64 {
         self.len

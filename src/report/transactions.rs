@@ -47,8 +47,12 @@ pub fn output_figures(world: &World, group: usize) -> Option<OutputFigures> {
             figures.visible += 1;
             if overlap > 0 {
                 figures.duplicates += 1;
-                if figures.duplicate_examples.len() < 5 {
-                    figures.duplicate_examples.push((partition, offset, offset));
+                match figures.duplicate_examples.last_mut() {
+                    Some(last) if last.0 == partition && last.2 + 1 == offset => last.2 = offset,
+                    _ if figures.duplicate_examples.len() < 5 => {
+                        figures.duplicate_examples.push((partition, offset, offset));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -115,7 +119,7 @@ pub fn output_figures(world: &World, group: usize) -> Option<OutputFigures> {
             let gaps = seen
                 .get(&partition)
                 .map_or_else(|| vec![(0, end)], |set| set.gaps_below(end));
-            for (start, stop) in gaps {
+            for (start, stop) in gaps.into_iter().filter(|(start, stop)| start < stop) {
                 figures.lost += stop - start;
                 if figures.lost_examples.len() < 5 {
                     figures.lost_examples.push((partition, start, stop - 1));

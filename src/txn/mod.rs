@@ -229,7 +229,9 @@ impl TxnCoordinator {
 
     /// The next cleanup check at or after the transaction's deadline.
     fn arm_expiry(&self, ctx: &mut Ctx) {
-        let deadline_ns = self.started_ns.saturating_add(self.timeout_ns);
+        // Checks run every interval from the start; a transaction loaded past its deadline is
+        // found at the next one.
+        let deadline_ns = self.started_ns.saturating_add(self.timeout_ns).max(ctx.now_ns);
         let at_ns = deadline_ns.div_ceil(TIMEOUT_CHECK_INTERVAL_NS) * TIMEOUT_CHECK_INTERVAL_NS;
         ctx.set_txn_timer(self.index, EXPIRY_TIMER, at_ns);
     }
