@@ -47,11 +47,11 @@ pub fn output_figures(world: &World, group: usize) -> Option<OutputFigures> {
             figures.visible += 1;
             if overlap > 0 {
                 figures.duplicates += 1;
-                match figures.duplicate_examples.last_mut() {
+                let examples = &mut figures.duplicate_examples;
+                let shown = examples.len();
+                match examples.last_mut() {
                     Some(last) if last.0 == partition && last.2 + 1 == offset => last.2 = offset,
-                    _ if figures.duplicate_examples.len() < 5 => {
-                        figures.duplicate_examples.push((partition, offset, offset));
-                    }
+                    _ if shown < 5 => examples.push((partition, offset, offset)),
                     _ => {}
                 }
             }
