@@ -609,6 +609,7 @@ impl World {
         }
         self.controller.finish(end_ns);
         self.check_replicas_agree();
+        self.check_read_committed();
         self.metrics.finish();
         Ok(())
     }
@@ -1037,6 +1038,50 @@ impl World {
         let next_ns = now_ns + self.scenario.metrics_interval_ns;
         if next_ns <= self.scenario.duration_ns {
             self.queue.schedule(next_ns, Event::MetricsTick);
+        }
+    }
+
+    /// Invariant: no read_committed group processed a record of an aborted transaction (read
+    /// from the logs of record, where each aborted transaction spans from its producer's first
+    /// transactional batch to its abort marker).
+    fn check_read_committed(&self) {
+        let readers: Vec<usize> = (0..self.scenario.consumer_groups.len())
+            .filter(|&group| {
+                self.scenario.consumer_groups[group]
+                    .config
+                    .isolation_level_read_committed
+            })
+            .collect();
+        if readers.is_empty() {
+            return;
+        }
+        for (tp, log) in &self.metrics.ledger.txn_batches {
+            let mut open: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+            for (&offset, data) in log {
+                match data.control {
+                    None if data.transactional => open
+                        .entry(data.producer_id)
+                        .or_default()
+                        .push((offset, offset + u64::from(data.records))),
+                    None => {}
+                    Some(commit) => {
+                        let batches = open.remove(&data.producer_id).unwrap_or_default();
+                        for (start, end) in batches.into_iter().filter(|_| !commit) {
+                            for &group in &readers {
+                                let seen = self.metrics.groups[group]
+                                    .processed
+                                    .get(&(tp.topic.0, tp.partition))
+                                    .map_or(0, |set| set.count_below(end) - set.count_below(start));
+                                assert_eq!(
+                                    seen, 0,
+                                    "seed {}: read_committed group {} processed aborted records of {tp:?} at {start}..{end}",
+                                    self.seed, self.scenario.consumer_groups[group].group_id
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

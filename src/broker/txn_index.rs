@@ -23,6 +23,8 @@ pub struct TxnIndex {
     open: BTreeMap<u64, u64>,
     /// Ended transactions in marker order.
     ended: Vec<EndedTxn>,
+    /// Producer id → the highest epoch a marker carried: older epochs are fenced.
+    fenced_below: BTreeMap<u64, u16>,
 }
 
 impl TxnIndex {
@@ -34,9 +36,21 @@ impl TxnIndex {
         }
         match data.control {
             None => {
+                // Invariant: a fenced producer's writes never reach a log (the leader refuses
+                // an epoch older than the last marker's, so no follower gets one either).
+                let fence = self.fenced_below.get(&data.producer_id).copied().unwrap_or(0);
+                assert!(
+                    data.producer_epoch >= fence,
+                    "fenced producer's write appended: producer id {} epoch {} after a marker of epoch {fence} at offset {}",
+                    data.producer_id,
+                    data.producer_epoch,
+                    batch.base_offset
+                );
                 self.open.entry(data.producer_id).or_insert(batch.base_offset);
             }
             Some(commit) => {
+                let fence = self.fenced_below.entry(data.producer_id).or_insert(0);
+                *fence = (*fence).max(data.producer_epoch);
                 // A marker for a producer with nothing open here (a retried marker, or a
                 // partition the producer registered but never wrote to) ends nothing.
                 if let Some(first_offset) = self.open.remove(&data.producer_id) {

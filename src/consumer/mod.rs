@@ -1049,6 +1049,7 @@ impl Consumer {
                 continue;
             };
             let mut next_position = position;
+            let stable = partition.last_stable_offset;
             let mut filter = AbortedFilter::new(partition.aborted);
             for batch in partition.batches {
                 if batch.next_offset() <= next_position || batch.base_offset > next_position {
@@ -1068,6 +1069,13 @@ impl Consumer {
                     self.consumed_skip(ctx, tp, skipped_from, next_position);
                     continue;
                 }
+                // Invariant: read_committed never returns a record of an open transaction.
+                assert!(
+                    !self.read_committed || batch.next_offset() <= stable,
+                    "{}: read_committed got {tp:?} offsets up to {} above the LSO {stable}",
+                    self.name,
+                    batch.next_offset()
+                );
                 self.buffered.push_back(Buffered {
                     tp,
                     batch,

@@ -138,6 +138,8 @@ pub struct GroupMetrics {
     /// Offsets fetched but never returned to the application: transaction markers, and under
     /// read_committed aborted transactions' records.
     pub skipped: BTreeMap<(u32, u32), RangeSet>,
+    /// End-to-end latency of this group's processed records (creation to processed).
+    pub end_to_end: Latency,
     /// The first processed ranges (topic, partition, start, end) that overlapped earlier
     /// processing, for the checker to name; at most `REPROCESSED_KEPT`.
     pub reprocessed: Vec<(u32, u32, u64, u64)>,
@@ -470,6 +472,9 @@ impl Recorder {
     pub fn record_processed(&mut self, group: usize, created_ns: u64, done_ns: u64) {
         self.end_to_end.record(done_ns.saturating_sub(created_ns));
         self.groups[group].records_processed += 1;
+        self.groups[group]
+            .end_to_end
+            .record(done_ns.saturating_sub(created_ns));
         let bucket = self.series.bucket(done_ns);
         self.series
             .end_to_end

@@ -515,7 +515,7 @@ impl Producer {
             if by_count || by_time {
                 let abort = policy.abort_probability > 0.0
                     && self.txn_rng.unit() < policy.abort_probability;
-                txn.begin_end(!abort);
+                txn.begin_end(!abort, ctx.now_ns);
             } else if policy.duration_ns > 0 {
                 wake_ns = wake_ns.min(end_ns);
             }
@@ -525,7 +525,7 @@ impl Producer {
             if txn.phase == Phase::Ready {
                 txn.phase = Phase::Open { started_ns: ctx.now_ns };
             }
-            txn.begin_end(true);
+            txn.begin_end(true, ctx.now_ns);
         }
         if let Phase::Ending { commit, .. } = txn.phase {
             if flushed && commit && txn.group.is_some() && !txn.flushed_told && txn.to_add.is_empty() && txn.group_added {

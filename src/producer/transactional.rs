@@ -18,8 +18,8 @@ pub enum Phase {
     Ready,
     /// A transaction is open since `started_ns`.
     Open { started_ns: u64 },
-    /// `commitTransaction()` / `abortTransaction()`: the application thread is blocked until
-    /// every batch is acknowledged and EndTxn answers.
+    /// `commitTransaction()` / `abortTransaction()` since `started_ns`: the application thread
+    /// is blocked until every batch is acknowledged and EndTxn answers.
     Ending { commit: bool, started_ns: u64 },
     /// ProducerFencedException: fatal for this producer instance.
     Fenced,
@@ -114,12 +114,13 @@ impl TxnClient {
         self.added.contains(&partition)
     }
 
-    /// Starts ending the open transaction (or does nothing when none is open).
-    pub fn begin_end(&mut self, commit: bool) {
-        if let Phase::Open { started_ns } = self.phase {
+    /// `commitTransaction()` (or abort) at `now_ns`: starts ending the open transaction (or does
+    /// nothing when none is open).
+    pub fn begin_end(&mut self, commit: bool, now_ns: u64) {
+        if let Phase::Open { .. } = self.phase {
             self.phase = Phase::Ending {
                 commit: commit && !self.must_abort,
-                started_ns,
+                started_ns: now_ns,
             };
         }
     }

@@ -167,6 +167,22 @@ pub fn transactions_json(world: &World, round3: fn(f64) -> f64) -> Value {
             .consumer_groups
             .iter()
             .any(|group| group.config.isolation_level_read_committed);
+    // End-to-end latency of read_committed groups: records wait for their transaction's commit.
+    let mut end_to_end = serde_json::Map::new();
+    for (index, group) in world.scenario.consumer_groups.iter().enumerate() {
+        if !group.config.isolation_level_read_committed {
+            continue;
+        }
+        let latency = &world.metrics.groups[index].end_to_end;
+        end_to_end.insert(
+            group.group_id.clone(),
+            json!({
+                "p50": round3(ns_to_ms_f64(latency.quantile_ns(0.50))),
+                "p99": round3(ns_to_ms_f64(latency.quantile_ns(0.99))),
+                "max": round3(ns_to_ms_f64(latency.max_ns())),
+            }),
+        );
+    }
     json!({
         "committed": figures.committed,
         "aborted": figures.aborted,
@@ -179,6 +195,7 @@ pub fn transactions_json(world: &World, round3: fn(f64) -> f64) -> Value {
         },
         "lso_lag_max": figures.lso_lag_max,
         "read_committed_without_transactions": read_committed_without_transactions,
+        "read_committed_end_to_end_ms": end_to_end,
         "output": outputs,
     })
 }
