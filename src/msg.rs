@@ -53,13 +53,17 @@ pub struct TxnRequest {
 #[derive(Debug, Clone)]
 pub enum TxnRequestBody {
     /// `initTransactions()`: get the producer id and a new epoch (fencing older ones).
-    InitProducerId { transaction_timeout_ns: u64 },
+    InitProducerId {
+        transaction_timeout_ns: u64,
+    },
     /// AddPartitionsToTxn (and AddOffsetsToTxn for `group`).
     AddPartitions {
         partitions: Vec<TopicPartition>,
         group: Option<usize>,
     },
-    EndTxn { commit: bool },
+    EndTxn {
+        commit: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -14,14 +14,14 @@ use crate::group::{coordinator_broker, offsets_replicas, ClassicGroup, ConsumerG
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
 use crate::metrics::Recorder;
 use crate::msg::{GroupError, GroupResponse, GroupResponseBody, Message, PartitionState};
-use crate::net::{LinkFault, Network, NodeLayout, Transmission};
 use crate::msg::{TxnError, TxnResponse};
+use crate::net::{LinkFault, Network, NodeLayout, Transmission};
 use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::producer::workload::ZIPF_KEYS_MAX;
 use crate::producer::{Producer, TxnPolicy};
-use crate::txn::{MarkerTarget, TxnCoordinator};
 use crate::scenario::model::{Action, GroupProtocol, Keys, NodeRef, Scenario};
 use crate::sim::queue::EventQueue;
+use crate::txn::{MarkerTarget, TxnCoordinator};
 use std::collections::BTreeMap;
 
 /// Everything that can happen.
@@ -1640,7 +1640,9 @@ fn group_slots(scenario: &Scenario, group_index: usize) -> u32 {
     let joins = scenario
         .timeline
         .iter()
-        .filter(|event| matches!(event.action, Action::ConsumerJoin { group } if group == group_index))
+        .filter(
+            |event| matches!(event.action, Action::ConsumerJoin { group } if group == group_index),
+        )
         .count() as u32;
     scenario.consumer_groups[group_index].members + joins
 }

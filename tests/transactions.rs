@@ -93,7 +93,10 @@ fn at_least_once_pipeline_duplicates_output_after_a_member_crash() {
     // duplicate per reprocessed record (an output still in the accumulator at the crash never
     // left), and nothing lost, since offsets are committed only after the flush.
     assert!(figures.duplicates > 0, "{figures:?}");
-    assert!(figures.duplicates <= reprocessed, "{figures:?} vs {reprocessed}");
+    assert!(
+        figures.duplicates <= reprocessed,
+        "{figures:?} vs {reprocessed}"
+    );
     assert_eq!(figures.lost, 0, "{figures:?}");
     assert_eq!(figures.aborted, 0);
     assert_eq!(world.metrics.transactions.committed, 0);
@@ -132,7 +135,9 @@ fn aborted_offsets(world: &World) -> Vec<(u32, u64)> {
                     let batches = open.remove(&data.producer_id).unwrap_or_default();
                     if !commit {
                         for (base, records) in batches {
-                            aborted.extend((base..base + u64::from(records)).map(|o| (tp.partition, o)));
+                            aborted.extend(
+                                (base..base + u64::from(records)).map(|o| (tp.partition, o)),
+                            );
                         }
                     }
                 }
@@ -234,7 +239,10 @@ fn duplicate_transactional_ids_are_refused() {
     let mut json = transactional(0.0, json!([]));
     let mut second = json["producers"][0].clone();
     second["name"] = json!("app2");
-    json["producers"].as_array_mut().expect("array").push(second);
+    json["producers"]
+        .as_array_mut()
+        .expect("array")
+        .push(second);
     let text = serde_json::to_string(&json).expect("serializes");
     let error = kafkasim::scenario::load_str(&text, "test", &[], None)
         .expect_err("two producers with one transactional.id are refused");

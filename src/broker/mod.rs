@@ -648,8 +648,7 @@ impl Broker {
     ) -> bool {
         let mut bytes = 0;
         for (tp, offset) in wanted {
-            let Some(replica) = self.replicas.get(&tp).filter(|replica| replica.is_leader())
-            else {
+            let Some(replica) = self.replicas.get(&tp).filter(|replica| replica.is_leader()) else {
                 return true;
             };
             let log = &replica.log;
@@ -684,7 +683,11 @@ impl Broker {
             .partitions
             .iter()
             .map(|partition| (partition.tp, partition.fetch_offset));
-        self.has_fetchable(wanted, ReadLimit::LogEnd, self.config.replica_fetch_min_bytes)
+        self.has_fetchable(
+            wanted,
+            ReadLimit::LogEnd,
+            self.config.replica_fetch_min_bytes,
+        )
     }
 
     fn respond_fetch(&mut self, ctx: &mut Ctx, to: NodeId, request: FetchRequest) {

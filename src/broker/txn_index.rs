@@ -38,7 +38,11 @@ impl TxnIndex {
             None => {
                 // Invariant: a fenced producer's writes never reach a log (the leader refuses
                 // an epoch older than the last marker's, so no follower gets one either).
-                let fence = self.fenced_below.get(&data.producer_id).copied().unwrap_or(0);
+                let fence = self
+                    .fenced_below
+                    .get(&data.producer_id)
+                    .copied()
+                    .unwrap_or(0);
                 assert!(
                     data.producer_epoch >= fence,
                     "fenced producer's write appended: producer id {} epoch {} after a marker of epoch {fence} at offset {}",
@@ -46,7 +50,9 @@ impl TxnIndex {
                     data.producer_epoch,
                     batch.base_offset
                 );
-                self.open.entry(data.producer_id).or_insert(batch.base_offset);
+                self.open
+                    .entry(data.producer_id)
+                    .or_insert(batch.base_offset);
             }
             Some(commit) => {
                 let fence = self.fenced_below.entry(data.producer_id).or_insert(0);

@@ -157,7 +157,12 @@ fn group_anomalies(world: &World) -> Vec<Anomaly> {
                 // under read_committed) are not skipped records.
                 let key = (tp.topic.0, tp.partition);
                 let mut seen = metrics.processed.get(&key).cloned().unwrap_or_default();
-                for (start, end) in metrics.skipped.get(&key).into_iter().flat_map(|s| s.ranges()) {
+                for (start, end) in metrics
+                    .skipped
+                    .get(&key)
+                    .into_iter()
+                    .flat_map(|s| s.ranges())
+                {
                     seen.insert(start, end);
                 }
                 let gaps = seen.gaps_below(committed);

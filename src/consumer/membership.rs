@@ -115,7 +115,9 @@ impl Consumer {
                     self.on_commit_answer(ctx, request_id, error.is_none());
                 }
             }
-            GroupResponseBody::OffsetFetch(_) if error == Some(GroupError::UnstableOffsetCommit) => {
+            GroupResponseBody::OffsetFetch(_)
+                if error == Some(GroupError::UnstableOffsetCommit) =>
+            {
                 // KIP-447: an open transaction holds offsets for these partitions: ask again
                 // after `retry.backoff.ms`.
                 self.awaiting_offsets.clear();

@@ -9,10 +9,10 @@ mod membership;
 
 use crate::assignor::AssignorName;
 use crate::broker::log::LogBatch;
+use crate::broker::txn_index::AbortedFilter;
 use crate::codec;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
 use crate::metrics::TraceEntry;
-use crate::broker::txn_index::AbortedFilter;
 use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
     PartitionState,

@@ -557,7 +557,14 @@ impl Recorder {
     }
 
     /// Offsets [start, end) a member fetched that the application never sees.
-    pub fn offsets_skipped(&mut self, group: usize, topic: u32, partition: u32, start: u64, end: u64) {
+    pub fn offsets_skipped(
+        &mut self,
+        group: usize,
+        topic: u32,
+        partition: u32,
+        start: u64,
+        end: u64,
+    ) {
         if let Some(metrics) = self.groups.get_mut(group) {
             metrics
                 .skipped

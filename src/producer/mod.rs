@@ -395,7 +395,13 @@ impl Producer {
     }
 
     /// Makes this a transactional producer (`transactional.id` set).
-    pub fn set_transactional(&mut self, txn: usize, timeout_ns: u64, group: Option<usize>, policy: Option<TxnPolicy>) {
+    pub fn set_transactional(
+        &mut self,
+        txn: usize,
+        timeout_ns: u64,
+        group: Option<usize>,
+        policy: Option<TxnPolicy>,
+    ) {
         self.txn = Some(TxnClient::new(txn, timeout_ns, group));
         self.txn_policy = policy;
     }
@@ -500,7 +506,13 @@ impl Producer {
     fn run_transactions(&mut self, ctx: &mut Ctx) -> u64 {
         if self.pipeline.is_some() && self.awaiting_flush && self.flushed() {
             self.awaiting_flush = false;
-            self.tell_member(ctx, PipelineNote::Flushed { producer_id: 0, epoch: 0 });
+            self.tell_member(
+                ctx,
+                PipelineNote::Flushed {
+                    producer_id: 0,
+                    epoch: 0,
+                },
+            );
         }
         let flushed = self.flushed();
         let topic = self.accumulator.config.topic;
@@ -523,12 +535,20 @@ impl Producer {
         if self.end_wanted && self.workload.pending_len() == 0 && txn.accepts_records() {
             self.end_wanted = false;
             if txn.phase == Phase::Ready {
-                txn.phase = Phase::Open { started_ns: ctx.now_ns };
+                txn.phase = Phase::Open {
+                    started_ns: ctx.now_ns,
+                };
             }
             txn.begin_end(true, ctx.now_ns);
         }
         if let Phase::Ending { commit, .. } = txn.phase {
-            if flushed && commit && txn.group.is_some() && !txn.flushed_told && txn.to_add.is_empty() && txn.group_added {
+            if flushed
+                && commit
+                && txn.group.is_some()
+                && !txn.flushed_told
+                && txn.to_add.is_empty()
+                && txn.group_added
+            {
                 txn.flushed_told = true;
                 let note = PipelineNote::Flushed {
                     producer_id: txn.producer_id,
@@ -540,11 +560,18 @@ impl Producer {
             }
         }
         // A request past its deadline is lost with its connection: look the coordinator up again.
-        if txn.in_flight.as_ref().is_some_and(|pending| pending.deadline_ns <= ctx.now_ns) {
+        if txn
+            .in_flight
+            .as_ref()
+            .is_some_and(|pending| pending.deadline_ns <= ctx.now_ns)
+        {
             txn.in_flight = None;
             txn.coordinator = None;
         }
-        if txn.find_in_flight.is_some_and(|(_, _, deadline_ns)| deadline_ns <= ctx.now_ns) {
+        if txn
+            .find_in_flight
+            .is_some_and(|(_, _, deadline_ns)| deadline_ns <= ctx.now_ns)
+        {
             txn.find_in_flight = None;
             txn.retry_at_ns = ctx.now_ns + self.config.retry_backoff_ns;
         }
@@ -657,7 +684,8 @@ impl Producer {
                 }
                 TxnRequestBody::EndTxn { commit } => {
                     if let Phase::Ending { started_ns, .. } = txn.phase {
-                        ctx.metrics.transaction_ended(commit, ctx.now_ns - started_ns);
+                        ctx.metrics
+                            .transaction_ended(commit, ctx.now_ns - started_ns);
                     }
                     txn.phase = Phase::Ready;
                     txn.reset_transaction();

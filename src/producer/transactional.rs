@@ -126,7 +126,11 @@ impl TxnClient {
     }
 
     /// The next coordinator request to send, given whether every batch is acknowledged.
-    pub fn next_request(&self, flushed: bool, topic_partition: impl Fn(u32) -> TopicPartition) -> Option<TxnRequestBody> {
+    pub fn next_request(
+        &self,
+        flushed: bool,
+        topic_partition: impl Fn(u32) -> TopicPartition,
+    ) -> Option<TxnRequestBody> {
         match self.phase {
             Phase::Initializing => Some(TxnRequestBody::InitProducerId {
                 transaction_timeout_ns: self.transaction_timeout_ns,

@@ -89,7 +89,10 @@ pub fn output_figures(world: &World, group: usize) -> Option<OutputFigures> {
         // A transaction its coordinator has decided to commit (PrepareCommit, markers still
         // being written at the end of the run) is committed: its markers will come.
         for (producer_id, batches) in open {
-            let deciding = world.txns.iter().find(|txn| txn.producer_id() == producer_id);
+            let deciding = world
+                .txns
+                .iter()
+                .find(|txn| txn.producer_id() == producer_id);
             for batch in batches {
                 let origins = batch.origins.as_deref().unwrap_or_default();
                 let committing = deciding.is_some_and(|txn| {

@@ -103,7 +103,10 @@ impl Resolver {
         });
         let group_ids = groups.iter().enumerate().filter_map(|(index, g)| {
             let id = g.output.as_ref()?.config.transactional_id.clone()?;
-            Some((id, format!("consumer_groups[{index}].output.config.transactional.id")))
+            Some((
+                id,
+                format!("consumer_groups[{index}].output.config.transactional.id"),
+            ))
         });
         for (id, path) in producer_ids.chain(group_ids) {
             if let Some((_, first)) = seen.iter().find(|(other, _)| *other == id) {
@@ -614,7 +617,7 @@ impl Resolver {
             }
         };
         let duration_ms = raw.and_then(|t| t.ms).unwrap_or(0.0);
-        if !(duration_ms >= 0.0 && duration_ms <= 1e9) {
+        if !(0.0..=1e9).contains(&duration_ms) {
             self.push(Problem::field(
                 child(&tx_path, "ms"),
                 duration_ms,
@@ -1050,8 +1053,12 @@ impl Resolver {
             &child(&output_path, "topic"),
             topics,
         );
-        let config = self.producer_config(raw_output.config.as_ref(), &child(&output_path, "config"));
-        if !matches!(spec.commit, CommitPolicy::Auto | CommitPolicy::SyncAfterPoll) {
+        let config =
+            self.producer_config(raw_output.config.as_ref(), &child(&output_path, "config"));
+        if !matches!(
+            spec.commit,
+            CommitPolicy::Auto | CommitPolicy::SyncAfterPoll
+        ) {
             self.push(Problem::field(
                 child(path, "commit"),
                 Value::from(raw.commit.clone().unwrap_or_default()),

@@ -231,7 +231,10 @@ impl TxnCoordinator {
     fn arm_expiry(&self, ctx: &mut Ctx) {
         // Checks run every interval from the start; a transaction loaded past its deadline is
         // found at the next one.
-        let deadline_ns = self.started_ns.saturating_add(self.timeout_ns).max(ctx.now_ns);
+        let deadline_ns = self
+            .started_ns
+            .saturating_add(self.timeout_ns)
+            .max(ctx.now_ns);
         let at_ns = deadline_ns.div_ceil(TIMEOUT_CHECK_INTERVAL_NS) * TIMEOUT_CHECK_INTERVAL_NS;
         ctx.set_txn_timer(self.index, EXPIRY_TIMER, at_ns);
     }
@@ -244,7 +247,12 @@ impl TxnCoordinator {
         self.prepare(ctx, false, route);
     }
 
-    fn prepare(&mut self, ctx: &mut Ctx, commit: bool, route: &dyn Fn(MarkerTarget) -> Option<BrokerId>) {
+    fn prepare(
+        &mut self,
+        ctx: &mut Ctx,
+        commit: bool,
+        route: &dyn Fn(MarkerTarget) -> Option<BrokerId>,
+    ) {
         ctx.cancel_txn_timer(self.index, EXPIRY_TIMER);
         self.committing = commit;
         self.state = if commit {
@@ -274,13 +282,19 @@ impl TxnCoordinator {
         let mut by_broker: BTreeMap<(BrokerId, Option<usize>), Vec<TopicPartition>> =
             BTreeMap::new();
         let mut unrouted = false;
-        for &target in self.pending.iter().filter(|target| !waiting.contains(target)) {
+        for &target in self
+            .pending
+            .iter()
+            .filter(|target| !waiting.contains(target))
+        {
             let Some(broker) = route(target) else {
                 unrouted = true;
                 continue;
             };
             match target {
-                MarkerTarget::Partition(tp) => by_broker.entry((broker, None)).or_default().push(tp),
+                MarkerTarget::Partition(tp) => {
+                    by_broker.entry((broker, None)).or_default().push(tp)
+                }
                 MarkerTarget::Group(group) => {
                     by_broker.entry((broker, Some(group))).or_default();
                 }
@@ -291,7 +305,10 @@ impl TxnCoordinator {
             self.next_request_id += 1;
             let targets: Vec<MarkerTarget> = match group {
                 Some(group) => vec![MarkerTarget::Group(group)],
-                None => partitions.iter().map(|&tp| MarkerTarget::Partition(tp)).collect(),
+                None => partitions
+                    .iter()
+                    .map(|&tp| MarkerTarget::Partition(tp))
+                    .collect(),
             };
             self.outstanding.insert(request_id, (broker, targets));
             let markers = TxnMarkers {
@@ -327,9 +344,7 @@ impl TxnCoordinator {
         failed: &[TopicPartition],
         group_failed: bool,
     ) -> Option<TxnOutcome> {
-        let Some((_, targets)) = self.outstanding.remove(&request_id) else {
-            return None;
-        };
+        let (_, targets) = self.outstanding.remove(&request_id)?;
         let mut any_failed = false;
         for target in targets {
             let failed_here = match target {
@@ -364,7 +379,8 @@ impl TxnCoordinator {
             self.state = TxnState::CompleteAbort;
             TxnOutcome::Aborted
         };
-        ctx.metrics.transaction_completed(outcome == TxnOutcome::Committed);
+        ctx.metrics
+            .transaction_completed(outcome == TxnOutcome::Committed);
         if let Some((client, request_id)) = self.end_waiter.take() {
             self.reply(ctx, client, request_id, None, None);
         }
