@@ -253,3 +253,47 @@ fn duplicate_transactional_ids_are_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn the_transaction_coordinator_fails_over_with_its_broker() {
+    let broker = kafkasim::group::coordinator_broker("app", 3).0;
+    let timeline = json!([
+        { "at_ms": 5050, "action": "broker-crash", "broker": broker },
+        { "at_ms": 15000, "action": "broker-restart", "broker": broker }
+    ]);
+    let scenario = util::scenario(&transactional(0.0, timeline));
+    let world = run(&scenario, 1);
+    let txns = &world.metrics.transactions;
+    // The coordinator moved to another replica of its __transaction_state partition once the
+    // controller fenced the dead broker, and finished the transaction in flight: nothing was
+    // fenced or aborted, transactions went on committing, and none is left open.
+    assert!(world.txns[0].failovers >= 1);
+    assert_ne!(world.txns[0].broker.0, broker);
+    assert_eq!((txns.fenced, txns.aborted), (0, 0));
+    assert!(txns.committed > 100, "{} committed", txns.committed);
+    let aborted = aborted_offsets(&world);
+    assert!(aborted.is_empty());
+}
+
+#[test]
+fn read_committed_without_transactions_is_allowed_and_noted() {
+    let mut json = transactional(0.0, json!([]));
+    json["producers"][0]["config"] = json!({});
+    json["producers"][0]
+        .as_object_mut()
+        .expect("object")
+        .remove("transaction");
+    let scenario = util::scenario(&json);
+    let world = run(&scenario, 1);
+    let metrics = kafkasim::report::metrics_json(&world, 0);
+    assert_eq!(
+        metrics["transactions"]["read_committed_without_transactions"],
+        json!(true)
+    );
+    assert!(kafkasim::report::summary_table(&metrics).contains("no producer is transactional"));
+    // Both groups read everything: with nothing open, the LSO is the HW.
+    assert_eq!(
+        world.metrics.groups[0].records_processed,
+        world.metrics.groups[1].records_processed
+    );
+}
