@@ -297,3 +297,54 @@ fn read_committed_without_transactions_is_allowed_and_noted() {
         world.metrics.groups[1].records_processed
     );
 }
+
+#[test]
+fn check_knows_the_exactly_once_guarantee() {
+    use kafkasim::check::Plan;
+    // The pipeline without its own faults: `check` draws 1-3 per seed (crashes, stalls,
+    // partitions, delays, losses, member crashes).
+    let mut exactly_once = pipeline(json!({
+        "topic": "output",
+        "config": { "transactional.id": "transform", "transaction.timeout.ms": 10000 }
+    }));
+    exactly_once["timeline"] = json!([]);
+    let plan = Plan::from_text(&exactly_once.to_string(), "eos").expect("valid");
+    for seed in 1..=6 {
+        let outcome = plan.run_seed(seed).expect("runs");
+        let output: Vec<_> = outcome
+            .anomalies
+            .iter()
+            .filter(|anomaly| anomaly.name.starts_with("output-"))
+            .map(|anomaly| (anomaly.name, anomaly.count, anomaly.records.clone()))
+            .collect();
+        assert!(
+            output.is_empty(),
+            "seed {seed}: {output:?} with {:?}",
+            outcome.faults
+        );
+    }
+    // At-least-once: duplicates are found and named as not promised.
+    let mut at_least_once = pipeline(json!({ "topic": "output" }));
+    at_least_once["timeline"] = json!([
+        { "at_ms": 8000, "action": "consumer-crash", "group": "transform", "member": 0 },
+        { "at_ms": 10000, "action": "consumer-restart", "group": "transform", "member": 0 }
+    ]);
+    let plan = Plan::from_text(&at_least_once.to_string(), "alos").expect("valid");
+    let mut duplicated_seeds = 0;
+    for seed in 1..=4 {
+        let outcome = plan.run_seed(seed).expect("runs");
+        for anomaly in &outcome.anomalies {
+            assert_ne!(
+                anomaly.name, "output-lost",
+                "seed {seed}: {:?}",
+                anomaly.records
+            );
+            if anomaly.name == "output-duplicate" {
+                assert!(!anomaly.promise.promised);
+                assert!(anomaly.promise.reason.contains("no transactional.id"));
+                duplicated_seeds += 1;
+            }
+        }
+    }
+    assert!(duplicated_seeds > 0, "the member crash duplicates output");
+}
