@@ -422,7 +422,15 @@ impl Producer {
                 if let Some(txn) = &mut self.txn {
                     // A new process: `initTransactions()` fences the previous one's epoch.
                     *txn = TxnClient::new(txn.txn, txn.transaction_timeout_ns, txn.group);
+                } else if self.accumulator.idempotence.is_some() && self.restarts > 0 {
+                    // A new process of an idempotent producer gets a new producer id.
+                    let producer_id = u64::from(self.id.0) | u64::from(self.restarts) << 32;
+                    self.accumulator.idempotence = Some(idempotence::Idempotence::new(
+                        producer_id,
+                        self.leaders.len() as u32,
+                    ));
                 }
+                self.restarts += 1;
                 self.advance(ctx);
             }
             PipelineWork::Crash => {
