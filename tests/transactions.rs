@@ -348,3 +348,54 @@ fn check_knows_the_exactly_once_guarantee() {
     }
     assert!(duplicated_seeds > 0, "the member crash duplicates output");
 }
+
+mod generated {
+    //! Property: whatever the member crash, broker crash and transaction sizes, exactly-once
+    //! output has no duplicates and no losses, and the run's invariants (LSO ≤ HW, read_committed
+    //! never sees open or aborted records, fenced writes never appended) hold.
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    fn cases() -> u32 {
+        std::env::var("KAFKASIM_PROPTEST_CASES")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(4)
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: cases(), ..Config::default() })]
+
+        #[test]
+        fn exactly_once_holds_under_generated_crashes(
+            member in 0u32..3,
+            crash_ms in 3000u64..20000,
+            down_ms in 100u64..5000,
+            broker in 0u32..3,
+            broker_crash_ms in 3000u64..20000,
+            poll_records in 10u32..500,
+            seed in 1u64..1000,
+        ) {
+            let mut json = pipeline(json!({
+                "topic": "output",
+                "config": { "transactional.id": "transform", "transaction.timeout.ms": 10000 }
+            }));
+            json["consumer_groups"][0]["config"]["max.poll.records"] = json!(poll_records);
+            json["consumer_groups"].as_array_mut().expect("array").push(json!({
+                "group.id": "sink", "members": 1, "topics": ["output"],
+                "config": { "auto.offset.reset": "earliest", "isolation.level": "read_committed" }
+            }));
+            json["timeline"] = json!([
+                { "at_ms": crash_ms, "action": "consumer-crash", "group": "transform", "member": member },
+                { "at_ms": crash_ms + down_ms, "action": "consumer-restart", "group": "transform", "member": member },
+                { "at_ms": broker_crash_ms, "action": "broker-crash", "broker": broker },
+                { "at_ms": broker_crash_ms + 4000, "action": "broker-restart", "broker": broker }
+            ]);
+            let scenario = util::scenario(&json);
+            let world = run(&scenario, seed);
+            let figures = output_figures(&world, 0).expect("the group has an output");
+            prop_assert_eq!((figures.duplicates, figures.lost), (0, 0), "{:?}", figures);
+        }
+    }
+}
