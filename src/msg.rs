@@ -28,6 +28,67 @@ pub enum ErrorCode {
     NetworkException,
 }
 
+/// Transaction coordinator error codes the model produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnError {
+    /// The broker does not (or no longer) coordinate this transactional id.
+    NotCoordinator,
+    /// The transaction is completing (markers being written): retry after `retry.backoff.ms`.
+    ConcurrentTransactions,
+    /// A newer producer epoch exists: this producer is a zombie (fatal for it).
+    ProducerFenced,
+}
+
+/// One request to a transaction coordinator.
+#[derive(Debug, Clone)]
+pub struct TxnRequest {
+    pub request_id: u64,
+    /// The transactional id's index in the world.
+    pub txn: usize,
+    pub producer_id: u64,
+    pub producer_epoch: u16,
+    pub body: TxnRequestBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum TxnRequestBody {
+    /// `initTransactions()`: get the producer id and a new epoch (fencing older ones).
+    InitProducerId {
+        transaction_timeout_ns: u64,
+    },
+    /// AddPartitionsToTxn (and AddOffsetsToTxn for `group`).
+    AddPartitions {
+        partitions: Vec<TopicPartition>,
+        group: Option<usize>,
+    },
+    EndTxn {
+        commit: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct TxnResponse {
+    pub request_id: u64,
+    pub error: Option<TxnError>,
+    /// InitProducerId: the producer id and epoch granted.
+    pub granted: Option<(u64, u16)>,
+}
+
+/// The coordinator's WriteTxnMarkers to one partition leader (or to a group's coordinator, for
+/// the transaction's offsets).
+#[derive(Debug, Clone)]
+pub struct TxnMarkers {
+    /// Identifies the coordinator load that sent it (stale answers are dropped).
+    pub request_id: u64,
+    pub txn: usize,
+    pub producer_id: u64,
+    pub producer_epoch: u16,
+    pub commit: bool,
+    pub partitions: Vec<TopicPartition>,
+    /// The transaction's consumer group, whose pending offsets the marker settles.
+    pub group: Option<usize>,
+}
+
 impl ErrorCode {
     /// Whether Kafka's producer retries this error.
     pub fn is_retriable(self) -> bool {
@@ -80,6 +141,25 @@ pub enum Message {
     FindCoordinatorReply {
         request_id: u64,
         coordinator: Option<BrokerId>,
+    },
+    /// A transactional producer asks any broker which broker coordinates its transactional id.
+    FindTxnCoordinator {
+        request_id: u64,
+        txn: usize,
+    },
+    FindTxnCoordinatorReply {
+        request_id: u64,
+        coordinator: Option<BrokerId>,
+    },
+    Txn(TxnRequest),
+    TxnReply(TxnResponse),
+    WriteTxnMarkers(TxnMarkers),
+    /// Per partition (and for the group, `None`), whether the marker was written.
+    WriteTxnMarkersReply {
+        request_id: u64,
+        txn: usize,
+        failed: Vec<TopicPartition>,
+        group_failed: bool,
     },
 }
 
@@ -159,6 +239,8 @@ pub struct FetchRequest {
     pub max_wait_ns: u64,
     pub min_bytes: u64,
     pub max_bytes: u64,
+    /// `isolation.level=read_committed`: read up to the last stable offset.
+    pub read_committed: bool,
     pub partitions: Vec<FetchPartition>,
 }
 
@@ -168,7 +250,12 @@ pub struct FetchedPartition {
     /// `NOT_LEADER_OR_FOLLOWER` when this broker does not lead the partition.
     pub error: Option<ErrorCode>,
     pub high_watermark: u64,
+    /// The last stable offset (read_committed fetches read up to it).
+    pub last_stable_offset: u64,
     pub batches: Vec<LogBatch>,
+    /// read_committed: the aborted transactions overlapping the returned batches, as
+    /// (producer id, first offset), which the consumer drops (Kafka's `AbortedTransaction`).
+    pub aborted: Vec<(u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +286,8 @@ pub enum GroupError {
     UnreleasedInstanceId,
     /// The broker does not (or no longer) coordinate this group.
     NotCoordinator,
+    /// KIP-447: an OffsetFetch for partitions with offsets pending in an open transaction.
+    UnstableOffsetCommit,
 }
 
 /// One request to a group coordinator: who sends it, for which group, and what it asks.
@@ -222,6 +311,13 @@ pub enum GroupRequestBody {
     Leave,
     OffsetCommit(Vec<(TopicPartition, u64)>),
     OffsetFetch(Vec<TopicPartition>),
+    /// TxnOffsetCommit: offsets held pending until the producer's transaction ends (KIP-447:
+    /// checked against the member id and generation like a commit).
+    TxnOffsetCommit {
+        producer_id: u64,
+        producer_epoch: u16,
+        offsets: Vec<(TopicPartition, u64)>,
+    },
     /// KIP-848's only membership RPC; the request's `generation` carries the member epoch
     /// (0 to join, -1 to leave, -2 for a static member's temporary leave).
     ConsumerHeartbeat(ConsumerHeartbeat),
@@ -314,7 +410,10 @@ fn group_request_bytes(request: &GroupRequest) -> u64 {
             .map(|(_, tps)| MEMBER_ID_BYTES + GROUP_PARTITION_BYTES * tps.len() as u64)
             .sum(),
         GroupRequestBody::Heartbeat | GroupRequestBody::Leave => 0,
-        GroupRequestBody::OffsetCommit(offsets) => GROUP_PARTITION_BYTES * offsets.len() as u64,
+        GroupRequestBody::OffsetCommit(offsets)
+        | GroupRequestBody::TxnOffsetCommit { offsets, .. } => {
+            GROUP_PARTITION_BYTES * offsets.len() as u64
+        }
         GroupRequestBody::OffsetFetch(tps) => GROUP_PARTITION_BYTES * tps.len() as u64,
         GroupRequestBody::ConsumerHeartbeat(heartbeat) => {
             32 * heartbeat.topics.len() as u64
@@ -381,6 +480,23 @@ impl Message {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES
             }
             Message::BrokerHeartbeat(..) | Message::MetadataRequest => HEADER_BYTES,
+            Message::FindTxnCoordinator { .. } | Message::FindTxnCoordinatorReply { .. } => {
+                HEADER_BYTES + MEMBER_ID_BYTES
+            }
+            Message::Txn(request) => {
+                let partitions = match &request.body {
+                    TxnRequestBody::AddPartitions { partitions, .. } => partitions.len() as u64,
+                    _ => 0,
+                };
+                HEADER_BYTES + MEMBER_ID_BYTES + GROUP_PARTITION_BYTES * partitions
+            }
+            Message::TxnReply(_) => HEADER_BYTES + 16,
+            Message::WriteTxnMarkers(markers) => {
+                HEADER_BYTES + PARTITION_FRAMING_BYTES * (markers.partitions.len() as u64 + 1) + 78
+            }
+            Message::WriteTxnMarkersReply { failed, .. } => {
+                HEADER_BYTES + PARTITION_FRAMING_BYTES * failed.len() as u64
+            }
             Message::MetadataUpdate(states, _) | Message::MetadataResponse(states) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES * states.len() as u64
             }

@@ -14,11 +14,14 @@ use crate::group::{coordinator_broker, offsets_replicas, ClassicGroup, ConsumerG
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
 use crate::metrics::Recorder;
 use crate::msg::{GroupError, GroupResponse, GroupResponseBody, Message, PartitionState};
+use crate::msg::{TxnError, TxnResponse};
 use crate::net::{LinkFault, Network, NodeLayout, Transmission};
+use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::producer::workload::ZIPF_KEYS_MAX;
-use crate::producer::Producer;
+use crate::producer::{Producer, TxnPolicy};
 use crate::scenario::model::{Action, GroupProtocol, Keys, NodeRef, Scenario};
 use crate::sim::queue::EventQueue;
+use crate::txn::{MarkerTarget, TxnCoordinator};
 use std::collections::BTreeMap;
 
 /// Everything that can happen.
@@ -68,6 +71,21 @@ pub enum Event {
     },
     MetricsTick,
     Timeline(usize),
+    /// A transaction coordinator's timer (expiry check, marker retry).
+    TxnTimer {
+        txn: usize,
+        kind: u32,
+    },
+    /// consume-transform-produce: a member tells its own producer (same process, no network).
+    PipelineWork {
+        producer: ProducerId,
+        work: PipelineWork,
+    },
+    /// consume-transform-produce: a producer tells its member.
+    PipelineNote {
+        consumer: ConsumerId,
+        note: PipelineNote,
+    },
 }
 
 /// Keys of timers that can be moved or cancelled.
@@ -81,6 +99,7 @@ pub enum TimerKey {
     Broker(u32, u64),
     Fetcher(u32, u32),
     Session(u32),
+    Txn(u32, u32),
 }
 
 pub type Queue = EventQueue<Event, TimerKey>;
@@ -204,6 +223,30 @@ impl Ctx<'_> {
                 message,
             },
         );
+    }
+
+    pub fn set_txn_timer(&mut self, txn: usize, kind: u32, at_ns: u64) {
+        self.queue.set_timer(
+            TimerKey::Txn(txn as u32, kind),
+            at_ns,
+            Event::TxnTimer { txn, kind },
+        );
+    }
+
+    pub fn cancel_txn_timer(&mut self, txn: usize, kind: u32) {
+        self.queue.cancel_timer(TimerKey::Txn(txn as u32, kind));
+    }
+
+    /// A consume-transform-produce member hands work to its producer (an in-process call).
+    pub fn to_producer(&mut self, producer: ProducerId, work: PipelineWork) {
+        self.queue
+            .schedule(self.now_ns, Event::PipelineWork { producer, work });
+    }
+
+    /// A consume-transform-produce producer tells its member.
+    pub fn to_consumer(&mut self, consumer: ConsumerId, note: PipelineNote) {
+        self.queue
+            .schedule(self.now_ns, Event::PipelineNote { consumer, note });
     }
 
     pub fn set_session_expiry(&mut self, broker: BrokerId, at_ns: u64) {
@@ -387,6 +430,10 @@ pub struct World {
     checked_up_to: BTreeMap<TopicPartition, u64>,
     /// Per client, when the coordinator finishes its last group request (they stay in order).
     group_request_order: BTreeMap<NodeId, u64>,
+    /// One transaction coordinator per transactional id, by index.
+    pub txns: Vec<TxnCoordinator>,
+    /// consume-transform-produce members and their producers.
+    pub pipelines: Vec<PipelineLink>,
 }
 
 impl World {
@@ -401,10 +448,37 @@ impl World {
             }
         }
         let mut producers = Vec::new();
+        let mut txns = Vec::new();
         for (spec_index, spec) in scenario.producers.iter().enumerate() {
-            for _ in 0..spec.instances {
+            for instance in 0..spec.instances {
                 let id = ProducerId(producers.len() as u32);
-                producers.push(Producer::new(id, spec_index, spec, &metadata, seed, end_ns));
+                let mut producer = Producer::new(id, spec_index, spec, &metadata, seed, end_ns);
+                if let Some(base) = &spec.config.transactional_id {
+                    // Instances of one producer need ids of their own (see README).
+                    let transactional_id = if spec.instances > 1 {
+                        format!("{base}-{instance}")
+                    } else {
+                        base.clone()
+                    };
+                    let policy = spec.transaction.as_ref().map(|t| TxnPolicy {
+                        records: t.records,
+                        duration_ns: t.duration_ns,
+                        abort_probability: t.abort_probability,
+                    });
+                    let index = txns.len();
+                    txns.push(TxnCoordinator::new(
+                        index,
+                        &transactional_id,
+                        coordinator_broker(&transactional_id, metadata.brokers()),
+                    ));
+                    producer.set_transactional(
+                        index,
+                        spec.config.transaction_timeout_ns,
+                        None,
+                        policy,
+                    );
+                }
+                producers.push(producer);
             }
         }
         let initial = metadata.initial_states();
@@ -412,7 +486,8 @@ impl World {
         let unclean =
             vec![scenario.cluster.config.unclean_leader_election_enable; scenario.topics.len()];
         let controller = Controller::new(initial, brokers.len(), unclean);
-        let (consumers, group_members) = build_consumers(&scenario, &metadata, seed);
+        let pipelines = build_pipelines(&scenario, &metadata, seed, &mut producers, &mut txns);
+        let (consumers, group_members) = build_consumers(&scenario, &metadata, seed, &pipelines);
         let groups = scenario
             .consumer_groups
             .iter()
@@ -456,6 +531,8 @@ impl World {
             pending_events_sum: 0,
             checked_up_to: BTreeMap::new(),
             group_request_order: BTreeMap::new(),
+            txns,
+            pipelines,
             scenario,
         };
         world.schedule_initial_events();
@@ -463,7 +540,7 @@ impl World {
     }
 
     fn schedule_initial_events(&mut self) {
-        for producer in &self.producers {
+        for producer in self.producers.iter().filter(|p| p.pipeline.is_none()) {
             let start_ns = self.scenario.producers[producer.spec_index].start_ns;
             self.queue.set_timer(
                 TimerKey::Producer(producer.id.0),
@@ -532,6 +609,7 @@ impl World {
         }
         self.controller.finish(end_ns);
         self.check_replicas_agree();
+        self.check_read_committed();
         self.metrics.finish();
         Ok(())
     }
@@ -550,11 +628,29 @@ impl World {
                 from,
                 message,
             } => {
-                if !self.brokers[broker.0 as usize].alive
-                    && matches!(message, Message::Group(_) | Message::FindCoordinator { .. })
-                {
+                if !self.brokers[broker.0 as usize].alive && is_coordinator_request(&message) {
                     // The broker died while the request waited for an I/O thread.
                     return;
+                }
+                if let Message::FindTxnCoordinator { request_id, txn } = message {
+                    let txn = &self.txns[txn];
+                    let coordinator = (!txn.offline).then_some(txn.broker);
+                    let reply = Message::FindTxnCoordinatorReply {
+                        request_id,
+                        coordinator,
+                    };
+                    ctx.send(NodeId::Broker(broker), from, reply);
+                    return;
+                }
+                if let Message::Txn(request) = message {
+                    self.handle_txn_request(now_ns, broker, from, request);
+                    return;
+                }
+                if let Message::WriteTxnMarkers(markers) = &message {
+                    if let Some(group) = markers.group {
+                        self.group_markers(now_ns, broker, from, markers.clone(), group);
+                        return;
+                    }
                 }
                 if let Message::FindCoordinator { request_id, group } = message {
                     let group = &self.groups[group];
@@ -642,13 +738,93 @@ impl World {
                     self.consumers[id.0 as usize].on_connection_closed(&mut ctx, broker)
                 }
                 NodeId::Broker(id) => {
-                    self.brokers[id.0 as usize].on_connection_closed(&mut ctx, broker)
+                    self.brokers[id.0 as usize].on_connection_closed(&mut ctx, broker);
+                    for txn in self
+                        .txns
+                        .iter_mut()
+                        .filter(|txn| txn.loaded && txn.broker == id)
+                    {
+                        txn.connection_closed(&mut ctx, broker);
+                    }
                 }
                 NodeId::Controller => {}
             },
             Event::MetricsTick => self.metrics_tick(now_ns),
             Event::Timeline(index) => self.apply_timeline(now_ns, index),
+            Event::TxnTimer { txn, kind } => {
+                let route = marker_routes(&self.controller, &self.groups);
+                self.txns[txn].on_timer(&mut ctx, kind, &route);
+            }
+            Event::PipelineWork { producer, work } => {
+                self.producers[producer.0 as usize].on_pipeline_work(&mut ctx, work);
+            }
+            Event::PipelineNote { consumer, note } => {
+                self.consumers[consumer.0 as usize].on_pipeline_note(&mut ctx, note);
+            }
         }
+    }
+
+    /// A transaction coordinator request, on the broker it reached.
+    fn handle_txn_request(
+        &mut self,
+        now_ns: u64,
+        broker: BrokerId,
+        from: NodeId,
+        request: crate::msg::TxnRequest,
+    ) {
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        let coordinator = &mut self.txns[request.txn];
+        if !coordinator.loaded || coordinator.broker != broker {
+            let reply = TxnResponse {
+                request_id: request.request_id,
+                error: Some(TxnError::NotCoordinator),
+                granted: None,
+            };
+            ctx.send(NodeId::Broker(broker), from, Message::TxnReply(reply));
+            return;
+        }
+        let route = marker_routes(&self.controller, &self.groups);
+        coordinator.handle(&mut ctx, from, request, &route);
+    }
+
+    /// WriteTxnMarkers for a group's offsets, at the group's coordinator: a commit makes the
+    /// transaction's offsets committed, an abort drops them.
+    fn group_markers(
+        &mut self,
+        now_ns: u64,
+        broker: BrokerId,
+        from: NodeId,
+        markers: crate::msg::TxnMarkers,
+        group: usize,
+    ) {
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        let coordinator = &mut self.groups[group];
+        let here = coordinator.loaded && coordinator.broker == broker;
+        if here {
+            let committed = coordinator.txn_marker(&mut ctx, markers.producer_id, markers.commit);
+            for (tp, offset) in committed {
+                if let Some(leader) = self.controller.state(tp).and_then(|s| s.leader) {
+                    self.brokers[leader.0 as usize].group_committed(tp, group, offset, now_ns);
+                }
+            }
+        }
+        let reply = Message::WriteTxnMarkersReply {
+            request_id: markers.request_id,
+            txn: markers.txn,
+            failed: Vec::new(),
+            group_failed: !here,
+        };
+        ctx.send(NodeId::Broker(broker), from, reply);
     }
 
     fn deliver(&mut self, now_ns: u64, from: NodeId, to: NodeId, message: Message) {
@@ -660,8 +836,25 @@ impl World {
         };
         match to {
             NodeId::Broker(broker)
-                if matches!(message, Message::Group(_) | Message::FindCoordinator { .. })
+                if matches!(message, Message::WriteTxnMarkersReply { .. })
                     && self.brokers[broker.0 as usize].alive =>
+            {
+                let Message::WriteTxnMarkersReply {
+                    request_id,
+                    txn,
+                    failed,
+                    group_failed,
+                } = message
+                else {
+                    unreachable!("matched above");
+                };
+                let coordinator = &mut self.txns[txn];
+                if coordinator.loaded && coordinator.broker == broker {
+                    coordinator.on_markers_reply(&mut ctx, request_id, &failed, group_failed);
+                }
+            }
+            NodeId::Broker(broker)
+                if is_coordinator_request(&message) && self.brokers[broker.0 as usize].alive =>
             {
                 // Model limit: group requests take I/O-thread time but never wait behind the
                 // connection's other requests (Kafka's consumer uses a separate connection to
@@ -747,6 +940,11 @@ impl World {
                     Message::MetadataResponse(states) => {
                         target.on_metadata_response(&mut ctx, broker, states)
                     }
+                    Message::TxnReply(response) => target.on_txn_reply(&mut ctx, response),
+                    Message::FindTxnCoordinatorReply {
+                        request_id,
+                        coordinator,
+                    } => target.on_find_txn_coordinator_reply(&mut ctx, request_id, coordinator),
                     other => panic!(
                         "producer {} got an unexpected message: {other:?}",
                         producer.0
@@ -825,11 +1023,80 @@ impl World {
             }
         }
         self.metrics.sample_lag(now_ns, lag);
+        if !self.txns.is_empty() {
+            self.metrics.sample_lso_lag(now_ns, self.lso_lag());
+        }
         self.check_replicas_agree();
         let next_ns = now_ns + self.scenario.metrics_interval_ns;
         if next_ns <= self.scenario.duration_ns {
             self.queue.schedule(next_ns, Event::MetricsTick);
         }
+    }
+
+    /// Invariant: no read_committed group processed a record of an aborted transaction (read
+    /// from the logs of record, where each aborted transaction spans from its producer's first
+    /// transactional batch to its abort marker).
+    fn check_read_committed(&self) {
+        let readers: Vec<usize> = (0..self.scenario.consumer_groups.len())
+            .filter(|&group| {
+                self.scenario.consumer_groups[group]
+                    .config
+                    .isolation_level_read_committed
+            })
+            .collect();
+        if readers.is_empty() {
+            return;
+        }
+        for (tp, log) in &self.metrics.ledger.txn_batches {
+            let mut open: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+            for (&offset, data) in log {
+                match data.control {
+                    None if data.transactional => open
+                        .entry(data.producer_id)
+                        .or_default()
+                        .push((offset, offset + u64::from(data.records))),
+                    None => {}
+                    Some(commit) => {
+                        let batches = open.remove(&data.producer_id).unwrap_or_default();
+                        for (start, end) in batches.into_iter().filter(|_| !commit) {
+                            for &group in &readers {
+                                let seen = self.metrics.groups[group]
+                                    .processed
+                                    .get(&(tp.topic.0, tp.partition))
+                                    .map_or(0, |set| set.count_below(end) - set.count_below(start));
+                                assert_eq!(
+                                    seen, 0,
+                                    "seed {}: read_committed group {} processed aborted records of {tp:?} at {start}..{end}",
+                                    self.seed, self.scenario.consumer_groups[group].group_id
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Summed over partition leaders, HW − LSO: records held back from read_committed readers
+    /// by open transactions. Asserts LSO ≤ HW on every leader (an invariant of every run).
+    pub fn lso_lag(&self) -> u64 {
+        let mut lag = 0;
+        for broker in self.brokers.iter().filter(|broker| broker.alive) {
+            for (tp, replica) in broker.replicas() {
+                if !replica.is_leader() {
+                    continue;
+                }
+                let high_watermark = replica.log.high_watermark;
+                let stable = replica.last_stable_offset();
+                assert!(
+                    stable <= high_watermark,
+                    "seed {}: {tp:?} last stable offset {stable} above the HW {high_watermark}",
+                    self.seed
+                );
+                lag += high_watermark - stable;
+            }
+        }
+        lag
     }
 
     /// A group's committed offsets, from whichever coordinator runs it.
@@ -939,6 +1206,15 @@ impl World {
                     .filter(|p| instance_matches(&self.scenario, p, producer, instance))
                 {
                     target.restart(&mut ctx);
+                }
+            }
+            Action::ProducerCrash { producer, instance } => {
+                for target in self
+                    .producers
+                    .iter_mut()
+                    .filter(|p| instance_matches(&self.scenario, p, producer, instance))
+                {
+                    target.crash(&mut ctx);
                 }
             }
             // Applied at build time (the workload starts then).
@@ -1055,6 +1331,9 @@ impl World {
                 }
             }
         }
+        for txn in self.txns.iter_mut().filter(|txn| txn.broker == broker) {
+            txn.unload(&mut ctx);
+        }
         // A power loss takes the unflushed tail of every log on the broker; where that broker's
         // log is the partition's log of record, those records are gone from the ledger too.
         for (tp, removed) in target.crash(&mut ctx, lose_after_ns) {
@@ -1140,6 +1419,49 @@ impl World {
                 group.broker = next;
                 group.incarnation = target.incarnation();
                 group.offline = false;
+            }
+        }
+        self.place_txn_coordinators(now_ns);
+    }
+
+    /// The transaction coordinators move like the group coordinators: to the next leader of
+    /// their `__transaction_state` partition (placed by the same rule: 50 partitions,
+    /// `abs(hashCode) % 50`, replication factor 3), which loads the stored state.
+    fn place_txn_coordinators(&mut self, now_ns: u64) {
+        let brokers = self.metadata.brokers();
+        let mut ctx = Ctx {
+            now_ns,
+            queue: &mut self.queue,
+            net: &mut self.net,
+            metrics: &mut self.metrics,
+        };
+        let route = marker_routes(&self.controller, &self.groups);
+        for txn in &mut self.txns {
+            let fenced = |broker: BrokerId| self.controller.is_fenced(broker);
+            let current = txn.broker;
+            let same_process = self.brokers[current.0 as usize].incarnation() == txn.incarnation;
+            if !txn.offline && !fenced(current) && same_process {
+                continue;
+            }
+            let replicas = offsets_replicas(&txn.transactional_id, brokers);
+            let next = replicas
+                .iter()
+                .copied()
+                .find(|&replica| replica != current && !fenced(replica))
+                .or_else(|| (!fenced(current)).then_some(current));
+            let Some(next) = next else {
+                txn.unload(&mut ctx);
+                txn.offline = true;
+                continue;
+            };
+            let target = &self.brokers[next.0 as usize];
+            if target.alive {
+                txn.load(&mut ctx, next, target.incarnation(), &route);
+            } else {
+                txn.unload(&mut ctx);
+                txn.broker = next;
+                txn.incarnation = target.incarnation();
+                txn.offline = false;
             }
         }
     }
@@ -1315,15 +1637,100 @@ fn build_modern_groups(scenario: &Scenario, metadata: &Metadata) -> Vec<Option<C
         .collect()
 }
 
+/// Member slots of a group (its members and its `consumer-join`s).
+fn group_slots(scenario: &Scenario, group_index: usize) -> u32 {
+    let joins = scenario
+        .timeline
+        .iter()
+        .filter(
+            |event| matches!(event.action, Action::ConsumerJoin { group } if group == group_index),
+        )
+        .count() as u32;
+    scenario.consumer_groups[group_index].members + joins
+}
+
+/// consume-transform-produce: a producer for every member slot of every group with an output
+/// (after the scenario's producers), transactional with `PREFIX-i` when the output has a
+/// `transactional.id`. Consumer ids follow `build_consumers`' numbering.
+fn build_pipelines(
+    scenario: &Scenario,
+    metadata: &Metadata,
+    seed: u64,
+    producers: &mut Vec<Producer>,
+    txns: &mut Vec<TxnCoordinator>,
+) -> Vec<PipelineLink> {
+    let mut links = Vec::new();
+    let mut next_consumer = 0u32;
+    for (group_index, group) in scenario.consumer_groups.iter().enumerate() {
+        let slots = group_slots(scenario, group_index);
+        let Some(output) = &group.output else {
+            next_consumer += slots;
+            continue;
+        };
+        for member in 0..slots {
+            let consumer = ConsumerId(next_consumer);
+            next_consumer += 1;
+            let spec = crate::scenario::model::ProducerSpec {
+                name: format!("{}-output-{member}", group.group_id),
+                instances: 1,
+                topic: output.topic,
+                rate_per_sec: 1.0,
+                arrivals: crate::scenario::model::Arrivals::Constant,
+                record_bytes: crate::scenario::model::Dist::Fixed { value: 0.0 },
+                key_bytes: 0,
+                keys: Keys::Null,
+                start_ns: 0,
+                compression_ratio: crate::scenario::model::CompressionRatios {
+                    gzip: 0.30,
+                    snappy: 0.50,
+                    lz4: 0.45,
+                    zstd: 0.28,
+                },
+                config: output.config.clone(),
+                transaction: None,
+            };
+            let id = ProducerId(producers.len() as u32);
+            let mut producer = Producer::new(id, usize::MAX, &spec, metadata, seed, 0);
+            let exactly_once = output.config.transactional_id.is_some();
+            if let Some(prefix) = &output.config.transactional_id {
+                let transactional_id = format!("{prefix}-{member}");
+                let index = txns.len();
+                txns.push(TxnCoordinator::new(
+                    index,
+                    &transactional_id,
+                    coordinator_broker(&transactional_id, metadata.brokers()),
+                ));
+                producer.set_transactional(
+                    index,
+                    output.config.transaction_timeout_ns,
+                    Some(group_index),
+                    None,
+                );
+            }
+            let link = PipelineLink {
+                consumer,
+                producer: id,
+                exactly_once,
+            };
+            producer.set_pipeline(link);
+            producers.push(producer);
+            links.push(link);
+        }
+    }
+    links
+}
+
 /// One consumer slot per member and per `consumer-join` of each group, in member-index order;
 /// slots beyond `members` start when their join comes.
 fn build_consumers(
     scenario: &Scenario,
     metadata: &Metadata,
     seed: u64,
+    pipelines: &[PipelineLink],
 ) -> (Vec<Consumer>, Vec<Vec<ConsumerId>>) {
     let mut consumers = Vec::new();
     let mut group_members = Vec::new();
+    let mut link_of_slot = pipelines.iter();
     for (group_index, group) in scenario.consumer_groups.iter().enumerate() {
         let joins = scenario
             .timeline
@@ -1367,6 +1774,11 @@ fn build_consumers(
                     .map(|prefix| format!("{prefix}-{member}")),
                 broker_count: metadata.brokers() as u32,
                 seed,
+                pipeline: if group.output.is_some() {
+                    link_of_slot.next().copied()
+                } else {
+                    None
+                },
             }));
         }
         group_members.push(slots);
@@ -1456,6 +1868,34 @@ fn check_broker_faults(scenario: &Scenario) -> Result<(), UserError> {
         }
     }
     Ok(())
+}
+
+/// Requests handled by a coordinator (group or transaction) rather than the broker's request
+/// queue: they take I/O-thread time but never wait behind the connection's other requests.
+fn is_coordinator_request(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Group(_)
+            | Message::FindCoordinator { .. }
+            | Message::FindTxnCoordinator { .. }
+            | Message::Txn(_)
+            | Message::WriteTxnMarkers(_)
+    )
+}
+
+/// Where a transaction's markers go now: a partition's leader (the controller's view), or a
+/// group's coordinator broker.
+fn marker_routes<'a>(
+    controller: &'a Controller,
+    groups: &'a [ClassicGroup],
+) -> impl Fn(MarkerTarget) -> Option<BrokerId> + 'a {
+    move |target| match target {
+        MarkerTarget::Partition(tp) => controller.state(tp).and_then(|state| state.leader),
+        MarkerTarget::Group(group) => groups
+            .get(group)
+            .filter(|group| !group.offline)
+            .map(|group| group.broker),
+    }
 }
 
 /// The longest power-loss window any `broker-crash` of this broker asks for: batches that recent

@@ -11,4 +11,5 @@ mod producer_rules;
 mod replication;
 mod reports;
 mod scenario_errors;
+mod transactions;
 mod util;

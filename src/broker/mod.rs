@@ -8,12 +8,13 @@ pub mod log;
 mod purgatory;
 pub mod replica;
 mod replica_set;
+pub mod txn_index;
 
 use crate::ids::{BrokerId, NodeId, TopicId, TopicPartition};
 use crate::msg::{
     ErrorCode, FetchRequest, FetchResponse, FetchedPartition, Message, PartitionState,
     ProduceRequest, ProduceResponse, ReplicaFetchPartition, ReplicaFetchRequest,
-    ReplicaFetchResponse, ReplicaFetched,
+    ReplicaFetchResponse, ReplicaFetched, TxnMarkers,
 };
 use crate::scenario::model::{Acks, BrokerConfig, BrokerCosts};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
@@ -27,6 +28,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// How long a leader waits for the controller to answer an AlterPartition before proposing again.
 const ALTER_PARTITION_TIMEOUT_NS: u64 = ms_to_ns(30_000);
+/// How long a WriteTxnMarkers may wait for replication (the coordinator's request timeout,
+/// `request.timeout.ms` of its marker channel, 30 s) before it is answered as failed.
+const MARKER_TIMEOUT_NS: u64 = ms_to_ns(30_000);
 /// KRaft's `broker.heartbeat.interval.ms` default.
 pub const BROKER_HEARTBEAT_INTERVAL_NS: u64 = ms_to_ns(2000);
 
@@ -38,6 +42,19 @@ struct DelayedProduce {
     results: Vec<(TopicPartition, Result<u64, ErrorCode>)>,
     /// (result index, offset the high watermark must reach).
     waiting: Vec<(usize, u64)>,
+    /// A WriteTxnMarkers (its transaction index), answered like an acks=all produce.
+    markers_of: Option<usize>,
+}
+
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadLimit {
+    /// Followers: the log end.
+    LogEnd,
+    /// read_uncommitted consumers: the high watermark.
+    HighWatermark,
+    /// read_committed consumers: the last stable offset.
+    Stable,
 }
 
 /// What a broker's handling changed that the world must know (for the ledger).
@@ -318,6 +335,9 @@ impl Broker {
                 let states = self.metadata.values().cloned().collect();
                 self.respond(ctx, from, Message::MetadataResponse(states));
             }
+            Message::WriteTxnMarkers(markers) => {
+                self.handle_markers(ctx, from, markers, &mut effects)
+            }
             other => panic!(
                 "broker {} got a message it never handles: {other:?}",
                 self.id.0
@@ -413,6 +433,7 @@ impl Broker {
                     request_id: request.request_id,
                     results,
                     waiting,
+                    markers_of: None,
                 };
                 let id = self.next_park_id;
                 self.next_park_id += 1;
@@ -420,6 +441,93 @@ impl Broker {
                 if !self.try_complete_delayed(ctx, id, None) {
                     ctx.set_broker_timer(self.id, id, ctx.now_ns + request.timeout_ns);
                 }
+            }
+        }
+    }
+
+    /// WriteTxnMarkers: each partition led here appends a control batch with the producer's
+    /// (coordinator-given) epoch; the answer waits until the markers are replicated, as Kafka
+    /// appends markers with acks=all.
+    fn handle_markers(
+        &mut self,
+        ctx: &mut Ctx,
+        from: NodeId,
+        markers: TxnMarkers,
+        effects: &mut Effects,
+    ) {
+        let mut results = Vec::new();
+        let mut waiting = Vec::new();
+        for &tp in &markers.partitions {
+            let Some(replica) = self
+                .replicas
+                .get_mut(&tp)
+                .filter(|replica| replica.is_leader())
+            else {
+                results.push((tp, Err(ErrorCode::NotLeaderOrFollower)));
+                continue;
+            };
+            let epoch = replica.leader_epoch;
+            let data = crate::producer::batch::BatchData::marker(
+                tp,
+                markers.producer_id,
+                markers.producer_epoch,
+                markers.commit,
+            );
+            let batch = LogBatch {
+                base_offset: 0,
+                leader_epoch: epoch,
+                append_ns: ctx.now_ns,
+                data: std::rc::Rc::new(data),
+            };
+            let base_offset = replica.append(batch.clone());
+            effects.appended.push((
+                tp,
+                epoch,
+                LogBatch {
+                    base_offset,
+                    ..batch
+                },
+            ));
+            waiting.push((results.len(), base_offset + 1));
+            results.push((tp, Ok(base_offset)));
+            self.after_leader_change_of_data(ctx, tp, true);
+        }
+        let delayed = DelayedProduce {
+            from,
+            request_id: markers.request_id,
+            results,
+            waiting,
+            markers_of: Some(markers.txn),
+        };
+        let id = self.next_park_id;
+        self.next_park_id += 1;
+        self.delayed.insert(id, delayed);
+        if !self.try_complete_delayed(ctx, id, None) {
+            ctx.set_broker_timer(self.id, id, ctx.now_ns + MARKER_TIMEOUT_NS);
+        }
+    }
+
+    /// Answers a finished produce or WriteTxnMarkers.
+    fn answer_delayed(&mut self, ctx: &mut Ctx, delayed: DelayedProduce) {
+        match delayed.markers_of {
+            Some(txn) => {
+                let failed = delayed
+                    .results
+                    .iter()
+                    .filter(|(_, result)| result.is_err())
+                    .map(|&(tp, _)| tp)
+                    .collect();
+                // Markers come on the coordinator's own channel, never muted.
+                let reply = Message::WriteTxnMarkersReply {
+                    request_id: delayed.request_id,
+                    txn,
+                    failed,
+                    group_failed: false,
+                };
+                ctx.send(self.node(), delayed.from, reply);
+            }
+            None => {
+                self.send_produce_response(ctx, delayed.from, delayed.request_id, delayed.results)
             }
         }
     }
@@ -485,7 +593,7 @@ impl Broker {
         }
         let delayed = self.delayed.remove(&id).expect("present");
         ctx.cancel_broker_timer(self.id, id);
-        self.send_produce_response(ctx, delayed.from, delayed.request_id, delayed.results);
+        self.answer_delayed(ctx, delayed);
         true
     }
 
@@ -498,7 +606,7 @@ impl Broker {
                     delayed.results[index].1 = Err(ErrorCode::RequestTimedOut);
                 }
             }
-            self.send_produce_response(ctx, delayed.from, delayed.request_id, delayed.results);
+            self.answer_delayed(ctx, delayed);
             return;
         }
         if let Some(parked) = self.parked.remove(id) {
@@ -529,31 +637,25 @@ impl Broker {
         self.parked.insert(id, parked);
     }
 
-    fn leader_log(&self, tp: TopicPartition) -> Option<&log::PartitionLog> {
-        self.replicas
-            .get(&tp)
-            .filter(|replica| replica.is_leader())
-            .map(|replica| &replica.log)
-    }
-
     /// Whether at least `need` bytes are readable for these (partition, offset) pairs, up to the
     /// high watermark (consumers) or the log end (followers). A partition not led here is an
     /// error, which is worth answering at once. Stops counting as soon as it knows.
     fn has_fetchable(
         &self,
         wanted: impl Iterator<Item = (TopicPartition, u64)>,
-        to_log_end: bool,
+        read_limit: ReadLimit,
         need: u64,
     ) -> bool {
         let mut bytes = 0;
         for (tp, offset) in wanted {
-            let Some(log) = self.leader_log(tp) else {
+            let Some(replica) = self.replicas.get(&tp).filter(|replica| replica.is_leader()) else {
                 return true;
             };
-            let limit = if to_log_end {
-                log.log_end_offset
-            } else {
-                log.high_watermark
+            let log = &replica.log;
+            let limit = match read_limit {
+                ReadLimit::LogEnd => log.log_end_offset,
+                ReadLimit::HighWatermark => log.high_watermark,
+                ReadLimit::Stable => replica.last_stable_offset(),
             };
             bytes += log.available_bytes_capped(offset, limit, need.saturating_sub(bytes));
             if bytes >= need {
@@ -568,7 +670,12 @@ impl Broker {
             .partitions
             .iter()
             .map(|partition| (partition.tp, partition.fetch_offset));
-        self.has_fetchable(wanted, false, request.min_bytes)
+        let limit = if request.read_committed {
+            ReadLimit::Stable
+        } else {
+            ReadLimit::HighWatermark
+        };
+        self.has_fetchable(wanted, limit, request.min_bytes)
     }
 
     fn follower_fetchable(&self, request: &ReplicaFetchRequest) -> bool {
@@ -576,7 +683,11 @@ impl Broker {
             .partitions
             .iter()
             .map(|partition| (partition.tp, partition.fetch_offset));
-        self.has_fetchable(wanted, true, self.config.replica_fetch_min_bytes)
+        self.has_fetchable(
+            wanted,
+            ReadLimit::LogEnd,
+            self.config.replica_fetch_min_bytes,
+        )
     }
 
     fn respond_fetch(&mut self, ctx: &mut Ctx, to: NodeId, request: FetchRequest) {
@@ -584,25 +695,53 @@ impl Broker {
         let mut partitions = Vec::with_capacity(request.partitions.len());
         let mut first = true;
         for partition in &request.partitions {
-            let Some(log) = self.leader_log(partition.tp) else {
+            let Some(replica) = self
+                .replicas
+                .get(&partition.tp)
+                .filter(|replica| replica.is_leader())
+            else {
                 partitions.push(FetchedPartition {
                     tp: partition.tp,
                     error: Some(ErrorCode::NotLeaderOrFollower),
                     high_watermark: 0,
+                    last_stable_offset: 0,
                     batches: Vec::new(),
+                    aborted: Vec::new(),
                 });
                 continue;
             };
+            let log = &replica.log;
+            let last_stable_offset = replica.last_stable_offset();
+            assert!(
+                last_stable_offset <= log.high_watermark,
+                "{:?}: last stable offset {last_stable_offset} above the HW {}",
+                partition.tp,
+                log.high_watermark
+            );
+            // read_committed reads up to the LSO, which is always a batch boundary.
+            let read_to = if request.read_committed {
+                last_stable_offset
+            } else {
+                log.high_watermark
+            };
             let limit = partition.max_bytes.min(remaining_bytes);
-            let batches = log.read(partition.fetch_offset, log.high_watermark, limit, first);
+            let batches = log.read(partition.fetch_offset, read_to, limit, first);
             let bytes: u64 = batches.iter().map(|batch| batch.data.wire_bytes).sum();
             remaining_bytes = remaining_bytes.saturating_sub(bytes);
             first &= batches.is_empty();
+            let aborted = match (request.read_committed, batches.first(), batches.last()) {
+                (true, Some(first_batch), Some(last_batch)) => replica
+                    .txns
+                    .aborted_between(first_batch.base_offset, last_batch.next_offset()),
+                _ => Vec::new(),
+            };
             partitions.push(FetchedPartition {
                 tp: partition.tp,
                 error: None,
                 high_watermark: log.high_watermark,
+                last_stable_offset,
                 batches,
+                aborted,
             });
         }
         let response = FetchResponse {

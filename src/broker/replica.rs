@@ -4,6 +4,7 @@
 //! expansion and shrinking.
 
 use super::log::{LogBatch, PartitionLog};
+use super::txn_index::TxnIndex;
 use crate::ids::BrokerId;
 use crate::msg::{ErrorCode, PartitionState};
 use std::collections::{BTreeMap, VecDeque};
@@ -84,6 +85,8 @@ pub struct Replica {
     pub role: Role,
     pub replicas: Vec<BrokerId>,
     producers: BTreeMap<u64, ProducerEntry>,
+    /// Open and ended transactions (the last stable offset, the aborted index).
+    pub txns: TxnIndex,
 }
 
 fn next_sequence(sequence: i32) -> i32 {
@@ -103,6 +106,7 @@ impl Replica {
             role: Role::Follower { leader: None },
             replicas,
             producers: BTreeMap::new(),
+            txns: TxnIndex::default(),
         }
     }
 
@@ -186,6 +190,15 @@ impl Replica {
         let base_offset = self.log.log_end_offset;
         batch.base_offset = base_offset;
         self.note_epoch(batch.leader_epoch, base_offset);
+        if batch.data.control.is_some() {
+            // A transaction marker carries the coordinator's epoch for the producer: a bumped
+            // epoch (a fenced or timed-out transaction) fences the older one here too.
+            let entry = self.producers.entry(batch.data.producer_id).or_default();
+            if batch.data.producer_epoch > entry.epoch {
+                entry.epoch = batch.data.producer_epoch;
+                entry.batches.clear();
+            }
+        }
         if let Some(first) = batch.data.base_sequence {
             let records = batch.data.records;
             let entry = self.producers.entry(batch.data.producer_id).or_default();
@@ -212,19 +225,27 @@ impl Replica {
                 entry.batches.pop_front();
             }
         }
+        self.txns.appended(&batch);
         self.log.append_batch(batch);
         base_offset
+    }
+
+    /// The last stable offset (KIP-98): below it no transaction is open.
+    pub fn last_stable_offset(&self) -> u64 {
+        self.txns.last_stable_offset(self.log.high_watermark)
     }
 
     /// Removes everything at or above `offset` (follower truncation); returns the removed batches.
     pub fn truncate_to(&mut self, offset: u64) -> Vec<LogBatch> {
         let removed = self.log.truncate_to(offset);
+        self.txns.truncated(self.log.log_end_offset);
         self.epoch_cache.retain(|&(_, start)| start < offset);
         // Model limit: producer state is trimmed of removed batches rather than rebuilt from a snapshot.
         for entry in self.producers.values_mut() {
             entry.batches.retain(|meta| meta.base_offset < offset);
         }
-        self.producers.retain(|_, entry| !entry.batches.is_empty());
+        self.producers
+            .retain(|_, entry| !entry.batches.is_empty() || entry.epoch > 0);
         removed
     }
 

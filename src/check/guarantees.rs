@@ -19,6 +19,12 @@ pub enum Property {
     AtLeastOnce,
     /// No record is processed twice by a group (anomaly `nonmonotonic-poll`).
     AtMostOnce,
+    /// A consume-transform-produce group's output holds each input record's output at most
+    /// once, as a read_committed reader sees it (anomaly `output-duplicate`).
+    OutputNoDuplicates,
+    /// Every input record below the group's committed offset has its output (anomaly
+    /// `output-lost`).
+    OutputNoLoss,
 }
 
 impl Property {
@@ -30,6 +36,8 @@ impl Property {
             Property::NoReordering => "nonmonotonic-send",
             Property::AtLeastOnce => "poll-skip",
             Property::AtMostOnce => "nonmonotonic-poll",
+            Property::OutputNoDuplicates => "output-duplicate",
+            Property::OutputNoLoss => "output-lost",
         }
     }
 }
@@ -131,9 +139,7 @@ pub fn producer_promise(scenario: &Scenario, producer: usize, property: Property
                 ))
             }
         }
-        Property::AtLeastOnce | Property::AtMostOnce => {
-            unreachable!("consumer properties belong to groups")
-        }
+        _ => unreachable!("consumer properties belong to groups"),
     }
 }
 
@@ -177,7 +183,49 @@ pub fn group_promise(scenario: &Scenario, group: usize, property: Property) -> P
                 ))
             }
         }
+        Property::OutputNoDuplicates | Property::OutputNoLoss => {
+            output_promise(scenario, group, property)
+        }
         _ => unreachable!("producer properties belong to producers"),
+    }
+}
+
+/// Exactly-once (KIP-98, KIP-447): output and offsets in one transaction promise neither
+/// duplicates nor losses; at-least-once (flush, then commit) promises no losses only.
+fn output_promise(scenario: &Scenario, group: usize, property: Property) -> Promise {
+    let spec = &scenario.consumer_groups[group];
+    let Some(output) = &spec.output else {
+        return Promise::no("no output".to_string());
+    };
+    let topic = &scenario.topics[output.topic];
+    let unclean = scenario.cluster.config.unclean_leader_election_enable;
+    let power_lost = power_lost_brokers(scenario).len() as u32;
+    let exactly_once = output.config.transactional_id.is_some();
+    let shape = format!(
+        "output to {} with {}, min.insync.replicas={}, replication.factor={}, unclean.leader.election.enable={unclean}",
+        topic.name,
+        if exactly_once {
+            "transactional.id (exactly-once: output and offsets in one transaction)"
+        } else {
+            "no transactional.id (at-least-once: flush, then commit)"
+        },
+        topic.min_insync_replicas,
+        topic.replication_factor
+    );
+    let durable = topic.min_insync_replicas >= 2
+        && topic.replication_factor >= 3
+        && !unclean
+        && power_lost < topic.min_insync_replicas;
+    if !durable {
+        return Promise::no(format!(
+            "{shape}: acknowledged output may be lost with its leader (kafka-semantics §2.9)"
+        ));
+    }
+    match property {
+        Property::OutputNoDuplicates if !exactly_once => Promise::no(format!(
+            "{shape}: records processed again after a crash or rebalance send their output again"
+        )),
+        _ => Promise::yes(shape),
     }
 }
 

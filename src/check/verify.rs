@@ -72,7 +72,9 @@ fn producer_anomalies(world: &World) -> Vec<Anomaly> {
             .union();
         let lost = difference(&acked.union(), &present);
         lost_total += lost.iter().map(|(start, end)| end - start).sum::<u64>();
-        let (spec, name) = &names[producer as usize];
+        let Some((spec, name)) = &names[producer as usize] else {
+            continue;
+        };
         note(
             &mut found,
             (*spec, Property::NoLostWrites),
@@ -82,20 +84,23 @@ fn producer_anomalies(world: &World) -> Vec<Anomaly> {
     }
     for (&tp, logs) in ledger.log_ranges() {
         for (&producer, list) in logs {
-            let (spec, name) = &names[producer as usize];
-            let duplicated = duplicate_ranges(list);
             duplicate_total += list.total() - list.union().iter().map(|(s, e)| e - s).sum::<u64>();
+            let reordered = reordered_ranges(list);
+            reordered_total += reordered
+                .iter()
+                .map(|(start, end)| end - start)
+                .sum::<u64>();
+            // Pipeline members' producers are checked through their group's output.
+            let Some((spec, name)) = &names[producer as usize] else {
+                continue;
+            };
+            let duplicated = duplicate_ranges(list);
             note(
                 &mut found,
                 (*spec, Property::NoDuplicates),
                 &duplicated,
                 |start, end| describe(world, name, tp, start, end),
             );
-            let reordered = reordered_ranges(list);
-            reordered_total += reordered
-                .iter()
-                .map(|(start, end)| end - start)
-                .sum::<u64>();
             note(
                 &mut found,
                 (*spec, Property::NoReordering),
@@ -148,10 +153,19 @@ fn group_anomalies(world: &World) -> Vec<Anomaly> {
         let (mut skipped, mut records) = (0, Vec::new());
         if let Some(coordinator) = world.groups.get(group).filter(|_| !at_most_once) {
             for (&tp, &committed) in coordinator.committed() {
-                let gaps = metrics
-                    .processed
-                    .get(&(tp.topic.0, tp.partition))
-                    .map_or_else(|| vec![(0, committed)], |set| set.gaps_below(committed));
+                // Offsets the application never sees (transaction markers, aborted records
+                // under read_committed) are not skipped records.
+                let key = (tp.topic.0, tp.partition);
+                let mut seen = metrics.processed.get(&key).cloned().unwrap_or_default();
+                for (start, end) in metrics
+                    .skipped
+                    .get(&key)
+                    .into_iter()
+                    .flat_map(|s| s.ranges())
+                {
+                    seen.insert(start, end);
+                }
+                let gaps = seen.gaps_below(committed);
                 for (start, end) in gaps.into_iter().filter(|(start, end)| start < end) {
                     skipped += end - start;
                     if records.len() < RECORDS_SHOWN {
@@ -200,23 +214,70 @@ fn group_anomalies(world: &World) -> Vec<Anomaly> {
             });
         }
     }
+    anomalies.extend(output_anomalies(world));
     anomalies
 }
 
-/// (spec index, `producer:NAME:I`) of every producer instance, by producer id.
-fn producer_names(world: &World) -> Vec<(usize, String)> {
+/// output-duplicate and output-lost: a consume-transform-produce group's output as a
+/// read_committed reader sees it, against the input it committed.
+fn output_anomalies(world: &World) -> Vec<Anomaly> {
+    let scenario = &world.scenario;
+    let mut anomalies = Vec::new();
+    for (group, spec) in scenario.consumer_groups.iter().enumerate() {
+        let Some(figures) = crate::report::transactions::output_figures(world, group) else {
+            continue;
+        };
+        let input = spec
+            .topics
+            .first()
+            .map_or("?", |&topic| scenario.topics[topic].name.as_str());
+        let describe = |examples: &[(u32, u64, u64)], what: &str| -> Vec<String> {
+            examples
+                .iter()
+                .take(RECORDS_SHOWN)
+                .map(|&(partition, first, last)| {
+                    format!("{input}-{partition} offsets {first}..{} {what}", last + 1)
+                })
+                .collect()
+        };
+        if figures.duplicates > 0 {
+            anomalies.push(Anomaly {
+                name: Property::OutputNoDuplicates.anomaly(),
+                subject: format!("group {}", spec.group_id),
+                count: figures.duplicates,
+                records: describe(&figures.duplicate_examples, "have their output twice"),
+                promise: group_promise(scenario, group, Property::OutputNoDuplicates),
+            });
+        }
+        if figures.lost > 0 {
+            anomalies.push(Anomaly {
+                name: Property::OutputNoLoss.anomaly(),
+                subject: format!("group {}", spec.group_id),
+                count: figures.lost,
+                records: describe(&figures.lost_examples, "are committed without output"),
+                promise: group_promise(scenario, group, Property::OutputNoLoss),
+            });
+        }
+    }
+    anomalies
+}
+
+/// (spec index, `producer:NAME:I`) of every producer instance, by producer id (None for the
+/// producers of consume-transform-produce members).
+fn producer_names(world: &World) -> Vec<Option<(usize, String)>> {
     let mut seen: BTreeMap<usize, u32> = BTreeMap::new();
     world
         .producers
         .iter()
         .map(|producer| {
+            producer.pipeline.is_none().then_some(())?;
             let instance = seen.entry(producer.spec_index).or_default();
             let name = format!(
                 "producer:{}:{instance}",
                 world.scenario.producers[producer.spec_index].name
             );
             *instance += 1;
-            (producer.spec_index, name)
+            Some((producer.spec_index, name))
         })
         .collect()
 }

@@ -111,7 +111,19 @@ impl Consumer {
             GroupResponseBody::Heartbeat => self.on_heartbeat_reply(ctx, error),
             GroupResponseBody::Leave => {}
             GroupResponseBody::OffsetCommit => {
-                self.on_commit_answer(ctx, request_id, error.is_none());
+                if !self.on_txn_offsets_answer(ctx, request_id, error.is_none()) {
+                    self.on_commit_answer(ctx, request_id, error.is_none());
+                }
+            }
+            GroupResponseBody::OffsetFetch(_)
+                if error == Some(GroupError::UnstableOffsetCommit) =>
+            {
+                // KIP-447: an open transaction holds offsets for these partitions: ask again
+                // after `retry.backoff.ms`.
+                self.awaiting_offsets.clear();
+                if self.app == App::InPoll {
+                    ctx.set_consumer_wake(self.id, ctx.now_ns + self.config.retry_backoff_ns);
+                }
             }
             GroupResponseBody::OffsetFetch(offsets) => self.on_offsets(ctx, offsets),
             GroupResponseBody::ConsumerHeartbeat {
@@ -406,6 +418,9 @@ impl Consumer {
             self.send_commit(ctx, offsets, after);
         } else if let Some((offsets, after)) = self.commit_queue.pop_front() {
             self.send_commit(ctx, offsets, after);
+        }
+        if let Some((_, producer_id, epoch, offsets)) = self.txn_commit_in_flight.take() {
+            self.send_txn_offsets(ctx, producer_id, epoch, offsets);
         }
         if self.app == App::InPoll {
             self.poll(ctx);

@@ -9,6 +9,7 @@ mod membership;
 
 use crate::assignor::AssignorName;
 use crate::broker::log::LogBatch;
+use crate::broker::txn_index::AbortedFilter;
 use crate::codec;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
 use crate::metrics::TraceEntry;
@@ -16,6 +17,7 @@ use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
     PartitionState,
 };
+use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, GroupProtocol, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::f64_to_ns;
@@ -46,6 +48,8 @@ struct InProcess {
     /// Processing time (decompression included); the end time once processing started.
     duration_ns: u64,
     done_ns: u64,
+    /// Uncompressed value size (the batch's mean), for a consume-transform-produce output.
+    value_bytes: u32,
 }
 
 /// Where the group membership stands (Kafka's `MemberState`).
@@ -100,6 +104,8 @@ pub struct ConsumerSetup {
     pub instance_id: Option<String>,
     pub broker_count: u32,
     pub seed: u64,
+    /// consume-transform-produce: this member's own producer.
+    pub pipeline: Option<PipelineLink>,
 }
 
 pub struct Consumer {
@@ -184,6 +190,17 @@ pub struct Consumer {
     paused_until_ns: u64,
     slow: Option<(f64, u64)>,
     processing_rng: SimRng,
+    /// `isolation.level=read_committed`.
+    read_committed: bool,
+    /// consume-transform-produce: the member's producer and its delivery guarantee.
+    pipeline: Option<PipelineLink>,
+    /// The positions the current poll's output covers (committed with it, or in its
+    /// transaction).
+    cycle_offsets: Offsets,
+    /// A TxnOffsetCommit in flight: (request id, producer id, epoch, offsets).
+    txn_commit_in_flight: Option<(u64, u64, u16, Offsets)>,
+    /// The producer was fenced while this poll's records were processed.
+    cycle_aborted: bool,
 }
 
 impl Consumer {
@@ -203,7 +220,9 @@ impl Consumer {
             });
         let kip848 = (setup.config.group_protocol == GroupProtocol::Consumer)
             .then(|| consumer_protocol::Kip848::new(setup.config.group_remote_assignor.clone()));
+        let read_committed = setup.config.isolation_level_read_committed;
         Consumer {
+            read_committed,
             id: setup.id,
             name: setup.name,
             group: setup.group,
@@ -266,6 +285,10 @@ impl Consumer {
                 u64::from(setup.id.0),
                 Purpose::Processing,
             ),
+            pipeline: setup.pipeline,
+            cycle_offsets: Vec::new(),
+            txn_commit_in_flight: None,
+            cycle_aborted: false,
         }
     }
 
@@ -283,7 +306,8 @@ impl Consumer {
     }
 
     fn auto_commit(&self) -> bool {
-        self.commit_policy == CommitPolicy::Auto
+        // consume-transform-produce members commit with their output (`finish_processing`).
+        self.commit_policy == CommitPolicy::Auto && self.pipeline.is_none()
     }
 
     /// The process starts (at the run's start, on `consumer-join` or `consumer-restart`).
@@ -305,6 +329,9 @@ impl Consumer {
         self.coordinator_known = false;
         self.next_find_ns = ctx.now_ns;
         self.last_heartbeat_ok_ns = ctx.now_ns;
+        if let Some(link) = self.pipeline {
+            ctx.to_producer(link.producer, PipelineWork::Start);
+        }
         self.poll(ctx);
     }
 
@@ -367,6 +394,32 @@ impl Consumer {
     fn finish_processing(&mut self, ctx: &mut Ctx) {
         let records = std::mem::take(&mut self.in_process);
         self.record_processed(ctx, &records);
+        if self.pipeline.is_some() && std::mem::take(&mut self.cycle_aborted) {
+            self.rewind_to_committed();
+            self.app = App::InPoll;
+            self.poll(ctx);
+            return;
+        }
+        if let Some(link) = self.pipeline {
+            // consume-transform-produce: the output was sent as records were processed; now
+            // the commit (after the flush, or in the transaction), which the application
+            // thread waits for. At-least-once with commit "auto" commits (flush, then
+            // commitSync) every auto.commit.interval.ms, as Kafka Streams does every
+            // commit.interval.ms.
+            let periodic = !link.exactly_once && self.commit_policy == CommitPolicy::Auto;
+            if periodic
+                && ctx.now_ns < self.last_auto_commit_ns + self.config.auto_commit_interval_ns
+            {
+                self.app = App::InPoll;
+                self.poll(ctx);
+                return;
+            }
+            self.last_auto_commit_ns = ctx.now_ns;
+            self.cycle_offsets = self.uncommitted(None);
+            self.app = App::Blocked;
+            ctx.to_producer(link.producer, PipelineWork::Commit);
+            return;
+        }
         self.app = App::InPoll;
         if self.closing.is_some() {
             self.close_now(ctx);
@@ -384,6 +437,96 @@ impl Consumer {
             }
             CommitPolicy::Auto | CommitPolicy::BeforeProcessing => self.poll(ctx),
         }
+    }
+
+    /// A note from this process's producer (consume-transform-produce).
+    pub fn on_pipeline_note(&mut self, ctx: &mut Ctx, note: PipelineNote) {
+        let Some(link) = self.pipeline else {
+            return;
+        };
+        if !self.running {
+            return;
+        }
+        if self.app != App::Blocked {
+            if note == PipelineNote::Aborted {
+                // Fenced while processing: this poll's output is gone, so its offsets must not
+                // be committed.
+                self.cycle_aborted = true;
+                if self.app == App::InPoll {
+                    self.cycle_aborted = false;
+                    self.rewind_to_committed();
+                }
+            }
+            return;
+        }
+        match note {
+            PipelineNote::Flushed { producer_id, epoch } => {
+                let offsets = std::mem::take(&mut self.cycle_offsets);
+                if !link.exactly_once {
+                    // At-least-once: the output is acknowledged; now commit (commitSync).
+                    self.commit(ctx, offsets, Some(After::Poll));
+                } else {
+                    self.cycle_offsets = offsets.clone();
+                    self.send_txn_offsets(ctx, producer_id, epoch, offsets);
+                }
+            }
+            PipelineNote::Committed => {
+                for (tp, offset) in std::mem::take(&mut self.cycle_offsets) {
+                    self.known_committed.insert(tp, offset);
+                }
+                self.continue_after(ctx, After::Poll);
+            }
+            PipelineNote::Aborted => {
+                self.cycle_offsets.clear();
+                self.rewind_to_committed();
+                self.continue_after(ctx, After::Poll);
+            }
+        }
+    }
+
+    /// The output of the records consumed since the last commit was aborted: start again from
+    /// the committed offsets (fetched anew).
+    fn rewind_to_committed(&mut self) {
+        let epoch = self.next_request_id;
+        for tp in self.owned.clone() {
+            self.fetch_positions.remove(&tp);
+            self.consumed.remove(&tp);
+            self.awaiting_offsets.remove(&tp);
+            self.position_epoch.insert(tp, epoch);
+        }
+        self.buffered.clear();
+        self.known_committed.clear();
+    }
+
+    /// TxnOffsetCommit: the poll's positions go in the producer's transaction.
+    fn send_txn_offsets(&mut self, ctx: &mut Ctx, producer_id: u64, epoch: u16, offsets: Offsets) {
+        let body = GroupRequestBody::TxnOffsetCommit {
+            producer_id,
+            producer_epoch: epoch,
+            offsets: offsets.clone(),
+        };
+        let request_id = self.send_group(ctx, body);
+        self.txn_commit_in_flight = Some((request_id, producer_id, epoch, offsets));
+    }
+
+    /// The group coordinator answered a TxnOffsetCommit; returns false if it was not one.
+    fn on_txn_offsets_answer(&mut self, ctx: &mut Ctx, request_id: u64, ok: bool) -> bool {
+        if self
+            .txn_commit_in_flight
+            .as_ref()
+            .is_none_or(|(id, ..)| *id != request_id)
+        {
+            return false;
+        }
+        self.txn_commit_in_flight = None;
+        if !ok {
+            // KIP-447: a member of an older generation is a zombie; its transaction aborts.
+            self.rejoin_needed = true;
+        }
+        if let Some(link) = self.pipeline {
+            ctx.to_producer(link.producer, PipelineWork::OffsetsSent { accepted: ok });
+        }
+        true
     }
 
     /// Records done processing go to the metrics, as offset ranges per partition.
@@ -595,6 +738,8 @@ impl Consumer {
             let share =
                 entry.batch.data.uncompressed_bytes * u64::from(take) / u64::from(records.max(1));
             let mut extra_ns = codec::decompress_ns(entry.batch.data.compression, share);
+            let value_bytes =
+                (entry.batch.data.uncompressed_bytes / u64::from(records.max(1))) as u32;
             for index in entry.next_record..entry.next_record + take {
                 let sample = self.processing_rng.sample(&self.processing_ns) * factor;
                 self.in_process.push(InProcess {
@@ -603,6 +748,7 @@ impl Consumer {
                     created_ns: entry.batch.data.record_created_ns[index as usize],
                     duration_ns: f64_to_ns(sample) + extra_ns,
                     done_ns: 0,
+                    value_bytes,
                 });
                 extra_ns = 0;
             }
@@ -625,6 +771,23 @@ impl Consumer {
         }
         self.app = App::Processing { until_ns: clock_ns };
         ctx.set_consumer_wake(self.id, clock_ns);
+        if let Some(link) = self.pipeline {
+            // Each record's output is sent (`send()`) as its processing ends; the producer
+            // appends it then.
+            let output = self
+                .in_process
+                .iter()
+                .map(|record| {
+                    (
+                        record.tp.partition,
+                        record.offset,
+                        record.value_bytes,
+                        record.done_ns,
+                    )
+                })
+                .collect();
+            ctx.to_producer(link.producer, PipelineWork::Output { records: output });
+        }
         // Kafka pipelines: partitions drained by this poll are fetched while records are processed.
         self.send_fetches(ctx);
     }
@@ -889,12 +1052,33 @@ impl Consumer {
                 continue;
             };
             let mut next_position = position;
+            let stable = partition.last_stable_offset;
+            let mut filter = AbortedFilter::new(partition.aborted);
             for batch in partition.batches {
                 if batch.next_offset() <= next_position || batch.base_offset > next_position {
                     continue;
                 }
                 let skip = next_position.saturating_sub(batch.base_offset) as u32;
+                let skipped_from = next_position;
                 next_position = batch.next_offset();
+                // Control batches, and under read_committed aborted transactions, take offsets
+                // but are never returned to the application.
+                let visible = if self.read_committed {
+                    filter.keep(&batch)
+                } else {
+                    batch.data.control.is_none()
+                };
+                if !visible {
+                    self.consumed_skip(ctx, tp, skipped_from, next_position);
+                    continue;
+                }
+                // Invariant: read_committed never returns a record of an open transaction.
+                assert!(
+                    !self.read_committed || batch.next_offset() <= stable,
+                    "{}: read_committed got {tp:?} offsets up to {} above the LSO {stable}",
+                    self.name,
+                    batch.next_offset()
+                );
                 self.buffered.push_back(Buffered {
                     tp,
                     batch,
@@ -910,6 +1094,16 @@ impl Consumer {
         // The response waits in the buffer for the next poll(), which drains it and then fetches.
         if self.app == App::InPoll {
             self.poll(ctx);
+        }
+    }
+
+    /// Records skipped by the fetch (control batches, aborted transactions) move the position
+    /// once nothing before them waits in the buffer.
+    fn consumed_skip(&mut self, ctx: &mut Ctx, tp: TopicPartition, start: u64, end: u64) {
+        ctx.metrics
+            .offsets_skipped(self.group, tp.topic.0, tp.partition, start, end);
+        if !self.buffered.iter().any(|entry| entry.tp == tp) {
+            self.consumed.insert(tp, end);
         }
     }
 
@@ -957,6 +1151,7 @@ impl Consumer {
                 max_wait_ns: self.config.fetch_max_wait_ns,
                 min_bytes: u64::from(self.config.fetch_min_bytes),
                 max_bytes: u64::from(self.config.fetch_max_bytes),
+                read_committed: self.read_committed,
                 partitions,
             };
             let deadline_ns = ctx.now_ns + self.config.request_timeout_ns;
@@ -1076,7 +1271,13 @@ impl Consumer {
         self.pending_assignment = None;
         self.paused_until_ns = 0;
         self.slow = None;
+        self.cycle_offsets.clear();
+        self.txn_commit_in_flight = None;
+        self.cycle_aborted = false;
         ctx.cancel_consumer_timers(self.id);
+        if let Some(link) = self.pipeline {
+            ctx.to_producer(link.producer, PipelineWork::Crash);
+        }
         if restart {
             self.start(ctx);
         }

@@ -92,6 +92,9 @@ pub struct ClassicGroup {
     next_slot: u32,
     slots: BTreeMap<u32, String>,
     committed: BTreeMap<TopicPartition, u64>,
+    /// TxnOffsetCommit offsets of open transactions, by producer id (stored in
+    /// `__consumer_offsets` as Kafka does, so they survive a failover).
+    pending_txn_offsets: BTreeMap<u64, BTreeMap<TopicPartition, u64>>,
     initial_delay_ns: u64,
     delayed_join: Option<DelayedJoin>,
     rebalance_open: bool,
@@ -123,6 +126,7 @@ impl ClassicGroup {
             next_slot: 0,
             slots: BTreeMap::new(),
             committed: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
             initial_delay_ns,
             delayed_join: None,
             rebalance_open: false,
@@ -251,6 +255,37 @@ impl ClassicGroup {
             GroupRequestBody::Leave => self.handle_leave(ctx, ask),
             GroupRequestBody::OffsetCommit(offsets) => {
                 return self.handle_commit(ctx, ask, offsets)
+            }
+            GroupRequestBody::TxnOffsetCommit {
+                producer_id,
+                offsets,
+                ..
+            } => {
+                // KIP-447: the member's id and generation fence zombies, as for OffsetCommit.
+                let error = self.commit_error(&ask);
+                if error.is_none() {
+                    let pending = self.pending_txn_offsets.entry(producer_id).or_default();
+                    pending.extend(offsets);
+                }
+                self.reply(
+                    ctx,
+                    ask.consumer,
+                    ask.request_id,
+                    error,
+                    GroupResponseBody::OffsetCommit,
+                );
+            }
+            GroupRequestBody::OffsetFetch(tps)
+                if tps.iter().any(|tp| self.has_pending_txn_offset(*tp)) =>
+            {
+                // KIP-447 (`require_stable`): offsets an open transaction may still change.
+                self.reply(
+                    ctx,
+                    ask.consumer,
+                    ask.request_id,
+                    Some(GroupError::UnstableOffsetCommit),
+                    GroupResponseBody::OffsetFetch(Vec::new()),
+                );
             }
             GroupRequestBody::OffsetFetch(tps) => {
                 let offsets = tps
@@ -840,6 +875,37 @@ impl ClassicGroup {
             error,
             GroupResponseBody::Leave,
         );
+    }
+
+    fn has_pending_txn_offset(&self, tp: TopicPartition) -> bool {
+        self.pending_txn_offsets
+            .values()
+            .any(|offsets| offsets.iter().any(|(pending, _)| *pending == tp))
+    }
+
+    /// A transaction marker for the group's offsets: a commit makes the producer's pending
+    /// offsets committed, an abort drops them. Returns the offsets committed.
+    pub fn txn_marker(
+        &mut self,
+        ctx: &mut Ctx,
+        producer_id: u64,
+        commit: bool,
+    ) -> Vec<(TopicPartition, u64)> {
+        let Some(offsets) = self.pending_txn_offsets.remove(&producer_id) else {
+            return Vec::new();
+        };
+        if !commit {
+            return Vec::new();
+        }
+        let accepted: Vec<(TopicPartition, u64)> = offsets.into_iter().collect();
+        super::store_commits(
+            ctx,
+            self.index,
+            &self.group_id,
+            &mut self.committed,
+            &accepted,
+        );
+        accepted
     }
 
     fn commit_error(&self, ask: &Ask) -> Option<GroupError> {

@@ -8,6 +8,7 @@
 
 use crate::broker::log::LogBatch;
 use crate::ids::{BrokerId, TopicPartition};
+use crate::producer::batch::BatchData;
 use std::collections::BTreeMap;
 
 /// Record ids of one producer in one partition, as ranges in log order.
@@ -152,6 +153,9 @@ pub struct Ledger {
     authority: BTreeMap<TopicPartition, (BrokerId, u32)>,
     /// Records removed from followers' logs by truncation (KIP-101), for reports.
     pub truncated_records: u64,
+    /// Transactional batches, markers and consume-transform-produce outputs of each
+    /// partition's log of record, by offset: what read_committed readers would see.
+    pub txn_batches: BTreeMap<TopicPartition, BTreeMap<u64, std::rc::Rc<BatchData>>>,
 }
 
 impl Ledger {
@@ -170,6 +174,16 @@ impl Ledger {
             return;
         }
         let data = &batch.data;
+        if data.transactional || data.origins.is_some() {
+            self.txn_batches
+                .entry(tp)
+                .or_default()
+                .insert(batch.base_offset, batch.data.clone());
+        }
+        if data.control.is_some() {
+            // Transaction markers are not producer records.
+            return;
+        }
         self.logs
             .entry(tp)
             .or_default()
@@ -205,7 +219,11 @@ impl Ledger {
         dropped: impl Iterator<Item = &'a LogBatch>,
     ) {
         let mut removed: BTreeMap<u32, u64> = BTreeMap::new();
-        for batch in dropped {
+        let mut dropped = dropped.peekable();
+        if let (Some(first), Some(txn_log)) = (dropped.peek(), self.txn_batches.get_mut(&tp)) {
+            txn_log.split_off(&first.base_offset);
+        }
+        for batch in dropped.filter(|batch| batch.data.control.is_none()) {
             *removed.entry(batch.data.producer).or_default() += u64::from(batch.data.records);
         }
         let logs = self.logs.entry(tp).or_default();

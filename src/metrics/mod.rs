@@ -135,6 +135,11 @@ pub struct GroupMetrics {
     pub revoked_total: u64,
     /// Distinct processed offsets per (topic, partition), as merged ranges.
     pub processed: BTreeMap<(u32, u32), RangeSet>,
+    /// Offsets fetched but never returned to the application: transaction markers, and under
+    /// read_committed aborted transactions' records.
+    pub skipped: BTreeMap<(u32, u32), RangeSet>,
+    /// End-to-end latency of this group's processed records (creation to processed).
+    pub end_to_end: Latency,
     /// The first processed ranges (topic, partition, start, end) that overlapped earlier
     /// processing, for the checker to name; at most `REPROCESSED_KEPT`.
     pub reprocessed: Vec<(u32, u32, u64, u64)>,
@@ -174,6 +179,11 @@ impl RangeSet {
         self.ranges.insert(new_start, new_end);
         self.len += new_end - new_start;
         overlap
+    }
+
+    /// The set's ranges, start → end.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().map(|(&start, &end)| (start, end))
     }
 
     /// Offsets in the set.
@@ -265,6 +275,8 @@ pub struct TimeSeries {
     pub end_to_end: BucketQuantiles,
     /// Total lag of all groups at the end of each bucket.
     pub lag: Vec<u64>,
+    /// Summed HW − LSO of every partition at the end of each bucket.
+    pub lso_lag: Vec<u64>,
 }
 
 impl TimeSeries {
@@ -277,6 +289,7 @@ impl TimeSeries {
             produce: BucketQuantiles::new(buckets),
             end_to_end: BucketQuantiles::new(buckets),
             lag: vec![0; buckets],
+            lso_lag: vec![0; buckets],
         }
     }
 
@@ -371,6 +384,21 @@ pub struct Recorder {
     pub ownership: Vec<OwnershipSpan>,
     pub rebalances: Vec<RebalanceRecord>,
     pub ledger: ledger::Ledger,
+    pub transactions: TransactionMetrics,
+}
+
+/// Transaction figures (coordinators and transactional producers).
+#[derive(Debug, Clone, Default)]
+pub struct TransactionMetrics {
+    pub committed: u64,
+    pub aborted: u64,
+    /// Open transactions aborted because a newer epoch fenced their producer (a new instance's
+    /// InitProducerId, or the coordinator's timeout).
+    pub fenced: u64,
+    pub timed_out: u64,
+    /// From `commitTransaction()` to its return.
+    pub commit_latency: Latency,
+    pub lso_lag_max: u64,
 }
 
 impl Recorder {
@@ -385,6 +413,7 @@ impl Recorder {
             ownership: Vec::new(),
             rebalances: Vec::new(),
             ledger: ledger::Ledger::default(),
+            transactions: TransactionMetrics::default(),
         }
     }
 
@@ -443,6 +472,9 @@ impl Recorder {
     pub fn record_processed(&mut self, group: usize, created_ns: u64, done_ns: u64) {
         self.end_to_end.record(done_ns.saturating_sub(created_ns));
         self.groups[group].records_processed += 1;
+        self.groups[group]
+            .end_to_end
+            .record(done_ns.saturating_sub(created_ns));
         let bucket = self.series.bucket(done_ns);
         self.series
             .end_to_end
@@ -522,6 +554,60 @@ impl Recorder {
                 metrics.reprocessed.push((topic, partition, start, end));
             }
         }
+    }
+
+    /// Offsets [start, end) a member fetched that the application never sees.
+    pub fn offsets_skipped(
+        &mut self,
+        group: usize,
+        topic: u32,
+        partition: u32,
+        start: u64,
+        end: u64,
+    ) {
+        if let Some(metrics) = self.groups.get_mut(group) {
+            metrics
+                .skipped
+                .entry((topic, partition))
+                .or_default()
+                .insert(start, end);
+        }
+    }
+
+    /// A producer's commitTransaction()/abortTransaction() returned after `latency_ns`.
+    pub fn transaction_ended(&mut self, commit: bool, latency_ns: u64) {
+        if commit {
+            self.transactions.commit_latency.record(latency_ns);
+        }
+    }
+
+    /// A coordinator wrote every marker of a transaction.
+    pub fn transaction_completed(&mut self, commit: bool) {
+        if commit {
+            self.transactions.committed += 1;
+        } else {
+            self.transactions.aborted += 1;
+        }
+    }
+
+    /// A coordinator fenced a producer's open transaction (a new instance's InitProducerId).
+    pub fn transaction_fenced(&mut self) {
+        self.transactions.fenced += 1;
+    }
+
+    /// A coordinator aborted a transaction past `transaction.timeout.ms` (its epoch is bumped).
+    pub fn transaction_timed_out(&mut self) {
+        self.transactions.fenced += 1;
+        self.transactions.timed_out += 1;
+    }
+
+    /// The world samples the summed LSO lag (HW − LSO) of every partition at each tick.
+    pub fn sample_lso_lag(&mut self, at_ns: u64, lag: u64) {
+        let bucket = self.series.bucket(at_ns.saturating_sub(1));
+        if let Some(slot) = self.series.lso_lag.get_mut(bucket) {
+            *slot = lag;
+        }
+        self.transactions.lso_lag_max = self.transactions.lso_lag_max.max(lag);
     }
 
     /// A group's coordinator began a rebalance (the group entered PreparingRebalance).

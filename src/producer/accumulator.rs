@@ -220,6 +220,7 @@ impl Accumulator {
                 .expect("placement used the last batch");
             batch.builder = placement.builder_after;
             batch.record_created_ns.push(record.created_ns);
+            batch.record_origins.extend(record.origin);
             self.next_record_id[index] += 1;
             return AppendOutcome::Appended(placement);
         }
@@ -249,6 +250,7 @@ impl Accumulator {
             attempts: 0,
             backoff_ns: 0,
             record_created_ns: vec![record.created_ns],
+            record_origins: record.origin.into_iter().collect(),
             first_record_id: self.next_record_id[index],
             base_sequence: None,
             buffer_bytes,

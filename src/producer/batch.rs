@@ -157,6 +157,9 @@ pub struct ProducerBatch {
     /// Id of the first record among this producer's records for this partition; the batch holds
     /// ids `first_record_id..+records`, in send order.
     pub first_record_id: u64,
+    /// Per record, its input (partition, offset) for consume-transform-produce outputs (else
+    /// empty).
+    pub record_origins: Vec<(u32, u64)>,
     /// Idempotence: the base sequence given at the first drain.
     pub base_sequence: Option<i32>,
     /// Bytes taken from `buffer.memory` for this batch.
@@ -211,6 +214,37 @@ pub struct BatchData {
     pub compression: crate::scenario::model::Compression,
     /// Shared so that logs and fetches pass it on without copying.
     pub record_created_ns: Rc<[u64]>,
+    /// Written inside a transaction (the batch header's transactional flag).
+    pub transactional: bool,
+    /// A control batch (a transaction marker, one record): `Some(true)` commits the producer's
+    /// open transaction on this partition, `Some(false)` aborts it.
+    pub control: Option<bool>,
+    /// Per record, the input record it was made from (a consume-transform-produce output):
+    /// (input partition, input offset). Lets the report count output duplicates and losses.
+    pub origins: Option<Rc<[(u32, u64)]>>,
+}
+
+impl BatchData {
+    /// A transaction marker as the coordinator's WriteTxnMarkers has a leader append it: one
+    /// control record (a 61-byte header plus a 17-byte record holding the marker's key and value).
+    pub fn marker(tp: TopicPartition, producer_id: u64, producer_epoch: u16, commit: bool) -> Self {
+        BatchData {
+            tp,
+            producer: u32::MAX,
+            producer_id,
+            producer_epoch,
+            base_sequence: None,
+            first_record_id: 0,
+            records: 1,
+            wire_bytes: BATCH_HEADER_BYTES + 17,
+            uncompressed_bytes: 17,
+            compression: crate::scenario::model::Compression::None,
+            record_created_ns: Rc::from(Vec::new()),
+            transactional: true,
+            control: Some(commit),
+            origins: None,
+        }
+    }
 }
 
 #[cfg(test)]

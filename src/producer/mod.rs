@@ -10,12 +10,17 @@ pub mod accumulator;
 pub mod batch;
 pub mod idempotence;
 pub mod partitioner;
+pub mod transactional;
 pub mod workload;
 
 use crate::codec;
 use crate::ids::{BrokerId, NodeId, ProducerId, TopicPartition};
 use crate::metrics::TraceEntry;
-use crate::msg::{ErrorCode, Message, PartitionState, ProduceRequest, ProduceResponse};
+use crate::msg::{
+    ErrorCode, Message, PartitionState, ProduceRequest, ProduceResponse, TxnError, TxnRequest,
+    TxnRequestBody, TxnResponse,
+};
+use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::scenario::model::{Acks, Keys, Partitioner, ProducerConfig, ProducerSpec};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, NS_PER_MS};
@@ -25,6 +30,7 @@ use batch::{BatchData, ProducerBatch};
 use partitioner::{partition_for_key_index, to_positive};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
+use transactional::{Phase, TxnClient};
 use workload::{PendingRecord, Workload};
 
 /// Kafka's `reconnect.backoff.ms` default: a closed connection is retried after this long.
@@ -57,6 +63,18 @@ enum PartitionRule {
     Keyed,
     RoundRobin,
     Sticky,
+    /// consume-transform-produce: the output goes to the input record's partition number.
+    Origin,
+}
+
+/// A standalone transactional producer's transactions (the scenario's `transaction` object).
+#[derive(Debug, Clone)]
+pub struct TxnPolicy {
+    /// Commit after this many records (0: no limit).
+    pub records: u64,
+    /// Commit this long after the transaction's first record (0: no limit).
+    pub duration_ns: u64,
+    pub abort_probability: f64,
 }
 
 pub struct Producer {
@@ -83,6 +101,20 @@ pub struct Producer {
     resumed_at_ns: u64,
     metadata: MetadataClient,
     restarts: u32,
+    /// `transactional.id` set: the transaction client.
+    pub txn: Option<TxnClient>,
+    txn_policy: Option<TxnPolicy>,
+    txn_rng: SimRng,
+    /// consume-transform-produce: the member this producer belongs to.
+    pub pipeline: Option<PipelineLink>,
+    /// The member's process is running (pipeline producers live and die with it).
+    pipeline_running: bool,
+    /// At-least-once pipeline: the member waits for the output to be acknowledged.
+    awaiting_flush: bool,
+    /// Exactly-once pipeline: the handed output must be committed once appended.
+    end_wanted: bool,
+    /// `producer-crash`: the process is gone for good.
+    crashed: bool,
 }
 
 /// The client's metadata refresh (Kafka's `Metadata` + `NetworkClient.maybeUpdate`): one request
@@ -205,6 +237,14 @@ impl Producer {
             resumed_at_ns: 0,
             metadata: MetadataClient::default(),
             restarts: 0,
+            txn: None,
+            txn_policy: None,
+            txn_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Transactions),
+            pipeline: None,
+            pipeline_running: false,
+            awaiting_flush: false,
+            end_wanted: false,
+            crashed: false,
             config,
         };
         let topic = metadata.topic(spec.topic);
@@ -268,7 +308,19 @@ impl Producer {
     /// The connection to `broker` was reset (its process died): every request in flight there
     /// fails with a network error, as Kafka's `NetworkClient` reports a disconnect.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx, broker: BrokerId) {
+        if self.pipeline.is_some() && !self.pipeline_running {
+            return;
+        }
         self.metadata.connection_closed(broker);
+        if let Some(txn) = &mut self.txn {
+            if txn.coordinator == Some(broker) {
+                txn.coordinator = None;
+                txn.in_flight = None;
+            }
+            if txn.find_in_flight.is_some_and(|(_, to, _)| to == broker) {
+                txn.find_in_flight = None;
+            }
+        }
         self.append_due(ctx);
         self.close_connection(ctx, broker.0 as usize);
         self.advance(ctx);
@@ -285,9 +337,27 @@ impl Producer {
         self.metadata.wanted = true;
     }
 
+    /// `producer-crash`: the process dies (mid-transaction, for a transactional producer) and
+    /// stays down; what it had queued or in flight is never acknowledged.
+    pub fn crash(&mut self, ctx: &mut Ctx) {
+        self.append_due(ctx);
+        self.discard_everything(ctx);
+        if let Some(txn) = &mut self.txn {
+            txn.phase = Phase::Fenced;
+            txn.in_flight = None;
+            txn.find_in_flight = None;
+        }
+        self.crashed = true;
+        ctx.cancel_producer_wake(self.id);
+    }
+
     /// `producer-restart`: the process dies and starts again at once with a new producer id;
     /// what it had queued or in flight is never acknowledged.
     pub fn restart(&mut self, ctx: &mut Ctx) {
+        if std::mem::take(&mut self.crashed) {
+            // Nothing was sent while the process was down.
+            while self.workload.pop_due(ctx.now_ns).is_some() {}
+        }
         self.append_due(ctx);
         let mut lost = self.accumulator.take_all();
         for connection in &mut self.connections {
@@ -300,6 +370,14 @@ impl Producer {
             self.accumulator.deallocate(&batch);
         }
         self.restarts += 1;
+        if let Some(txn) = &mut self.txn {
+            // The new instance calls initTransactions(): InitProducerId with the same
+            // transactional.id fences the old instance's epoch and aborts its transaction.
+            *txn = TxnClient::new(txn.txn, txn.transaction_timeout_ns, txn.group);
+            self.blocked_since_ns = None;
+            self.advance(ctx);
+            return;
+        }
         if self.accumulator.idempotence.is_some() {
             let producer_id = u64::from(self.id.0) | u64::from(self.restarts) << 32;
             self.accumulator.idempotence = Some(idempotence::Idempotence::new(
@@ -322,7 +400,345 @@ impl Producer {
 
     /// A timer fired: catch up and run the sender.
     pub fn on_wake(&mut self, ctx: &mut Ctx) {
+        if self.pipeline.is_some() && !self.pipeline_running {
+            return;
+        }
         self.advance(ctx);
+    }
+
+    /// Makes this a transactional producer (`transactional.id` set).
+    pub fn set_transactional(
+        &mut self,
+        txn: usize,
+        timeout_ns: u64,
+        group: Option<usize>,
+        policy: Option<TxnPolicy>,
+    ) {
+        self.txn = Some(TxnClient::new(txn, timeout_ns, group));
+        self.txn_policy = policy;
+    }
+
+    /// Makes this the producer of a consume-transform-produce member: it sends only what the
+    /// member hands it, to the input record's partition number.
+    pub fn set_pipeline(&mut self, link: PipelineLink) {
+        self.pipeline = Some(link);
+        self.rule = PartitionRule::Origin;
+        self.workload.stop_at(0);
+    }
+
+    /// A note from the member (its process is this producer's process).
+    pub fn on_pipeline_work(&mut self, ctx: &mut Ctx, work: PipelineWork) {
+        match work {
+            PipelineWork::Start => {
+                self.pipeline_running = true;
+                if let Some(txn) = &mut self.txn {
+                    // A new process: `initTransactions()` fences the previous one's epoch.
+                    *txn = TxnClient::new(txn.txn, txn.transaction_timeout_ns, txn.group);
+                } else if self.accumulator.idempotence.is_some() && self.restarts > 0 {
+                    // A new process of an idempotent producer gets a new producer id.
+                    let producer_id = u64::from(self.id.0) | u64::from(self.restarts) << 32;
+                    self.accumulator.idempotence = Some(idempotence::Idempotence::new(
+                        producer_id,
+                        self.leaders.len() as u32,
+                    ));
+                }
+                self.restarts += 1;
+                self.advance(ctx);
+            }
+            PipelineWork::Crash => {
+                self.discard_everything(ctx);
+                self.pipeline_running = false;
+                self.awaiting_flush = false;
+                self.end_wanted = false;
+                if let Some(txn) = &mut self.txn {
+                    txn.in_flight = None;
+                    txn.find_in_flight = None;
+                    txn.phase = Phase::Initializing;
+                    txn.reset_transaction();
+                }
+                ctx.cancel_producer_wake(self.id);
+            }
+            PipelineWork::Output { records } => {
+                for (partition, offset, value_bytes, send_ns) in records {
+                    self.workload.push_back(PendingRecord {
+                        created_ns: send_ns,
+                        append_ns: send_ns,
+                        value_bytes,
+                        key: None,
+                        origin: Some((partition, offset)),
+                    });
+                }
+                self.advance(ctx);
+            }
+            PipelineWork::Commit => {
+                if self.txn.is_some() {
+                    self.end_wanted = true;
+                } else {
+                    self.awaiting_flush = true;
+                }
+                self.advance(ctx);
+            }
+            PipelineWork::OffsetsSent { accepted } => {
+                if let Some(txn) = &mut self.txn {
+                    txn.offsets_outcome = Some(accepted);
+                }
+                self.advance(ctx);
+            }
+        }
+    }
+
+    /// Everything queued or in flight is dropped (the process died, or was fenced). Requests
+    /// already on the wire still reach the brokers.
+    fn discard_everything(&mut self, ctx: &mut Ctx) {
+        self.append_due(ctx);
+        let mut lost = self.accumulator.take_all();
+        for connection in &mut self.connections {
+            for request in connection.in_flight.drain(..) {
+                lost.extend(request.batches);
+            }
+        }
+        for batch in lost {
+            ctx.metrics.records_failed(u64::from(batch.record_count()));
+            self.accumulator.deallocate(&batch);
+        }
+        while self.workload.pending_len() > 0 && self.pipeline.is_some() {
+            if self.workload.pop_due(u64::MAX).is_none() {
+                break;
+            }
+        }
+    }
+
+    fn tell_member(&self, ctx: &mut Ctx, note: PipelineNote) {
+        if let Some(link) = self.pipeline {
+            ctx.to_consumer(link.consumer, note);
+        }
+    }
+
+    /// Whether every batch is acknowledged (and, for a pipeline member's producer, every record
+    /// handed over appended; a workload's future arrivals wait for the next transaction).
+    fn flushed(&self) -> bool {
+        self.incomplete_batches() == 0
+            && (self.pipeline.is_none() || self.workload.pending_len() == 0)
+    }
+
+    /// The transaction client's turn in `advance`: end the transaction when due, talk to the
+    /// coordinator. Returns when it next needs to look.
+    fn run_transactions(&mut self, ctx: &mut Ctx) -> u64 {
+        if self.pipeline.is_some() && self.awaiting_flush && self.flushed() {
+            self.awaiting_flush = false;
+            self.tell_member(
+                ctx,
+                PipelineNote::Flushed {
+                    producer_id: 0,
+                    epoch: 0,
+                },
+            );
+        }
+        let flushed = self.flushed();
+        let topic = self.accumulator.config.topic;
+        let Some(txn) = &mut self.txn else {
+            return u64::MAX;
+        };
+        let mut wake_ns = u64::MAX;
+        if let (Phase::Open { started_ns }, Some(policy)) = (txn.phase, &self.txn_policy) {
+            let by_count = policy.records > 0 && txn.records_in_txn >= policy.records;
+            let end_ns = started_ns.saturating_add(policy.duration_ns);
+            let by_time = policy.duration_ns > 0 && ctx.now_ns >= end_ns;
+            if by_count || by_time {
+                let abort = policy.abort_probability > 0.0
+                    && self.txn_rng.unit() < policy.abort_probability;
+                txn.begin_end(!abort, ctx.now_ns);
+            } else if policy.duration_ns > 0 {
+                wake_ns = wake_ns.min(end_ns);
+            }
+        }
+        if self.end_wanted && self.workload.pending_len() == 0 && txn.accepts_records() {
+            self.end_wanted = false;
+            if txn.phase == Phase::Ready {
+                txn.phase = Phase::Open {
+                    started_ns: ctx.now_ns,
+                };
+            }
+            txn.begin_end(true, ctx.now_ns);
+        }
+        if let Phase::Ending { commit, .. } = txn.phase {
+            if flushed
+                && commit
+                && txn.group.is_some()
+                && !txn.flushed_told
+                && txn.to_add.is_empty()
+                && txn.group_added
+            {
+                txn.flushed_told = true;
+                let note = PipelineNote::Flushed {
+                    producer_id: txn.producer_id,
+                    epoch: txn.epoch,
+                };
+                if let Some(link) = self.pipeline {
+                    ctx.to_consumer(link.consumer, note);
+                }
+            }
+        }
+        // A request past its deadline is lost with its connection: look the coordinator up again.
+        if txn
+            .in_flight
+            .as_ref()
+            .is_some_and(|pending| pending.deadline_ns <= ctx.now_ns)
+        {
+            txn.in_flight = None;
+            txn.coordinator = None;
+        }
+        if txn
+            .find_in_flight
+            .is_some_and(|(_, _, deadline_ns)| deadline_ns <= ctx.now_ns)
+        {
+            txn.find_in_flight = None;
+            txn.retry_at_ns = ctx.now_ns + self.config.retry_backoff_ns;
+        }
+        if txn.in_flight.is_none() && txn.find_in_flight.is_none() && txn.phase != Phase::Fenced {
+            let body = txn.next_request(flushed, |partition| TopicPartition { topic, partition });
+            if body.is_some() && ctx.now_ns < txn.retry_at_ns {
+                wake_ns = wake_ns.min(txn.retry_at_ns);
+            } else if let Some(body) = body {
+                let request_id = self.next_request_id;
+                self.next_request_id += 1;
+                let deadline_ns = ctx.now_ns + self.config.request_timeout_ns;
+                match txn.coordinator {
+                    None => {
+                        let brokers = self.connections.len() as u32;
+                        let broker = BrokerId(txn.next_find_broker % brokers.max(1));
+                        txn.next_find_broker = txn.next_find_broker.wrapping_add(1);
+                        txn.find_in_flight = Some((request_id, broker, deadline_ns));
+                        let message = Message::FindTxnCoordinator {
+                            request_id,
+                            txn: txn.txn,
+                        };
+                        ctx.send(NodeId::Producer(self.id), NodeId::Broker(broker), message);
+                    }
+                    Some(coordinator) => {
+                        let request = TxnRequest {
+                            request_id,
+                            txn: txn.txn,
+                            producer_id: txn.producer_id,
+                            producer_epoch: txn.epoch,
+                            body: body.clone(),
+                        };
+                        txn.in_flight = Some(transactional::Pending {
+                            request_id,
+                            body,
+                            deadline_ns,
+                        });
+                        ctx.send(
+                            NodeId::Producer(self.id),
+                            NodeId::Broker(coordinator),
+                            Message::Txn(request),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(pending) = &txn.in_flight {
+            wake_ns = wake_ns.min(pending.deadline_ns);
+        }
+        if let Some((_, _, deadline_ns)) = txn.find_in_flight {
+            wake_ns = wake_ns.min(deadline_ns);
+        }
+        wake_ns
+    }
+
+    pub fn on_find_txn_coordinator_reply(
+        &mut self,
+        ctx: &mut Ctx,
+        request_id: u64,
+        coordinator: Option<BrokerId>,
+    ) {
+        let backoff_ns = self.config.retry_backoff_ns;
+        let Some(txn) = &mut self.txn else {
+            return;
+        };
+        if txn.find_in_flight.is_none_or(|(id, _, _)| id != request_id) {
+            return;
+        }
+        txn.find_in_flight = None;
+        match coordinator {
+            Some(broker) => txn.coordinator = Some(broker),
+            None => txn.retry_at_ns = ctx.now_ns + backoff_ns,
+        }
+        self.advance(ctx);
+    }
+
+    pub fn on_txn_reply(&mut self, ctx: &mut Ctx, response: TxnResponse) {
+        let backoff_ns = self.config.retry_backoff_ns;
+        let partitions = self.leaders.len() as u32;
+        let Some(txn) = &mut self.txn else {
+            return;
+        };
+        let Some(pending) = txn
+            .in_flight
+            .take_if(|pending| pending.request_id == response.request_id)
+        else {
+            return;
+        };
+        match response.error {
+            Some(TxnError::ProducerFenced) => {
+                txn.phase = Phase::Fenced;
+                self.fenced(ctx);
+                return;
+            }
+            Some(error) => txn.retriable(error, ctx.now_ns, backoff_ns),
+            None => match pending.body {
+                TxnRequestBody::InitProducerId { .. } => {
+                    let (producer_id, epoch) = response.granted.unwrap_or((0, 0));
+                    txn.initialized(producer_id, epoch);
+                    let mut idempotence = idempotence::Idempotence::new(producer_id, partitions);
+                    idempotence.epoch = epoch;
+                    self.accumulator.idempotence = Some(idempotence);
+                    self.accumulator.forget_sequences();
+                }
+                TxnRequestBody::AddPartitions { partitions, group } => {
+                    for tp in partitions {
+                        txn.to_add.remove(&tp.partition);
+                        txn.added.insert(tp.partition);
+                    }
+                    txn.group_added |= group.is_some();
+                }
+                TxnRequestBody::EndTxn { commit } => {
+                    if let Phase::Ending { started_ns, .. } = txn.phase {
+                        ctx.metrics
+                            .transaction_ended(commit, ctx.now_ns - started_ns);
+                    }
+                    txn.phase = Phase::Ready;
+                    txn.reset_transaction();
+                    let note = if commit {
+                        PipelineNote::Committed
+                    } else {
+                        PipelineNote::Aborted
+                    };
+                    self.tell_member(ctx, note);
+                }
+            },
+        }
+        self.advance(ctx);
+    }
+
+    /// ProducerFencedException: a newer instance (or the coordinator's timeout) took the epoch.
+    /// A standalone producer stops for good; a consume-transform-produce member's producer is
+    /// created again (`initTransactions()` with a new epoch), and the member goes back to its
+    /// committed offsets.
+    fn fenced(&mut self, ctx: &mut Ctx) {
+        self.discard_everything(ctx);
+        self.end_wanted = false;
+        if self.pipeline.is_some() {
+            if let Some(txn) = &mut self.txn {
+                txn.phase = Phase::Initializing;
+                txn.reset_transaction();
+            }
+            self.tell_member(ctx, PipelineNote::Aborted);
+            self.advance(ctx);
+        } else {
+            self.workload.stop_at(ctx.now_ns);
+            ctx.cancel_producer_wake(self.id);
+        }
     }
 
     pub fn on_produce_response(
@@ -471,6 +887,9 @@ impl Producer {
 
     /// Everything that happens at `now`: appends, sends, timeouts, then the next wake-up.
     fn advance(&mut self, ctx: &mut Ctx) {
+        if self.crashed || (self.pipeline.is_some() && !self.pipeline_running) {
+            return;
+        }
         self.complete_unacknowledged_sends(ctx);
         self.check_request_timeouts(ctx);
         self.append_due(ctx);
@@ -488,13 +907,20 @@ impl Producer {
         let metadata_ns = self
             .metadata
             .poll(ctx, NodeId::Producer(self.id), brokers, timing);
+        let txn_ns = self.run_transactions(ctx);
         let wake_sender_ns = self.run_sender(ctx);
         let expiry_ns = self.expire_batches(ctx);
+        // Acknowledgements may have finished the transaction's flush.
+        let txn_ns = txn_ns.min(self.run_transactions(ctx));
         let mut wake_ns = wake_sender_ns
             .min(expiry_ns)
             .min(metadata_ns)
+            .min(txn_ns)
             .min(self.connection_deadline_ns());
-        if let Some(since_ns) = self.blocked_since_ns {
+        let appending = self.txn.as_ref().is_none_or(TxnClient::accepts_records);
+        if !appending {
+            // Records wait for the transaction to end: nothing to look ahead for.
+        } else if let Some(since_ns) = self.blocked_since_ns {
             wake_ns = wake_ns.min(since_ns.saturating_add(self.config.max_block_ns));
         } else if let Some(trigger_ns) = self.next_trigger_ns(wake_ns) {
             wake_ns = wake_ns.min(trigger_ns);
@@ -567,6 +993,9 @@ impl Producer {
     fn choose_partition(&mut self, record: &PendingRecord) -> u32 {
         let partitions = self.leaders.len() as u32;
         match self.rule {
+            PartitionRule::Origin => record
+                .origin
+                .map_or(0, |(partition, _)| partition % partitions.max(1)),
             PartitionRule::Keyed => {
                 partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
             }
@@ -610,7 +1039,21 @@ impl Producer {
 
     /// Appends every record due by now, unless the application thread is blocked on memory.
     fn append_due(&mut self, ctx: &mut Ctx) {
-        while let Some(record) = self.workload.pop_due(ctx.now_ns) {
+        loop {
+            if let Some(txn) = &mut self.txn {
+                // Between transactions (commit, init) the application thread is blocked.
+                if !txn.accepts_records() {
+                    return;
+                }
+                if let (Some(policy), Phase::Open { .. }) = (&self.txn_policy, txn.phase) {
+                    if policy.records > 0 && txn.records_in_txn >= policy.records {
+                        return;
+                    }
+                }
+            }
+            let Some(record) = self.workload.pop_due(ctx.now_ns) else {
+                return;
+            };
             if let Some(since_ns) = self.blocked_since_ns {
                 if ctx.now_ns >= since_ns.saturating_add(self.config.max_block_ns) {
                     // `BufferExhaustedException`: this record fails, the next one tries afresh.
@@ -639,6 +1082,9 @@ impl Producer {
                 AppendOutcome::Appended(placement) => {
                     self.blocked_since_ns = None;
                     ctx.metrics.record_created(record.created_ns);
+                    if let Some(txn) = &mut self.txn {
+                        txn.record_appended(partition, append_ns);
+                    }
                     if self.rule == PartitionRule::Sticky {
                         let last_full = all_batches_full(self.accumulator.last_builder(partition));
                         if self
@@ -714,14 +1160,18 @@ impl Producer {
     }
 
     fn send_to(&mut self, ctx: &mut Ctx, node: BrokerId) -> bool {
-        let partitions = std::mem::take(&mut self.node_partitions[node.0 as usize]);
+        let mut partitions = std::mem::take(&mut self.node_partitions[node.0 as usize]);
+        let all_partitions = partitions.clone();
+        if let Some(txn) = &self.txn {
+            partitions.retain(|&partition| txn.may_send(partition));
+        }
         let batches = self.accumulator.drain(
             node,
             &partitions,
             u64::from(self.config.max_request_size_bytes),
             ctx.now_ns,
         );
-        self.node_partitions[node.0 as usize] = partitions;
+        self.node_partitions[node.0 as usize] = all_partitions;
         if batches.is_empty() {
             return false;
         }
@@ -792,6 +1242,10 @@ impl Producer {
             uncompressed_bytes: batch.builder.uncompressed_record_bytes,
             compression: self.config.compression_type,
             record_created_ns: Rc::from(batch.record_created_ns.as_slice()),
+            transactional: self.txn.is_some(),
+            control: None,
+            origins: (!batch.record_origins.is_empty())
+                .then(|| Rc::from(batch.record_origins.as_slice())),
         }
     }
 
@@ -852,6 +1306,9 @@ impl Producer {
                 PartitionRule::Keyed => {
                     partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
                 }
+                PartitionRule::Origin => record
+                    .origin
+                    .map_or(0, |(partition, _)| partition % partitions.max(1)),
                 PartitionRule::RoundRobin => {
                     let position = to_positive(round_robin as i32) as usize;
                     round_robin = round_robin.wrapping_add(1);

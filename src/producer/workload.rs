@@ -20,6 +20,8 @@ pub struct PendingRecord {
     pub append_ns: u64,
     pub value_bytes: u32,
     pub key: Option<u64>,
+    /// A consume-transform-produce output: the input (partition, offset) it was made from.
+    pub origin: Option<(u32, u64)>,
 }
 
 enum KeySampler {
@@ -130,6 +132,7 @@ impl Workload {
             append_ns,
             value_bytes,
             key,
+            origin: None,
         })
     }
 
@@ -150,6 +153,16 @@ impl Workload {
         } else {
             None
         }
+    }
+
+    /// A record the application hands over now (a consume-transform-produce output).
+    pub fn push_back(&mut self, record: PendingRecord) {
+        self.pending.push_back(record);
+    }
+
+    /// Records handed over and not yet appended.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
     }
 
     /// Puts back a record that could not be appended yet (the buffer pool is exhausted).

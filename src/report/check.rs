@@ -139,6 +139,8 @@ fn anomaly_what(name: &str) -> &'static str {
         "nonmonotonic-send" => "record(s) landed in the log before a record sent earlier",
         "poll-skip" => "offset(s) committed by the group but never processed",
         "nonmonotonic-poll" => "record(s) processed again by the group",
+        "output-duplicate" => "input record(s) with their output twice in the output topic",
+        "output-lost" => "input record(s) committed by the group without their output",
         _ => "broken model invariant",
     }
 }

@@ -76,12 +76,25 @@ pub fn delivery_of_group(world: &World, group: usize) -> (u64, u64) {
             else {
                 continue;
             };
-            let end = replica.log.high_watermark;
+            // read_committed members see up to the last stable offset; markers and aborted
+            // records are never theirs to process.
+            let end = if world.scenario.consumer_groups[group]
+                .config
+                .isolation_level_read_committed
+            {
+                replica.last_stable_offset()
+            } else {
+                replica.log.high_watermark
+            };
             let done = figures
                 .processed
                 .get(&(meta.id.0, partition))
                 .map_or(0, |set| set.count_below(end));
-            unprocessed += end - done;
+            let skipped = figures
+                .skipped
+                .get(&(meta.id.0, partition))
+                .map_or(0, |set| set.count_below(end));
+            unprocessed += end.saturating_sub(done + skipped);
         }
     }
     (duplicates, unprocessed)

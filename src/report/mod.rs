@@ -9,6 +9,7 @@ pub mod groups;
 pub mod html;
 pub mod stats;
 pub mod sweep;
+pub mod transactions;
 
 use crate::error::UserError;
 use crate::metrics::{Latency, Recorder};
@@ -122,7 +123,7 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
     let series = &metrics.series;
     let delivery = metrics.ledger.figures();
     let brokers = &world.controller.stats;
-    json!({
+    let mut value = json!({
         "schema_version": SCHEMA_VERSION,
         "scenario": scenario.name,
         "variant": scenario.variant,
@@ -175,7 +176,12 @@ pub fn metrics_json(world: &World, wall_ms: u64) -> Value {
             "end_to_end_p99_ms": ms_series(&series.end_to_end.p99_ns),
             "lag": series.lag,
         },
-    })
+    });
+    if transactions::has_transactions(world) {
+        value["transactions"] = transactions::transactions_json(world, round3);
+        value["timeseries"]["lso_lag"] = json!(series.lso_lag);
+    }
+    value
 }
 
 /// The rows of the summary table: (label, path in `metrics.json`).
@@ -241,6 +247,49 @@ pub fn summary_table(metrics: &Value) -> String {
         out.push_str(&format!("  {label:<width$}  {value}\n"));
     }
     out.push_str(&group_rows(metrics));
+    out.push_str(&transaction_rows(metrics));
+    out
+}
+
+/// Transaction figures, when the run had any.
+fn transaction_rows(metrics: &Value) -> String {
+    let txns = &metrics["transactions"];
+    if txns.is_null() {
+        return String::new();
+    }
+    let mut out = String::from("transactions\n");
+    for (label, key) in [
+        ("committed", "committed"),
+        ("aborted", "aborted"),
+        ("fenced", "fenced"),
+        ("timed out", "timed_out"),
+        ("LSO lag max (records)", "lso_lag_max"),
+    ] {
+        out.push_str(&format!("  {label:<28}  {}\n", txns[key]));
+    }
+    out.push_str(&format!(
+        "  {:<28}  {}\n",
+        "commit latency p99 (ms)", txns["commit_latency_ms"]["p99"]
+    ));
+    if txns["read_committed_without_transactions"] == Value::Bool(true) {
+        out.push_str("  note: isolation.level=read_committed, but no producer is transactional: read_committed reads up to the high watermark like read_uncommitted\n");
+    }
+    if let Some(outputs) = txns["output"].as_object() {
+        for (group, output) in outputs {
+            out.push_str(&format!(
+                "  output of {group} ({}): visible {}, duplicates {}, lost {}, aborted {}\n",
+                if output["exactly_once"] == Value::Bool(true) {
+                    "exactly-once"
+                } else {
+                    "at-least-once"
+                },
+                output["visible"],
+                output["duplicates"],
+                output["lost"],
+                output["aborted"]
+            ));
+        }
+    }
     out
 }
 

@@ -50,8 +50,6 @@ const fn int(min: i64, max: i64) -> Kind {
     Kind::Int { min, max }
 }
 
-const NO_TRANSACTIONS: &str = "kafkasim does not model transactions";
-
 /// Producer configs (`ProducerConfig.java`, Kafka 4.x).
 pub const PRODUCER: &[ConfigDef] = &[
     def("acks", Kind::Special, "all"),
@@ -88,16 +86,8 @@ pub const PRODUCER: &[ConfigDef] = &[
     def("client.id", Kind::Ignored, "\"\""),
     def("key.serializer", Kind::Ignored, "null"),
     def("value.serializer", Kind::Ignored, "null"),
-    def(
-        "transactional.id",
-        Kind::Unsupported(NO_TRANSACTIONS),
-        "null",
-    ),
-    def(
-        "transaction.timeout.ms",
-        Kind::Unsupported(NO_TRANSACTIONS),
-        "60000",
-    ),
+    def("transactional.id", Kind::Special, "null"),
+    def("transaction.timeout.ms", int(1, INT_MAX), "60000"),
 ];
 
 /// Consumer configs (`ConsumerConfig.java`, Kafka 4.x).

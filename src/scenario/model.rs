@@ -177,6 +177,29 @@ pub struct ProducerSpec {
     /// Compressed size / uncompressed size of this workload's batches per codec.
     pub compression_ratio: CompressionRatios,
     pub config: ProducerConfig,
+    /// With `transactional.id`: when each transaction ends (default: 100 records).
+    pub transaction: Option<TransactionSpec>,
+}
+
+/// A transactional producer's transactions: commit after `records` records or `duration_ns`
+/// after the first (whichever comes first; 0 turns a limit off), aborting instead with
+/// `abort_probability`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransactionSpec {
+    pub records: u64,
+    pub duration_ns: u64,
+    pub abort_probability: f64,
+}
+
+/// A consume-transform-produce group's output topic and its members' producer configs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputSpec {
+    /// Index into `Scenario::topics`.
+    pub topic: usize,
+    /// With `transactional.id` (a prefix: member i uses `PREFIX-i`): exactly-once, the output
+    /// and the consumed offsets in one transaction; without: at-least-once (produce, flush,
+    /// then commitSync).
+    pub config: ProducerConfig,
 }
 
 /// Per-codec compression ratio for the scenario's data (compressed / uncompressed bytes).
@@ -239,6 +262,9 @@ pub struct ProducerConfig {
     pub partitioner_adaptive_partitioning_enable: bool,
     pub partitioner_availability_timeout_ns: u64,
     pub metadata_max_age_ns: u64,
+    /// `transactional.id` (None: not transactional).
+    pub transactional_id: Option<String>,
+    pub transaction_timeout_ns: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -278,6 +304,7 @@ pub struct GroupSpec {
     pub processing_ns_per_record: Dist,
     pub commit: CommitPolicy,
     pub config: ConsumerConfig,
+    pub output: Option<OutputSpec>,
 }
 
 /// Consumer configs (Kafka names in the file), with Kafka 4.x defaults.
@@ -304,6 +331,8 @@ pub struct ConsumerConfig {
     /// `group.remote.assignor` (KIP-848 only): `uniform` or `range`; null means the brokers'
     /// first `group.consumer.assignors`.
     pub group_remote_assignor: Option<String>,
+    /// `isolation.level=read_committed`.
+    pub isolation_level_read_committed: bool,
     /// `metadata.max.age.ms` (300000): the consumer refreshes metadata at least this often.
     pub metadata_max_age_ns: u64,
 }
@@ -337,6 +366,11 @@ pub enum Action {
         instance: Option<u32>,
     },
     ProducerRestart {
+        producer: usize,
+        instance: Option<u32>,
+    },
+    /// The producer process dies (mid-transaction, for a transactional producer) and stays down.
+    ProducerCrash {
         producer: usize,
         instance: Option<u32>,
     },

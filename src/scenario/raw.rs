@@ -94,6 +94,25 @@ pub struct RawProducer {
     pub keys: Option<RawKeys>,
     pub compression_ratio: Option<RawCompressionRatio>,
     pub config: Option<RawConfig>,
+    /// A transactional producer's transactions (with `transactional.id` in `config`).
+    pub transaction: Option<RawTransaction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransaction {
+    pub records: Option<i64>,
+    pub ms: Option<f64>,
+    pub abort_probability: Option<f64>,
+}
+
+/// A consume-transform-produce group's output: one record per input record, to the input
+/// record's partition number, by a producer of each member with these configs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub topic: Option<String>,
+    pub config: Option<RawConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +142,7 @@ pub struct RawGroup {
     pub processing_ms_per_record: Option<RawDist>,
     pub commit: Option<String>,
     pub config: Option<RawConfig>,
+    pub output: Option<RawOutput>,
 }
 
 /// One timeline entry. Every action's fields are optional here; `resolve` checks that an action

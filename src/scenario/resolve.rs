@@ -68,6 +68,7 @@ impl Resolver {
         let topics = self.topics(raw.topics.as_deref(), &cluster);
         let mut producers = self.producers(raw.producers.as_deref(), &topics);
         let consumer_groups = self.groups(raw.consumer_groups.as_deref(), &topics, &cluster.config);
+        self.unique_transactional_ids(&producers, &consumer_groups);
         let timeline = self.timeline(
             raw.timeline.as_deref().unwrap_or_default(),
             duration_ns,
@@ -89,6 +90,33 @@ impl Resolver {
             consumer_groups,
             timeline,
             limits: self.limits(raw.limits.as_ref()),
+        }
+    }
+
+    /// Two producers with one `transactional.id` fence each other at every
+    /// `initTransactions()` (Kafka's zombie fencing): a scenario mistake, refused.
+    fn unique_transactional_ids(&mut self, producers: &[ProducerSpec], groups: &[GroupSpec]) {
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let producer_ids = producers.iter().enumerate().filter_map(|(index, p)| {
+            let id = p.config.transactional_id.clone()?;
+            Some((id, format!("producers[{index}].config.transactional.id")))
+        });
+        let group_ids = groups.iter().enumerate().filter_map(|(index, g)| {
+            let id = g.output.as_ref()?.config.transactional_id.clone()?;
+            Some((
+                id,
+                format!("consumer_groups[{index}].output.config.transactional.id"),
+            ))
+        });
+        for (id, path) in producer_ids.chain(group_ids) {
+            if let Some((_, first)) = seen.iter().find(|(other, _)| *other == id) {
+                let allowed = format!(
+                    "transactional ids must be unique: {first} has it too, and producers sharing one fence each other (each initTransactions() bumps the epoch and aborts the other's transaction)"
+                );
+                self.push(Problem::field(&path, Value::from(id.as_str()), &allowed));
+                continue;
+            }
+            seen.push((id, path));
         }
     }
 
@@ -524,7 +552,7 @@ impl Resolver {
             "constant" => Arrivals::Constant,
             _ => Arrivals::Poisson,
         };
-        ProducerSpec {
+        let mut spec = ProducerSpec {
             name,
             instances: self.count(raw.instances, &child(path, "instances"), Some(1), 1),
             topic: self.topic_index(raw.topic.as_deref(), &child(path, "topic"), topics),
@@ -550,7 +578,71 @@ impl Resolver {
                 &child(path, "compression_ratio"),
             ),
             config: self.producer_config(raw.config.as_ref(), &child(path, "config")),
+            transaction: None,
+        };
+        spec.transaction = self.transaction(raw, path, &spec.config);
+        spec
+    }
+
+    /// The `transaction` object: only with `transactional.id`; default 100 records per
+    /// transaction, no time limit, never aborting.
+    fn transaction(
+        &mut self,
+        raw: &RawProducer,
+        path: &str,
+        config: &ProducerConfig,
+    ) -> Option<TransactionSpec> {
+        let tx_path = child(path, "transaction");
+        if config.transactional_id.is_none() {
+            if raw.transaction.is_some() {
+                self.push(Problem::new(
+                    &tx_path,
+                    "belongs to transactional producers: set config.\"transactional.id\" too",
+                ));
+            }
+            return None;
         }
+        let raw = raw.transaction.as_ref();
+        let records = match raw.and_then(|t| t.records) {
+            None if raw.and_then(|t| t.ms).is_some() => 0,
+            None => 100,
+            Some(records) if records >= 0 => records as u64,
+            Some(records) => {
+                self.push(Problem::field(
+                    child(&tx_path, "records"),
+                    records,
+                    "must be records per transaction, ≥ 0 (0: no record limit)",
+                ));
+                100
+            }
+        };
+        let duration_ms = raw.and_then(|t| t.ms).unwrap_or(0.0);
+        if !(0.0..=1e9).contains(&duration_ms) {
+            self.push(Problem::field(
+                child(&tx_path, "ms"),
+                duration_ms,
+                "must be milliseconds per transaction, ≥ 0 (0: no time limit)",
+            ));
+        }
+        if records == 0 && duration_ms <= 0.0 {
+            self.push(Problem::new(
+                &tx_path,
+                "needs a limit: records > 0 or ms > 0 (when each transaction commits)",
+            ));
+        }
+        let abort_probability = raw.and_then(|t| t.abort_probability).unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&abort_probability) {
+            self.push(Problem::field(
+                child(&tx_path, "abort_probability"),
+                abort_probability,
+                "must be a probability in [0, 1]",
+            ));
+        }
+        Some(TransactionSpec {
+            records,
+            duration_ns: (duration_ms.clamp(0.0, 1e9) * 1e6) as u64,
+            abort_probability: abort_probability.clamp(0.0, 1.0),
+        })
     }
 
     fn keys(&mut self, raw: Option<&RawKeys>, path: &str) -> Keys {
@@ -670,10 +762,50 @@ impl Resolver {
             partitioner_availability_timeout_ns: checked
                 .ms_as_ns("partitioner.availability.timeout.ms", 0),
             metadata_max_age_ns: checked.ms_as_ns("metadata.max.age.ms", 300_000),
+            transactional_id: None,
+            transaction_timeout_ns: checked.ms_as_ns("transaction.timeout.ms", 60_000),
         };
         self.idempotence(&checked, &mut config);
         self.delivery_timeout(&checked, &mut config);
+        self.transactional_id(&checked, &mut config);
         config
+    }
+
+    /// `transactional.id`: a non-empty string; Kafka's `ProducerConfig` refuses it once
+    /// idempotence is off (set false, or turned off by a conflicting `acks` or `retries`).
+    fn transactional_id(&mut self, checked: &Checked, config: &mut ProducerConfig) {
+        let Some(value) = checked.json("transactional.id") else {
+            return;
+        };
+        let id = match value {
+            Value::Null => return,
+            Value::String(text) if !text.trim().is_empty() => text.trim().to_string(),
+            _ => {
+                self.push(Problem::field(
+                    checked.path_of("transactional.id"),
+                    value,
+                    "must be a non-empty string (or null: not transactional)",
+                ));
+                return;
+            }
+        };
+        if !config.enable_idempotence {
+            let reason = if checked.is_set("enable.idempotence") {
+                "enable.idempotence is false"
+            } else {
+                "idempotence is off because of a conflicting config (acks other than all, retries=0 or max.in.flight.requests.per.connection above 5)"
+            };
+            let allowed = format!(
+                "Kafka: \"Cannot set a transactional.id without also enabling idempotence.\" ({reason}; transactions need enable.idempotence=true, acks=all)"
+            );
+            self.push(Problem::field(
+                checked.path_of("transactional.id"),
+                value,
+                &allowed,
+            ));
+            return;
+        }
+        config.transactional_id = Some(id);
     }
 
     fn acks(&mut self, checked: &Checked) -> Acks {
@@ -883,7 +1015,7 @@ impl Resolver {
             "before-processing" => CommitPolicy::BeforeProcessing,
             _ => CommitPolicy::Auto,
         };
-        GroupSpec {
+        let mut spec = GroupSpec {
             group_id,
             members: self.count(raw.members, &child(path, "members"), Some(1), 0),
             topics: indexes,
@@ -900,7 +1032,61 @@ impl Resolver {
                 commit,
                 broker,
             ),
+            output: None,
+        };
+        spec.output = self.output(raw, path, topics, &mut spec);
+        spec
+    }
+
+    /// A consume-transform-produce group's `output`: the topic and its producers' configs.
+    fn output(
+        &mut self,
+        raw: &RawGroup,
+        path: &str,
+        topics: &[Topic],
+        spec: &mut GroupSpec,
+    ) -> Option<OutputSpec> {
+        let raw_output = raw.output.as_ref()?;
+        let output_path = child(path, "output");
+        let topic = self.topic_index(
+            raw_output.topic.as_deref(),
+            &child(&output_path, "topic"),
+            topics,
+        );
+        let config =
+            self.producer_config(raw_output.config.as_ref(), &child(&output_path, "config"));
+        if !matches!(
+            spec.commit,
+            CommitPolicy::Auto | CommitPolicy::SyncAfterPoll
+        ) {
+            self.push(Problem::field(
+                child(path, "commit"),
+                Value::from(raw.commit.clone().unwrap_or_default()),
+                "a group with an output flushes its output and then commits, every auto.commit.interval.ms (\"auto\") or after every poll (\"sync-after-poll\"); with transactional.id it commits in a transaction after every poll",
+            ));
         }
+        if spec.topics.len() != 1 {
+            self.push(Problem::new(
+                child(path, "topics"),
+                "a group with an output reads exactly one topic (its output goes to the input record's partition number)",
+            ));
+        }
+        spec.config.enable_auto_commit = false;
+        if spec.config.group_protocol == GroupProtocol::Consumer {
+            self.push(Problem::field(
+                child(&child(path, "config"), "group.protocol"),
+                Value::from("consumer"),
+                "a group with an output needs group.protocol=classic: kafkasim models TxnOffsetCommit (KIP-447) on the classic coordinator only",
+            ));
+        }
+        if spec.topics.contains(&topic) {
+            self.push(Problem::field(
+                child(&output_path, "topic"),
+                Value::from(raw_output.topic.clone().unwrap_or_default()),
+                "must not be a topic the group reads",
+            ));
+        }
+        Some(OutputSpec { topic, config })
     }
 
     fn consumer_config(
@@ -942,6 +1128,8 @@ impl Resolver {
                     .to_string()
             }),
             metadata_max_age_ns: checked.ms_as_ns("metadata.max.age.ms", 300_000),
+            isolation_level_read_committed: checked.choice("isolation.level", "read_uncommitted")
+                == "read_committed",
         };
         self.protocol_rules(&checked, &config, broker);
         if checked.is_set("enable.auto.commit") {

@@ -11,7 +11,7 @@ use super::raw::RawTimelineEntry;
 use super::resolve::Resolver;
 use serde_json::Value;
 
-const ACTIONS: [&str; 16] = [
+const ACTIONS: [&str; 17] = [
     "consumer-join",
     "consumer-leave",
     "consumer-crash",
@@ -21,6 +21,7 @@ const ACTIONS: [&str; 16] = [
     "producer-start",
     "producer-stop",
     "producer-restart",
+    "producer-crash",
     "broker-crash",
     "broker-restart",
     "broker-stall",
@@ -37,7 +38,9 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         "consumer-leave" | "consumer-crash" | "consumer-restart" => &["group", "member"],
         "consumer-pause" => &["group", "member", "duration_ms"],
         "consumer-slow" => &["group", "member", "factor", "duration_ms"],
-        "producer-start" | "producer-stop" | "producer-restart" => &["producer", "instance"],
+        "producer-start" | "producer-stop" | "producer-restart" | "producer-crash" => {
+            &["producer", "instance"]
+        }
         "broker-crash" => &["broker", "lose_unflushed_ms"],
         "broker-restart" => &["broker"],
         "broker-stall" => &["broker", "duration_ms"],
@@ -192,11 +195,12 @@ impl Resolver {
             }
             "consumer-leave" | "consumer-crash" | "consumer-restart" | "consumer-pause"
             | "consumer-slow" => self.member_action(entry, path, action, world)?,
-            "producer-start" | "producer-stop" | "producer-restart" => {
+            "producer-start" | "producer-stop" | "producer-restart" | "producer-crash" => {
                 let (producer, instance) = self.producer_ref(entry, path, world)?;
                 match action {
                     "producer-start" => Action::ProducerStart { producer, instance },
                     "producer-stop" => Action::ProducerStop { producer, instance },
+                    "producer-crash" => Action::ProducerCrash { producer, instance },
                     _ => Action::ProducerRestart { producer, instance },
                 }
             }
@@ -569,7 +573,8 @@ fn set_producer_starts(events: &[TimelineEvent], producers: &mut [ProducerSpec])
         let first = events.iter().find(|event| match &event.action {
             Action::ProducerStart { producer, .. }
             | Action::ProducerStop { producer, .. }
-            | Action::ProducerRestart { producer, .. } => *producer == index,
+            | Action::ProducerRestart { producer, .. }
+            | Action::ProducerCrash { producer, .. } => *producer == index,
             _ => false,
         });
         if let Some(TimelineEvent {

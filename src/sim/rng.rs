@@ -31,6 +31,8 @@ pub enum Purpose {
     Loss = 9,
     /// `kafkasim check`: the fault schedule drawn for one seed.
     FaultSchedule = 10,
+    /// A transactional producer's commit-or-abort draws.
+    Transactions = 11,
 }
 
 /// A random stream with the few draws the models need.
