@@ -1376,7 +1376,6 @@ impl World {
     /// instantaneous, and every offset commit the coordinator handled survives (Kafka answers a
     /// commit only once the ISR has it, so acknowledged commits survive there too).
     fn place_coordinators(&mut self, now_ns: u64) {
-        let brokers = self.metadata.brokers();
         let mut ctx = Ctx {
             now_ns,
             queue: &mut self.queue,
@@ -1384,23 +1383,17 @@ impl World {
             metrics: &mut self.metrics,
         };
         for (group, modern) in self.groups.iter_mut().zip(&mut self.modern_groups) {
-            let fenced = |broker: BrokerId| self.controller.is_fenced(broker);
-            let current = group.broker;
-            let same_process = self.brokers[current.0 as usize].incarnation() == group.incarnation;
-            if !group.offline && !fenced(current) && same_process {
+            let placed = (group.broker, group.incarnation, group.offline);
+            let Some(next) =
+                next_coordinator(&self.controller, &self.brokers, &group.group_id, placed)
+            else {
                 continue;
+            };
+            group.unload(&mut ctx);
+            if let Some(modern) = modern.as_mut() {
+                modern.unload(&mut ctx);
             }
-            let replicas = offsets_replicas(&group.group_id, brokers);
-            let next = replicas
-                .iter()
-                .copied()
-                .find(|&replica| replica != current && !fenced(replica))
-                .or_else(|| (!fenced(current)).then_some(current));
             let Some(next) = next else {
-                group.unload(&mut ctx);
-                if let Some(modern) = modern.as_mut() {
-                    modern.unload(&mut ctx);
-                }
                 group.offline = true;
                 continue;
             };
@@ -1412,10 +1405,6 @@ impl World {
                 }
             } else {
                 // Elected while dead and not yet fenced: clients find a dead coordinator.
-                group.unload(&mut ctx);
-                if let Some(modern) = modern.as_mut() {
-                    modern.unload(&mut ctx);
-                }
                 group.broker = next;
                 group.incarnation = target.incarnation();
                 group.offline = false;
@@ -1428,7 +1417,6 @@ impl World {
     /// their `__transaction_state` partition (placed by the same rule: 50 partitions,
     /// `abs(hashCode) % 50`, replication factor 3), which loads the stored state.
     fn place_txn_coordinators(&mut self, now_ns: u64) {
-        let brokers = self.metadata.brokers();
         let mut ctx = Ctx {
             now_ns,
             queue: &mut self.queue,
@@ -1437,18 +1425,15 @@ impl World {
         };
         let route = marker_routes(&self.controller, &self.groups);
         for txn in &mut self.txns {
-            let fenced = |broker: BrokerId| self.controller.is_fenced(broker);
-            let current = txn.broker;
-            let same_process = self.brokers[current.0 as usize].incarnation() == txn.incarnation;
-            if !txn.offline && !fenced(current) && same_process {
+            let placed = (txn.broker, txn.incarnation, txn.offline);
+            let Some(next) = next_coordinator(
+                &self.controller,
+                &self.brokers,
+                &txn.transactional_id,
+                placed,
+            ) else {
                 continue;
-            }
-            let replicas = offsets_replicas(&txn.transactional_id, brokers);
-            let next = replicas
-                .iter()
-                .copied()
-                .find(|&replica| replica != current && !fenced(replica))
-                .or_else(|| (!fenced(current)).then_some(current));
+            };
             let Some(next) = next else {
                 txn.unload(&mut ctx);
                 txn.offline = true;
@@ -1602,6 +1587,29 @@ fn build_brokers(
 }
 
 /// A KIP-848 coordinator for each `group.protocol=consumer` group.
+/// Where a coordinator on an internal topic's partition (placed by `key`, now on `broker` as
+/// process `incarnation`, or offline) goes after a change of the controller's view: None if it
+/// stays; else the partition's new leader, chosen as the controller would with every unfenced
+/// replica in sync (the first unfenced replica in assignment order, the current broker only if
+/// no other is left), or Some(None) when no replica is left.
+fn next_coordinator(
+    controller: &Controller,
+    brokers: &[Broker],
+    key: &str,
+    (broker, incarnation, offline): (BrokerId, u32, bool),
+) -> Option<Option<BrokerId>> {
+    let fenced = |broker: BrokerId| controller.is_fenced(broker);
+    let same_process = brokers[broker.0 as usize].incarnation() == incarnation;
+    if !offline && !fenced(broker) && same_process {
+        return None;
+    }
+    let next = offsets_replicas(key, brokers.len())
+        .into_iter()
+        .find(|&replica| replica != broker && !fenced(replica))
+        .or_else(|| (!fenced(broker)).then_some(broker));
+    Some(next)
+}
+
 fn build_modern_groups(scenario: &Scenario, metadata: &Metadata) -> Vec<Option<ConsumerGroup>> {
     let config = &scenario.cluster.config;
     let settings = ConsumerGroupSettings {

@@ -401,22 +401,7 @@ impl Broker {
                     SequenceCheck::Append => {}
                 }
             }
-            let epoch = replica.leader_epoch;
-            let batch = LogBatch {
-                base_offset: 0,
-                leader_epoch: epoch,
-                append_ns: ctx.now_ns,
-                data: std::rc::Rc::new(data),
-            };
-            let base_offset = replica.append(batch.clone());
-            effects.appended.push((
-                tp,
-                epoch,
-                LogBatch {
-                    base_offset,
-                    ..batch
-                },
-            ));
+            let base_offset = append_as_leader(replica, tp, data, ctx.now_ns, effects);
             waiting.push((results.len(), base_offset + records));
             results.push((tp, Ok(base_offset)));
             touched.push(tp);
@@ -466,28 +451,13 @@ impl Broker {
                 results.push((tp, Err(ErrorCode::NotLeaderOrFollower)));
                 continue;
             };
-            let epoch = replica.leader_epoch;
             let data = crate::producer::batch::BatchData::marker(
                 tp,
                 markers.producer_id,
                 markers.producer_epoch,
                 markers.commit,
             );
-            let batch = LogBatch {
-                base_offset: 0,
-                leader_epoch: epoch,
-                append_ns: ctx.now_ns,
-                data: std::rc::Rc::new(data),
-            };
-            let base_offset = replica.append(batch.clone());
-            effects.appended.push((
-                tp,
-                epoch,
-                LogBatch {
-                    base_offset,
-                    ..batch
-                },
-            ));
+            let base_offset = append_as_leader(replica, tp, data, ctx.now_ns, effects);
             waiting.push((results.len(), base_offset + 1));
             results.push((tp, Ok(base_offset)));
             self.after_leader_change_of_data(ctx, tp, true);
@@ -1256,4 +1226,32 @@ fn diverging(replica: &Replica, partition: &ReplicaFetchPartition) -> Option<(u3
         Some((found, end)) => Some((found, end.min(partition.fetch_offset))),
         None => Some((0, 0)),
     }
+}
+
+/// Appends `data` to a led replica's log at its leader epoch and reports the append (for the
+/// delivery ledger); returns the batch's base offset.
+fn append_as_leader(
+    replica: &mut replica::Replica,
+    tp: TopicPartition,
+    data: crate::producer::batch::BatchData,
+    now_ns: u64,
+    effects: &mut Effects,
+) -> u64 {
+    let epoch = replica.leader_epoch;
+    let batch = LogBatch {
+        base_offset: 0,
+        leader_epoch: epoch,
+        append_ns: now_ns,
+        data: std::rc::Rc::new(data),
+    };
+    let base_offset = replica.append(batch.clone());
+    effects.appended.push((
+        tp,
+        epoch,
+        LogBatch {
+            base_offset,
+            ..batch
+        },
+    ));
+    base_offset
 }

@@ -358,17 +358,7 @@ impl Producer {
             // Nothing was sent while the process was down.
             while self.workload.pop_due(ctx.now_ns).is_some() {}
         }
-        self.append_due(ctx);
-        let mut lost = self.accumulator.take_all();
-        for connection in &mut self.connections {
-            for request in connection.in_flight.drain(..) {
-                lost.extend(request.batches);
-            }
-        }
-        for batch in lost {
-            ctx.metrics.records_failed(u64::from(batch.record_count()));
-            self.accumulator.deallocate(&batch);
-        }
+        self.fail_queued_and_in_flight(ctx);
         self.restarts += 1;
         if let Some(txn) = &mut self.txn {
             // The new instance calls initTransactions(): InitProducerId with the same
@@ -490,6 +480,16 @@ impl Producer {
     /// Everything queued or in flight is dropped (the process died, or was fenced). Requests
     /// already on the wire still reach the brokers.
     fn discard_everything(&mut self, ctx: &mut Ctx) {
+        self.fail_queued_and_in_flight(ctx);
+        while self.workload.pending_len() > 0 && self.pipeline.is_some() {
+            if self.workload.pop_due(u64::MAX).is_none() {
+                break;
+            }
+        }
+    }
+
+    /// Every record due by now, queued or in flight is never acknowledged: counted as failed.
+    fn fail_queued_and_in_flight(&mut self, ctx: &mut Ctx) {
         self.append_due(ctx);
         let mut lost = self.accumulator.take_all();
         for connection in &mut self.connections {
@@ -500,11 +500,6 @@ impl Producer {
         for batch in lost {
             ctx.metrics.records_failed(u64::from(batch.record_count()));
             self.accumulator.deallocate(&batch);
-        }
-        while self.workload.pending_len() > 0 && self.pipeline.is_some() {
-            if self.workload.pop_due(u64::MAX).is_none() {
-                break;
-            }
         }
     }
 
