@@ -206,3 +206,58 @@ fn a_power_loss_loses_what_was_never_flushed() {
         "the producer resumes after the restart"
     );
 }
+
+#[test]
+fn a_dead_leader_refuses_connections_so_only_the_requests_in_flight_are_retried() {
+    // Broker 0 leads the one partition and dies at 5 s; the controller fences it about 9 s
+    // later and moves the leadership. The requests on the connection at the crash fail with a
+    // network error and are retried (Kafka's NetworkClient sees the disconnect). Every later
+    // attempt to reach broker 0 opens a new connection, which a dead broker refuses before any
+    // request goes out: the partition's batches wait in the accumulator, uncounted, while the
+    // reconnect backoff grows from 50 ms to 1 s. So all retries fall at the crash's reset
+    // (within a millisecond), none in the ~9 s before the new leader is known.
+    let json = json!({
+        "name": "refused", "duration_ms": 20000,
+        "cluster": { "brokers": 3, "network": { "latency_ms": fixed(0.1), "bandwidth_mbps": 10000 } },
+        "topics": [ { "name": "t", "partitions": 1, "replication.factor": 3,
+                      "config": { "min.insync.replicas": 2 } } ],
+        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 2000, "arrivals": "constant",
+                         "config": { "acks": "all", "linger.ms": 0 } } ],
+        "timeline": [ { "at_ms": 5000, "action": "broker-crash", "broker": 0 } ]
+    });
+    let scenario = scenario(&json);
+    let mut world = World::build(&scenario, 1).unwrap_or_else(|error| panic!("{error}"));
+    world.metrics.trace = Some(Vec::new());
+    world.run().expect("no limit");
+    let retried: Vec<u64> = world
+        .metrics
+        .trace
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|entry| match entry {
+            kafkasim::metrics::TraceEntry::BatchRetried { at_ns, .. } => Some(*at_ns),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !retried.is_empty(),
+        "the requests in flight at the crash are retried"
+    );
+    let crash_ns = 5_000_000_000;
+    assert!(
+        retried
+            .iter()
+            .all(|&at_ns| (crash_ns..crash_ns + 1_000_000).contains(&at_ns)),
+        "retries at {retried:?}"
+    );
+    let figures = world.metrics.ledger.figures();
+    assert_eq!(
+        (
+            figures.lost_acked,
+            figures.duplicates_in_log,
+            figures.reordered
+        ),
+        (0, 0, 0)
+    );
+}

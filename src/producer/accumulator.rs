@@ -457,6 +457,11 @@ impl Accumulator {
         batch.attempts += 1;
         batch.last_attempt_ns = now_ns;
         batch.backoff_ns = backoff_ns;
+        self.put_back(batch);
+    }
+
+    /// Puts a batch that never went out back in its partition's queue, in sequence order.
+    pub fn put_back(&mut self, batch: ProducerBatch) {
         let partition = batch.tp.partition;
         let deque = &mut self.deques[partition as usize];
         let position = match batch.base_sequence {

@@ -35,6 +35,8 @@ use workload::{PendingRecord, Workload};
 
 /// Kafka's `reconnect.backoff.ms` default: a closed connection is retried after this long.
 const RECONNECT_BACKOFF_NS: u64 = 50 * NS_PER_MS;
+/// `reconnect.backoff.max.ms` default.
+const RECONNECT_BACKOFF_MAX_NS: u64 = 1000 * NS_PER_MS;
 /// Kafka's retry backoff jitter (`CommonClientConfigs.RETRY_BACKOFF_JITTER`).
 const BACKOFF_JITTER: f64 = 0.2;
 
@@ -55,6 +57,11 @@ struct Connection {
     /// Oldest first.
     in_flight: VecDeque<InFlight>,
     reconnect_at_ns: u64,
+    /// Reset since its last answer: later attempts open a new connection, which a dead broker
+    /// refuses before any request goes out.
+    reset: bool,
+    /// Connection attempts refused in a row (the exponent of the reconnect backoff).
+    refused: u32,
 }
 
 /// How the producer picks partitions for this workload.
@@ -322,8 +329,45 @@ impl Producer {
             }
         }
         self.append_due(ctx);
-        self.close_connection(ctx, broker.0 as usize);
+        let index = broker.0 as usize;
+        if std::mem::replace(&mut self.connections[index].reset, true) {
+            self.connection_refused(ctx, index);
+        } else {
+            self.close_connection(ctx, index);
+        }
         self.advance(ctx);
+    }
+
+    /// A new connection to a broker that is gone is refused, so Kafka's `NetworkClient` never
+    /// sent the requests the model put on it: their batches go back to the accumulator as they
+    /// were (no attempt, no retry counted), and the node is not ready again until the reconnect
+    /// backoff, which doubles per refusal from `reconnect.backoff.ms` (50 ms) up to
+    /// `reconnect.backoff.max.ms` (1 s). Model limit: without Kafka's ±20% jitter.
+    fn connection_refused(&mut self, ctx: &mut Ctx, index: usize) {
+        let connection = &mut self.connections[index];
+        let doublings = connection.refused.min(5);
+        connection.refused += 1;
+        let backoff_ns = (RECONNECT_BACKOFF_NS << doublings).min(RECONNECT_BACKOFF_MAX_NS);
+        connection.reconnect_at_ns = ctx.now_ns + backoff_ns;
+        let requests: Vec<InFlight> = connection.in_flight.drain(..).collect();
+        // Newest first: a batch without a sequence goes to the front of its queue, so the
+        // oldest ends up first again.
+        let batches = requests
+            .into_iter()
+            .rev()
+            .flat_map(|request| request.batches);
+        for batch in batches {
+            if self.config.max_in_flight_requests_per_connection == 1 {
+                self.accumulator.unmute(batch.tp.partition);
+            }
+            if let (Some(idempotence), Some(sequence)) =
+                (&mut self.accumulator.idempotence, batch.base_sequence)
+            {
+                idempotence.completed(batch.tp.partition, sequence, None);
+            }
+            self.accumulator.put_back(batch);
+        }
+        self.metadata.wanted = true;
     }
 
     fn close_connection(&mut self, ctx: &mut Ctx, index: usize) {
@@ -743,6 +787,8 @@ impl Producer {
         response: ProduceResponse,
     ) {
         let connection = &mut self.connections[from.0 as usize];
+        connection.reset = false;
+        connection.refused = 0;
         let Some(position) = connection
             .in_flight
             .iter()
