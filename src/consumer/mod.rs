@@ -648,8 +648,8 @@ impl Consumer {
             .collect()
     }
 
-    /// Sends an OffsetCommit (queued behind one in flight). With `after`, the application thread
-    /// blocks until the answer (commitSync), then continues.
+    /// Sends an OffsetCommit, in order behind those in flight or queued. With `after`, the
+    /// application thread blocks until the answer (commitSync), then continues.
     fn commit(&mut self, ctx: &mut Ctx, offsets: Vec<(TopicPartition, u64)>, after: Option<After>) {
         if after.is_some() {
             self.app = App::Blocked;
@@ -660,11 +660,15 @@ impl Consumer {
             }
             return;
         }
-        if self.commit_in_flight.is_some() {
-            self.commit_queue.push_back((offsets, after));
-            return;
+        // Queued commits hold older offsets: one sent ahead of them would be overwritten by
+        // older offsets (found by `kafkasim check`: an auto-commit in flight dropped with the
+        // coordinator let the next one overtake a queued commit).
+        self.commit_queue.push_back((offsets, after));
+        if self.commit_in_flight.is_none() {
+            if let Some((offsets, after)) = self.commit_queue.pop_front() {
+                self.send_commit(ctx, offsets, after);
+            }
         }
-        self.send_commit(ctx, offsets, after);
     }
 
     fn send_commit(
