@@ -27,7 +27,7 @@ use crate::sim::time::{f64_to_ns, NS_PER_MS};
 use crate::world::{Ctx, Metadata};
 use accumulator::{all_batches_full, Accumulator, AccumulatorConfig, AppendOutcome};
 use batch::{BatchData, ProducerBatch};
-use partitioner::{partition_for_key_index, to_positive};
+use partitioner::{to_positive, KeyPartitions};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use transactional::{Phase, TxnClient};
@@ -92,6 +92,7 @@ pub struct Producer {
     workload: Workload,
     rule: PartitionRule,
     key_width: u32,
+    key_partitions: KeyPartitions,
     connections: Vec<Connection>,
     /// Leader of each partition as this producer's metadata says (None: unknown or offline).
     leaders: Vec<Option<BrokerId>>,
@@ -232,6 +233,7 @@ impl Producer {
             workload: Workload::new(spec, seed, stream, end_ns),
             rule,
             key_width: spec.key_bytes,
+            key_partitions: KeyPartitions::default(),
             connections: (0..brokers).map(|_| Connection::default()).collect(),
             leaders: Vec::new(),
             node_partitions: Vec::new(),
@@ -1038,7 +1040,8 @@ impl Producer {
                 .origin
                 .map_or(0, |(partition, _)| partition % partitions.max(1)),
             PartitionRule::Keyed => {
-                partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
+                self.key_partitions
+                    .partition(record.key.unwrap_or(0), self.key_width, partitions)
             }
             PartitionRule::RoundRobin => {
                 let value = self.round_robin_counter;
@@ -1301,12 +1304,17 @@ impl Producer {
         let mut expired_in_flight = Vec::new();
         for connection in &mut self.connections {
             for request in &mut connection.in_flight {
-                let (done, keep): (Vec<ProducerBatch>, Vec<ProducerBatch>) = request
-                    .batches
-                    .drain(..)
-                    .partition(|batch| batch.created_ns.saturating_add(timeout_ns) <= ctx.now_ns);
-                request.batches = keep;
-                expired_in_flight.extend(done);
+                let expired = |batch: &ProducerBatch| {
+                    batch.created_ns.saturating_add(timeout_ns) <= ctx.now_ns
+                };
+                // Runs at every wake-up for every request in flight: split (and copy) the
+                // batches only when one has expired.
+                if request.batches.iter().any(expired) {
+                    let (done, keep): (Vec<ProducerBatch>, Vec<ProducerBatch>) =
+                        request.batches.drain(..).partition(expired);
+                    request.batches = keep;
+                    expired_in_flight.extend(done);
+                }
                 for batch in &request.batches {
                     next_ns = next_ns.min(batch.created_ns.saturating_add(timeout_ns));
                 }
@@ -1344,9 +1352,11 @@ impl Producer {
             }
             let partitions = self.leaders.len() as u32;
             let partition = match self.rule {
-                PartitionRule::Keyed => {
-                    partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
-                }
+                PartitionRule::Keyed => self.key_partitions.partition(
+                    record.key.unwrap_or(0),
+                    self.key_width,
+                    partitions,
+                ),
                 PartitionRule::Origin => record
                     .origin
                     .map_or(0, |(partition, _)| partition % partitions.max(1)),
