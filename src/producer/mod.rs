@@ -27,7 +27,7 @@ use crate::sim::time::{f64_to_ns, NS_PER_MS};
 use crate::world::{Ctx, Metadata};
 use accumulator::{all_batches_full, Accumulator, AccumulatorConfig, AppendOutcome};
 use batch::{BatchData, ProducerBatch};
-use partitioner::{to_positive, KeyPartitions};
+use partitioner::{partition_for_key_index, to_positive};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use transactional::{Phase, TxnClient};
@@ -92,7 +92,6 @@ pub struct Producer {
     workload: Workload,
     rule: PartitionRule,
     key_width: u32,
-    key_partitions: KeyPartitions,
     connections: Vec<Connection>,
     /// Leader of each partition as this producer's metadata says (None: unknown or offline).
     leaders: Vec<Option<BrokerId>>,
@@ -233,7 +232,6 @@ impl Producer {
             workload: Workload::new(spec, seed, stream, end_ns),
             rule,
             key_width: spec.key_bytes,
-            key_partitions: KeyPartitions::default(),
             connections: (0..brokers).map(|_| Connection::default()).collect(),
             leaders: Vec::new(),
             node_partitions: Vec::new(),
@@ -1040,8 +1038,7 @@ impl Producer {
                 .origin
                 .map_or(0, |(partition, _)| partition % partitions.max(1)),
             PartitionRule::Keyed => {
-                self.key_partitions
-                    .partition(record.key.unwrap_or(0), self.key_width, partitions)
+                partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
             }
             PartitionRule::RoundRobin => {
                 let value = self.round_robin_counter;
@@ -1352,11 +1349,9 @@ impl Producer {
             }
             let partitions = self.leaders.len() as u32;
             let partition = match self.rule {
-                PartitionRule::Keyed => self.key_partitions.partition(
-                    record.key.unwrap_or(0),
-                    self.key_width,
-                    partitions,
-                ),
+                PartitionRule::Keyed => {
+                    partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
+                }
                 PartitionRule::Origin => record
                     .origin
                     .map_or(0, |(partition, _)| partition % partitions.max(1)),

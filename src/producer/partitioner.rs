@@ -69,39 +69,6 @@ pub fn partition_for_key_index(index: u64, width: u32, partitions: u32) -> u32 {
     partition_for_key(&key[..length], partitions)
 }
 
-/// Keys below this index have their partition remembered (4 bytes each, at most 512 KiB).
-const KEY_CACHE_MAX: u64 = 1 << 17;
-
-/// `partition_for_key_index`, remembered per key: keyed producers hash every record's key, and
-/// again in the sender's look-ahead, while keys repeat. Forgets everything when the partition
-/// count changes.
-#[derive(Debug, Clone, Default)]
-pub struct KeyPartitions {
-    partitions: u32,
-    /// Partition of each key index, `u32::MAX` where not yet computed.
-    cache: Vec<u32>,
-}
-
-impl KeyPartitions {
-    pub fn partition(&mut self, index: u64, width: u32, partitions: u32) -> u32 {
-        if partitions != self.partitions {
-            self.cache.clear();
-            self.partitions = partitions;
-        }
-        if index >= KEY_CACHE_MAX {
-            return partition_for_key_index(index, width, partitions);
-        }
-        let slot = index as usize;
-        if self.cache.len() <= slot {
-            self.cache.resize(slot + 1, u32::MAX);
-        }
-        if self.cache[slot] == u32::MAX {
-            self.cache[slot] = partition_for_key_index(index, width, partitions);
-        }
-        self.cache[slot]
-    }
-}
-
 /// The built-in partitioner's state for one topic (Kafka's `StickyPartitionInfo` plus load stats).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StickyPartitioner {
