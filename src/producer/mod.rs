@@ -205,6 +205,12 @@ impl Producer {
         let config = spec.config.clone();
         let topic = metadata.topic(spec.topic);
         let partitions = topic.partitions();
+        let rule = match (config.partitioner, &spec.keys) {
+            (Partitioner::RoundRobin, _) => PartitionRule::RoundRobin,
+            (Partitioner::BuiltIn, Keys::Null) => PartitionRule::Sticky,
+            (Partitioner::BuiltIn, _) if config.partitioner_ignore_keys => PartitionRule::Sticky,
+            (Partitioner::BuiltIn, _) => PartitionRule::Keyed,
+        };
         let accumulator_config = AccumulatorConfig {
             topic: topic.id,
             partitions,
@@ -214,16 +220,14 @@ impl Producer {
             compressed: config.compression_type != crate::scenario::model::Compression::None,
             compression_ratio: codec::ratio(config.compression_type, &spec.compression_ratio),
             key_bytes: spec.key_bytes,
-            adaptive_partitioning: config.partitioner_adaptive_partitioning_enable,
+            // Kafka keeps the queue-length statistics at every ready check, but only the sticky
+            // choice for records without a key reads them: a producer whose records all go by
+            // key (or round robin) would build them at every wake-up for nothing.
+            adaptive_partitioning: config.partitioner_adaptive_partitioning_enable
+                && rule == PartitionRule::Sticky,
             guarantee_order: config.max_in_flight_requests_per_connection == 1,
         };
         let brokers = metadata.brokers();
-        let rule = match (config.partitioner, &spec.keys) {
-            (Partitioner::RoundRobin, _) => PartitionRule::RoundRobin,
-            (Partitioner::BuiltIn, Keys::Null) => PartitionRule::Sticky,
-            (Partitioner::BuiltIn, _) if config.partitioner_ignore_keys => PartitionRule::Sticky,
-            (Partitioner::BuiltIn, _) => PartitionRule::Keyed,
-        };
         let stream = u64::from(id.0);
         let mut producer = Producer {
             id,
