@@ -187,6 +187,11 @@ impl PartitionLog {
         first_always: bool,
     ) -> Vec<LogBatch> {
         let mut taken = Vec::new();
+        if offset >= limit_offset {
+            // Caught up (most partitions of a follower's fetch): no batch ends at or below the
+            // limit past `offset`, so skip the search.
+            return taken;
+        }
         let mut bytes = 0;
         for batch in self
             .batches

@@ -22,7 +22,7 @@ use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
 use log::LogBatch;
 use purgatory::{Parked, Purgatory};
-use replica::{Replica, Role, SequenceCheck};
+use replica::{LeaderState, Replica, Role, SequenceCheck};
 use replica_set::ReplicaSet;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -555,7 +555,7 @@ impl Broker {
                     }
                     let maximal = replica
                         .leader_state()
-                        .map_or(0, |leader| leader.maximal_isr().len());
+                        .map_or(0, LeaderState::maximal_isr_len);
                     if (maximal as u32) < min_insync_of_topic[tp.topic.0 as usize] {
                         results[index].1 = Err(ErrorCode::NotEnoughReplicasAfterAppend);
                     }

@@ -37,7 +37,7 @@ impl Parked {
 pub struct Purgatory {
     /// Each fetch with the partitions it waits on.
     by_id: BTreeMap<u64, (Parked, Vec<TopicPartition>)>,
-    /// Ids waiting on each partition, in increasing order (ids only grow).
+    /// Ids waiting on each partition, in increasing order (ids only grow); possibly empty.
     by_partition: BTreeMap<TopicPartition, Vec<u64>>,
 }
 
@@ -55,11 +55,10 @@ impl Purgatory {
         let (parked, partitions) = self.by_id.remove(&id)?;
         for tp in partitions {
             if let Some(ids) = self.by_partition.get_mut(&tp) {
+                // An emptied list stays: the partition will have waiters again, and keeping it
+                // saves an allocation per partition on every park.
                 if let Ok(position) = ids.binary_search(&id) {
                     ids.remove(position);
-                }
-                if ids.is_empty() {
-                    self.by_partition.remove(&tp);
                 }
             }
         }

@@ -37,15 +37,24 @@ pub struct LeaderState {
 }
 
 impl LeaderState {
-    /// The committed ISR plus any pending expansion (a pending shrink still counts the old members).
-    pub fn maximal_isr(&self) -> Vec<BrokerId> {
-        let mut members = self.isr.clone();
-        for broker in self.pending_isr.iter().flatten() {
-            if !members.contains(broker) {
-                members.push(*broker);
-            }
-        }
-        members
+    /// Whether `broker` is in the maximal ISR: the committed ISR plus any pending expansion (a
+    /// pending shrink still counts the old members). Asked for every follower on every fetch,
+    /// so the set is never built.
+    pub fn in_maximal_isr(&self, broker: BrokerId) -> bool {
+        self.isr.contains(&broker) || self.pending_isr.iter().flatten().any(|&b| b == broker)
+    }
+
+    /// How many brokers the maximal ISR holds.
+    pub fn maximal_isr_len(&self) -> usize {
+        let pending = self.pending_isr.as_deref().unwrap_or(&[]);
+        let added = pending
+            .iter()
+            .enumerate()
+            .filter(|&(index, broker)| {
+                !self.isr.contains(broker) && !pending[..index].contains(broker)
+            })
+            .count();
+        self.isr.len() + added
     }
 }
 
@@ -350,7 +359,6 @@ impl Replica {
         if (leader.isr.len() as u32) < min_insync {
             return false;
         }
-        let maximal = leader.maximal_isr();
         let mut new_hw = leader_end;
         for (broker, follower) in &leader.followers {
             let end = follower.log_end_offset.unwrap_or(0);
@@ -359,7 +367,7 @@ impl Replica {
             // Kafka's `isReplicaIsrEligible`: a fenced broker is never about to join the ISR.
             let eligible =
                 caught_up && follower.log_end_offset.is_some() && !fenced.contains(broker);
-            let counts = maximal.contains(broker) || eligible;
+            let counts = eligible || leader.in_maximal_isr(*broker);
             if counts && end < new_hw {
                 new_hw = end;
             }

@@ -39,6 +39,56 @@ struct Buffered {
     next_record: u32,
 }
 
+/// Partition leaders as the consumer last learned them, in a table indexed by topic, then
+/// partition: every poll looks up the leader of each owned partition.
+#[derive(Debug, Default)]
+struct LeaderTable {
+    by_topic: Vec<Vec<Option<BrokerId>>>,
+}
+
+impl LeaderTable {
+    fn from_map(leaders: &BTreeMap<TopicPartition, BrokerId>) -> Self {
+        let mut table = LeaderTable::default();
+        for (&tp, &leader) in leaders {
+            table.insert(tp, leader);
+        }
+        table
+    }
+
+    fn get(&self, tp: &TopicPartition) -> Option<BrokerId> {
+        *self
+            .by_topic
+            .get(tp.topic.0 as usize)?
+            .get(tp.partition as usize)?
+    }
+
+    fn insert(&mut self, tp: TopicPartition, leader: BrokerId) {
+        let (topic, partition) = (tp.topic.0 as usize, tp.partition as usize);
+        if self.by_topic.len() <= topic {
+            self.by_topic.resize_with(topic + 1, Vec::new);
+        }
+        let partitions = &mut self.by_topic[topic];
+        if partitions.len() <= partition {
+            partitions.resize(partition + 1, None);
+        }
+        partitions[partition] = Some(leader);
+    }
+
+    fn values(&self) -> impl Iterator<Item = BrokerId> + '_ {
+        self.by_topic.iter().flatten().flatten().copied()
+    }
+
+    fn remove(&mut self, tp: &TopicPartition) {
+        if let Some(slot) = self
+            .by_topic
+            .get_mut(tp.topic.0 as usize)
+            .and_then(|partitions| partitions.get_mut(tp.partition as usize))
+        {
+            *slot = None;
+        }
+    }
+}
+
 /// One record handed to the application.
 #[derive(Debug, Clone, Copy)]
 struct InProcess {
@@ -132,7 +182,7 @@ pub struct Consumer {
     /// Last successful heartbeat (or join, or coordinator discovery).
     last_heartbeat_ok_ns: u64,
     topics: Vec<(String, TopicId, u32)>,
-    leaders: BTreeMap<TopicPartition, BrokerId>,
+    leaders: LeaderTable,
     instance_id: Option<String>,
     protocols: Vec<AssignorName>,
     cooperative: bool,
@@ -239,7 +289,7 @@ impl Consumer {
             redo_join: false,
             last_heartbeat_ok_ns: 0,
             topics: setup.topics,
-            leaders: setup.leaders,
+            leaders: LeaderTable::from_map(&setup.leaders),
             instance_id: setup.instance_id,
             protocols,
             cooperative,
@@ -964,7 +1014,7 @@ impl Consumer {
         let brokers = self
             .leaders
             .values()
-            .map(|b| b.0 + 1)
+            .map(|broker| broker.0 + 1)
             .max()
             .unwrap_or(1)
             .max(self.broker_count);
@@ -1007,7 +1057,7 @@ impl Consumer {
                 };
             }
         }
-        let leaderless = self.owned.iter().any(|tp| !self.leaders.contains_key(tp));
+        let leaderless = self.owned.iter().any(|tp| self.leaders.get(tp).is_none());
         if leaderless && self.app == App::InPoll {
             // Look again after the backoff: the election may not have happened yet.
             ctx.set_consumer_wake(self.id, self.next_metadata_ns);
@@ -1117,11 +1167,21 @@ impl Consumer {
         if self.phase == Phase::Unjoined {
             return;
         }
-        let buffered: BTreeSet<TopicPartition> =
-            self.buffered.iter().map(|entry| entry.tp).collect();
-        let mut by_node: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+        // Called on every poll and fetch response: plain vectors, not trees, and partitions whose
+        // leader already has a fetch in flight are passed over first (the usual case).
+        let mut buffered: Vec<TopicPartition> = Vec::new();
+        for entry in &self.buffered {
+            if buffered.last() != Some(&entry.tp) && !buffered.contains(&entry.tp) {
+                buffered.push(entry.tp);
+            }
+        }
+        let mut by_node: Vec<(BrokerId, Vec<FetchPartition>)> = Vec::new();
         let mut leaderless = false;
         for tp in &self.owned {
+            let leader = self.leaders.get(tp);
+            if leader.is_some_and(|leader| self.fetch_in_flight.contains_key(&leader)) {
+                continue;
+            }
             let offset = if self.reset_latest.contains(tp) {
                 u64::MAX
             } else if let Some(&offset) = self.fetch_positions.get(tp) {
@@ -1129,19 +1189,25 @@ impl Consumer {
             } else {
                 continue;
             };
-            let Some(&leader) = self.leaders.get(tp) else {
+            let Some(leader) = leader else {
                 leaderless = true;
                 continue;
             };
-            if buffered.contains(tp) || self.fetch_in_flight.contains_key(&leader) {
+            if buffered.contains(tp) {
                 continue;
             }
-            by_node.entry(leader).or_default().push(FetchPartition {
+            let partition = FetchPartition {
                 tp: *tp,
                 fetch_offset: offset,
                 max_bytes: u64::from(self.config.max_partition_fetch_bytes),
-            });
+            };
+            match by_node.iter_mut().find(|(node, _)| *node == leader) {
+                Some((_, partitions)) => partitions.push(partition),
+                None => by_node.push((leader, vec![partition])),
+            }
         }
+        // Requests go out in broker order.
+        by_node.sort_unstable_by_key(|&(node, _)| node);
         if leaderless && ctx.now_ns >= self.next_metadata_ns {
             self.request_metadata(ctx);
         }

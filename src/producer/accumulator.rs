@@ -239,6 +239,11 @@ impl Accumulator {
             self.has_deque[index] = true;
             self.deques_created += 1;
         }
+        // Room for as many records of this size as the batch holds: appends never regrow it.
+        let expected_records =
+            (placement.write_limit_bytes / placement.record_bytes.max(1)).clamp(1, 4096) as usize;
+        let mut record_created_ns = Vec::with_capacity(expected_records);
+        record_created_ns.push(record.created_ns);
         let batch = ProducerBatch {
             tp: TopicPartition {
                 topic: self.config.topic,
@@ -249,7 +254,7 @@ impl Accumulator {
             last_attempt_ns: now_ns,
             attempts: 0,
             backoff_ns: 0,
-            record_created_ns: vec![record.created_ns],
+            record_created_ns,
             record_origins: record.origin.into_iter().collect(),
             first_record_id: self.next_record_id[index],
             base_sequence: None,

@@ -205,6 +205,12 @@ impl Producer {
         let config = spec.config.clone();
         let topic = metadata.topic(spec.topic);
         let partitions = topic.partitions();
+        let rule = match (config.partitioner, &spec.keys) {
+            (Partitioner::RoundRobin, _) => PartitionRule::RoundRobin,
+            (Partitioner::BuiltIn, Keys::Null) => PartitionRule::Sticky,
+            (Partitioner::BuiltIn, _) if config.partitioner_ignore_keys => PartitionRule::Sticky,
+            (Partitioner::BuiltIn, _) => PartitionRule::Keyed,
+        };
         let accumulator_config = AccumulatorConfig {
             topic: topic.id,
             partitions,
@@ -214,16 +220,14 @@ impl Producer {
             compressed: config.compression_type != crate::scenario::model::Compression::None,
             compression_ratio: codec::ratio(config.compression_type, &spec.compression_ratio),
             key_bytes: spec.key_bytes,
-            adaptive_partitioning: config.partitioner_adaptive_partitioning_enable,
+            // Kafka keeps the queue-length statistics at every ready check, but only the sticky
+            // choice for records without a key reads them: a producer whose records all go by
+            // key (or round robin) would build them at every wake-up for nothing.
+            adaptive_partitioning: config.partitioner_adaptive_partitioning_enable
+                && rule == PartitionRule::Sticky,
             guarantee_order: config.max_in_flight_requests_per_connection == 1,
         };
         let brokers = metadata.brokers();
-        let rule = match (config.partitioner, &spec.keys) {
-            (Partitioner::RoundRobin, _) => PartitionRule::RoundRobin,
-            (Partitioner::BuiltIn, Keys::Null) => PartitionRule::Sticky,
-            (Partitioner::BuiltIn, _) if config.partitioner_ignore_keys => PartitionRule::Sticky,
-            (Partitioner::BuiltIn, _) => PartitionRule::Keyed,
-        };
         let stream = u64::from(id.0);
         let mut producer = Producer {
             id,
@@ -1301,12 +1305,17 @@ impl Producer {
         let mut expired_in_flight = Vec::new();
         for connection in &mut self.connections {
             for request in &mut connection.in_flight {
-                let (done, keep): (Vec<ProducerBatch>, Vec<ProducerBatch>) = request
-                    .batches
-                    .drain(..)
-                    .partition(|batch| batch.created_ns.saturating_add(timeout_ns) <= ctx.now_ns);
-                request.batches = keep;
-                expired_in_flight.extend(done);
+                let expired = |batch: &ProducerBatch| {
+                    batch.created_ns.saturating_add(timeout_ns) <= ctx.now_ns
+                };
+                // Runs at every wake-up for every request in flight: split (and copy) the
+                // batches only when one has expired.
+                if request.batches.iter().any(expired) {
+                    let (done, keep): (Vec<ProducerBatch>, Vec<ProducerBatch>) =
+                        request.batches.drain(..).partition(expired);
+                    request.batches = keep;
+                    expired_in_flight.extend(done);
+                }
                 for batch in &request.batches {
                     next_ns = next_ns.min(batch.created_ns.saturating_add(timeout_ns));
                 }
