@@ -22,7 +22,7 @@ use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
 use log::LogBatch;
 use purgatory::{Parked, Purgatory};
-use replica::{Replica, Role, SequenceCheck};
+use replica::{LeaderState, Replica, Role, SequenceCheck};
 use replica_set::ReplicaSet;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -84,8 +84,6 @@ pub struct Broker {
     metadata: BTreeMap<TopicPartition, PartitionState>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
     readers_of_topic: Vec<Vec<usize>>,
-    /// Latest committed offset of each group per partition.
-    group_positions: BTreeMap<(TopicPartition, usize), u64>,
     parked: Purgatory,
     delayed: BTreeMap<u64, DelayedProduce>,
     next_park_id: u64,
@@ -140,7 +138,6 @@ impl Broker {
             followed: BTreeMap::new(),
             metadata: BTreeMap::new(),
             readers_of_topic,
-            group_positions: BTreeMap::new(),
             parked: Purgatory::default(),
             delayed: BTreeMap::new(),
             next_park_id: 0,
@@ -548,7 +545,7 @@ impl Broker {
                     }
                     let maximal = replica
                         .leader_state()
-                        .map_or(0, |leader| leader.maximal_isr().len());
+                        .map_or(0, LeaderState::maximal_isr_len);
                     if (maximal as u32) < min_insync_of_topic[tp.topic.0 as usize] {
                         results[index].1 = Err(ErrorCode::NotEnoughReplicasAfterAppend);
                     }
@@ -842,6 +839,7 @@ impl Broker {
         let ready: Vec<u64> = self
             .parked
             .waiting_on(tp)
+            .into_iter()
             .filter(|(_, parked)| match parked {
                 Parked::Consumer { request, .. } => self.consumer_fetchable(request),
                 Parked::Follower { request } => self.follower_fetchable(request),
@@ -857,8 +855,9 @@ impl Broker {
 
     /// A group committed an offset (the coordinator told the world, which tells the leader).
     pub fn group_committed(&mut self, tp: TopicPartition, group: usize, offset: u64, now_ns: u64) {
-        let position = self.group_positions.entry((tp, group)).or_insert(0);
-        *position = (*position).max(offset);
+        if let Some(replica) = self.replicas.get_mut(&tp) {
+            replica.note_group_commit(group, offset);
+        }
         self.trim_unread(tp, now_ns);
     }
 
@@ -1208,8 +1207,7 @@ impl Broker {
             }
         }
         for &group in readers {
-            let position = self.group_positions.get(&(tp, group)).copied().unwrap_or(0);
-            trim_to = trim_to.min(position);
+            trim_to = trim_to.min(replica.group_position(group));
         }
         replica
             .log

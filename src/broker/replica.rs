@@ -29,21 +29,69 @@ pub struct LeaderState {
     pub pending_isr: Option<Vec<BrokerId>>,
     pub pending_since_ns: u64,
     pub partition_epoch: u32,
-    pub followers: BTreeMap<BrokerId, FollowerState>,
+    pub followers: Followers,
     /// First offset of the current leader epoch.
     pub epoch_start_offset: u64,
 }
 
-impl LeaderState {
-    /// The committed ISR plus any pending expansion (a pending shrink still counts the old members).
-    pub fn maximal_isr(&self) -> Vec<BrokerId> {
-        let mut members = self.isr.clone();
-        for broker in self.pending_isr.iter().flatten() {
-            if !members.contains(broker) {
-                members.push(*broker);
+/// The followers' states in broker order: two or three entries, so a sorted vector (every
+/// follower fetch looks its state up, for every partition it fetches).
+#[derive(Debug, Clone, Default)]
+pub struct Followers(Vec<(BrokerId, FollowerState)>);
+
+impl FromIterator<(BrokerId, FollowerState)> for Followers {
+    fn from_iter<I: IntoIterator<Item = (BrokerId, FollowerState)>>(items: I) -> Self {
+        let mut followers: Vec<(BrokerId, FollowerState)> = items.into_iter().collect();
+        followers.sort_by_key(|&(broker, _)| broker);
+        followers.dedup_by_key(|&mut (broker, _)| broker);
+        Followers(followers)
+    }
+}
+
+impl Followers {
+    pub fn get(&self, broker: &BrokerId) -> Option<&FollowerState> {
+        (self.0.iter())
+            .find(|(candidate, _)| candidate == broker)
+            .map(|(_, state)| state)
+    }
+
+    /// The state of `broker`, added (default) if absent.
+    pub fn entry_or_default(&mut self, broker: BrokerId) -> &mut FollowerState {
+        let position = match self
+            .0
+            .binary_search_by_key(&broker, |&(candidate, _)| candidate)
+        {
+            Ok(position) => position,
+            Err(position) => {
+                self.0.insert(position, (broker, FollowerState::default()));
+                position
             }
-        }
-        members
+        };
+        &mut self.0[position].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&BrokerId, &FollowerState)> {
+        self.0.iter().map(|(broker, state)| (broker, state))
+    }
+}
+
+impl LeaderState {
+    /// Whether `broker` is in the maximal ISR: the committed ISR plus any pending expansion (a
+    /// pending shrink still counts the old members).
+    pub fn in_maximal_isr(&self, broker: &BrokerId) -> bool {
+        self.isr.contains(broker)
+            || self
+                .pending_isr
+                .as_ref()
+                .is_some_and(|isr| isr.contains(broker))
+    }
+
+    /// The size of the maximal ISR.
+    pub fn maximal_isr_len(&self) -> usize {
+        let pending_new = (self.pending_isr.iter().flatten())
+            .filter(|broker| !self.isr.contains(broker))
+            .count();
+        self.isr.len() + pending_new
     }
 }
 
@@ -87,6 +135,8 @@ pub struct Replica {
     producers: BTreeMap<u64, ProducerEntry>,
     /// Open and ended transactions (the last stable offset, the aborted index).
     pub txns: TxnIndex,
+    /// Latest offset each group (by index) committed here, as told while leading.
+    pub group_positions: Vec<(usize, u64)>,
 }
 
 fn next_sequence(sequence: i32) -> i32 {
@@ -107,6 +157,7 @@ impl Replica {
             replicas,
             producers: BTreeMap::new(),
             txns: TxnIndex::default(),
+            group_positions: Vec::new(),
         }
     }
 
@@ -230,6 +281,21 @@ impl Replica {
         base_offset
     }
 
+    /// The latest offset `group` committed here (0 if none).
+    pub fn group_position(&self, group: usize) -> u64 {
+        (self.group_positions.iter())
+            .find(|&&(candidate, _)| candidate == group)
+            .map_or(0, |&(_, offset)| offset)
+    }
+
+    /// A group committed `offset`: positions only move forward.
+    pub fn note_group_commit(&mut self, group: usize, offset: u64) {
+        match (self.group_positions.iter_mut()).find(|(candidate, _)| *candidate == group) {
+            Some((_, position)) => *position = (*position).max(offset),
+            None => self.group_positions.push((group, offset)),
+        }
+    }
+
     /// The last stable offset (KIP-98): below it no transaction is open.
     pub fn last_stable_offset(&self) -> u64 {
         self.txns.last_stable_offset(self.log.high_watermark)
@@ -312,7 +378,7 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else {
             return;
         };
-        let state = leader.followers.entry(follower).or_default();
+        let state = leader.followers.entry_or_default(follower);
         if fetch_offset >= leader_end {
             state.last_caught_up_ns = state.last_caught_up_ns.max(now_ns);
         } else if fetch_offset >= state.last_fetch_leader_end_offset {
@@ -340,16 +406,15 @@ impl Replica {
         if (leader.isr.len() as u32) < min_insync {
             return false;
         }
-        let maximal = leader.maximal_isr();
         let mut new_hw = leader_end;
-        for (broker, follower) in &leader.followers {
+        for (broker, follower) in leader.followers.iter() {
             let end = follower.log_end_offset.unwrap_or(0);
             let caught_up = end == leader_end
                 || now_ns.saturating_sub(follower.last_caught_up_ns) <= lag_max_ns;
             // Kafka's `isReplicaIsrEligible`: a fenced broker is never about to join the ISR.
             let eligible =
                 caught_up && follower.log_end_offset.is_some() && !fenced.contains(broker);
-            let counts = maximal.contains(broker) || eligible;
+            let counts = eligible || leader.in_maximal_isr(broker);
             if counts && end < new_hw {
                 new_hw = end;
             }
