@@ -855,9 +855,13 @@ impl Broker {
 
     /// Answers parked fetches that now have something for them.
     fn complete_parked(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+        let replicas = self
+            .replicas
+            .get(&tp)
+            .map_or(&[][..], |replica| &replica.replicas);
         let ready: Vec<u64> = self
             .parked
-            .waiting_on(tp)
+            .waiting_on(tp, replicas)
             .into_iter()
             .filter(|(_, parked)| match parked {
                 Parked::Consumer { request, .. } => self.consumer_fetchable(request),

@@ -8,7 +8,7 @@
 //! cost more than the rest of the fetch, so they are kept in a short list and asked, by a
 //! binary search of their partitions (in partition order), whether they wait on a partition.
 
-use crate::ids::{NodeId, TopicPartition};
+use crate::ids::{BrokerId, NodeId, TopicPartition};
 use crate::msg::{FetchRequest, ReplicaFetchRequest};
 use std::collections::BTreeMap;
 
@@ -25,8 +25,8 @@ pub struct Purgatory {
     by_id: BTreeMap<u64, (Parked, Vec<TopicPartition>)>,
     /// Consumer fetch ids waiting on each partition, in increasing order (ids only grow).
     by_partition: BTreeMap<TopicPartition, Vec<u64>>,
-    /// Parked follower fetch ids, in increasing order.
-    followers: Vec<u64>,
+    /// Parked follower fetch ids with their follower, in increasing id order.
+    followers: Vec<(u64, BrokerId)>,
 }
 
 fn consumer_partitions(request: &FetchRequest) -> Vec<TopicPartition> {
@@ -50,7 +50,7 @@ impl Purgatory {
                     (request.partitions.windows(2)).all(|pair| pair[0].tp < pair[1].tp),
                     "a follower fetch lists its partitions in partition order"
                 );
-                self.followers.push(id);
+                self.followers.push((id, request.replica));
                 Vec::new()
             }
         };
@@ -63,7 +63,7 @@ impl Purgatory {
     pub fn remove(&mut self, id: u64) -> Option<Parked> {
         let (parked, partitions) = self.by_id.remove(&id)?;
         if matches!(parked, Parked::Follower { .. }) {
-            self.followers.retain(|&follower| follower != id);
+            self.followers.retain(|&(follower, _)| follower != id);
         }
         for tp in partitions {
             if let Some(ids) = self.by_partition.get_mut(&tp) {
@@ -78,13 +78,24 @@ impl Purgatory {
         Some(parked)
     }
 
-    /// The fetches waiting on `tp`, oldest first.
-    pub fn waiting_on(&self, tp: TopicPartition) -> Vec<(u64, &Parked)> {
+    /// The fetches waiting on `tp`, oldest first. `replicas` are `tp`'s replicas: a follower
+    /// fetches only partitions it holds a replica of, so other followers' fetches are not
+    /// looked at (checked in debug builds).
+    pub fn waiting_on(&self, tp: TopicPartition, replicas: &[BrokerId]) -> Vec<(u64, &Parked)> {
         let consumers = self.by_partition.get(&tp).map_or(&[][..], Vec::as_slice);
-        let followers = self.followers.iter().copied().filter(|id| {
+        let asks_for = |id: &u64| {
             matches!(&self.by_id[id].0, Parked::Follower { request }
                 if request.partitions.binary_search_by_key(&tp, |partition| partition.tp).is_ok())
-        });
+        };
+        debug_assert!(
+            (self.followers.iter())
+                .all(|(id, follower)| replicas.contains(follower) || !asks_for(id)),
+            "a follower fetch asks for {tp:?}, which it holds no replica of"
+        );
+        let followers = (self.followers.iter())
+            .filter(|(_, follower)| replicas.contains(follower))
+            .map(|&(id, _)| id)
+            .filter(asks_for);
         let mut ids: Vec<u64> = consumers.iter().copied().chain(followers).collect();
         ids.sort_unstable();
         ids.into_iter().map(|id| (id, &self.by_id[&id].0)).collect()
