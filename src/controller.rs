@@ -64,11 +64,24 @@ impl Controller {
     }
 
     pub fn on_heartbeat(&mut self, ctx: &mut Ctx, broker: BrokerId, incarnation: u32) {
-        // A restarted process registers anew: its old registration is fenced first, as KRaft
-        // does when a broker comes back with a new incarnation before its session expired.
-        if incarnation > self.incarnations[broker.0 as usize] {
+        let registered = self.incarnations[broker.0 as usize];
+        if incarnation < registered {
+            // Sent by a process that has died since.
+            return;
+        }
+        if incarnation > registered {
+            // A restarted process registers anew. KRaft refuses it (DUPLICATE_BROKER_REGISTRATION)
+            // while the old process's session is valid; the broker retries at each heartbeat
+            // until that session lapses and the old registration is fenced.
+            if !self.fenced[broker.0 as usize] {
+                return;
+            }
             self.incarnations[broker.0 as usize] = incarnation;
-            self.on_session_expired(ctx, broker);
+            ctx.send(
+                NodeId::Controller,
+                NodeId::Broker(broker),
+                Message::BrokerRegistered,
+            );
         }
         ctx.set_session_expiry(broker, ctx.now_ns + BROKER_SESSION_TIMEOUT_NS);
         if self.fenced[broker.0 as usize] {
@@ -159,8 +172,16 @@ impl Controller {
         true
     }
 
-    /// A leader's ISR change, accepted only against the current leader and partition epochs.
-    pub fn on_alter_partition(&mut self, ctx: &mut Ctx, from: BrokerId, proposal: PartitionState) {
+    /// A leader's ISR change, accepted only against the current leader and partition epochs, and
+    /// (KIP-903) only if every added member fetched as its current registration: a fetch a
+    /// restarted broker's previous process sent must not bring its emptied log into the ISR.
+    pub fn on_alter_partition(
+        &mut self,
+        ctx: &mut Ctx,
+        from: BrokerId,
+        proposal: PartitionState,
+        broker_epochs: &[(BrokerId, u32)],
+    ) {
         let tp = proposal.tp;
         let Some(state) = self.partitions.get_mut(&tp) else {
             return;
@@ -174,6 +195,14 @@ impl Controller {
             .any(|broker| !state.isr.contains(broker) && self.fenced[broker.0 as usize]);
         if !current || joins_fenced || proposal.isr.is_empty() {
             let reply = Message::AlterPartitionResponse(tp, Err(ErrorCode::InvalidUpdateVersion));
+            ctx.send(NodeId::Controller, NodeId::Broker(from), reply);
+            return;
+        }
+        let joins_stale = broker_epochs.iter().any(|&(broker, epoch)| {
+            !state.isr.contains(&broker) && epoch != self.incarnations[broker.0 as usize]
+        });
+        if joins_stale {
+            let reply = Message::AlterPartitionResponse(tp, Err(ErrorCode::IneligibleReplica));
             ctx.send(NodeId::Controller, NodeId::Broker(from), reply);
             return;
         }

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     InvalidProducerEpoch,
     /// The AlterPartition was based on a stale leader or partition epoch.
     InvalidUpdateVersion,
+    /// The AlterPartition adds a replica whose broker epoch is not its current registration.
+    IneligibleReplica,
     /// The client's view of a connection that was closed (request timeout or a dropped link).
     NetworkException,
 }
@@ -122,11 +124,15 @@ pub enum Message {
     GroupReply(GroupResponse),
     ReplicaFetchRequest(ReplicaFetchRequest),
     ReplicaFetchResponse(ReplicaFetchResponse),
-    /// A partition leader asks the controller to change the ISR.
-    AlterPartition(PartitionState),
+    /// A partition leader asks the controller to change the ISR: the proposed state, and the
+    /// broker epoch each ISR member fetched with (KIP-903).
+    AlterPartition(PartitionState, Vec<(BrokerId, u32)>),
     AlterPartitionResponse(TopicPartition, Result<PartitionState, ErrorCode>),
     /// A broker's heartbeat, with its incarnation (how many times its process started).
     BrokerHeartbeat(BrokerId, u32),
+    /// The controller accepted a restarted broker process's registration; until then that
+    /// process acts on no metadata.
+    BrokerRegistered,
     /// The controller pushes partition states, and the brokers it has fenced, to brokers.
     MetadataUpdate(Vec<PartitionState>, Vec<BrokerId>),
     MetadataRequest,
@@ -187,6 +193,8 @@ pub struct ReplicaFetchPartition {
 #[derive(Debug, Clone)]
 pub struct ReplicaFetchRequest {
     pub replica: BrokerId,
+    /// The follower process's incarnation (Kafka's broker epoch, KIP-903).
+    pub broker_epoch: u32,
     pub partitions: Vec<ReplicaFetchPartition>,
 }
 
@@ -204,6 +212,9 @@ pub struct ReplicaFetched {
 
 #[derive(Debug, Clone)]
 pub struct ReplicaFetchResponse {
+    /// The requester's broker epoch: an answer to an earlier incarnation went to a connection
+    /// that died with that process.
+    pub broker_epoch: u32,
     pub partitions: Vec<ReplicaFetched>,
 }
 
@@ -476,10 +487,12 @@ impl Message {
                     .map(|partition| &partition.batches);
                 data_bytes(batches, response.partitions.len())
             }
-            Message::AlterPartition(_) | Message::AlterPartitionResponse(..) => {
+            Message::AlterPartition(..) | Message::AlterPartitionResponse(..) => {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES
             }
-            Message::BrokerHeartbeat(..) | Message::MetadataRequest => HEADER_BYTES,
+            Message::BrokerHeartbeat(..) | Message::BrokerRegistered | Message::MetadataRequest => {
+                HEADER_BYTES
+            }
             Message::FindTxnCoordinator { .. } | Message::FindTxnCoordinatorReply { .. } => {
                 HEADER_BYTES + MEMBER_ID_BYTES
             }

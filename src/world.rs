@@ -608,6 +608,7 @@ impl World {
             self.dispatch(at_ns, event);
         }
         self.controller.finish(end_ns);
+        self.settle_offline_partitions();
         self.check_replicas_agree();
         self.check_read_committed();
         self.metrics.finish();
@@ -922,9 +923,9 @@ impl World {
                     self.controller.on_heartbeat(&mut ctx, broker, incarnation);
                     self.place_coordinators(now_ns);
                 }
-                (NodeId::Broker(broker), Message::AlterPartition(proposal)) => {
+                (NodeId::Broker(broker), Message::AlterPartition(proposal, broker_epochs)) => {
                     self.controller
-                        .on_alter_partition(&mut ctx, broker, proposal);
+                        .on_alter_partition(&mut ctx, broker, proposal, &broker_epochs);
                 }
                 (_, other) => panic!("controller got an unexpected message: {other:?}"),
             },
@@ -967,33 +968,87 @@ impl World {
             ledger.appended(broker, *epoch, batch);
         }
         for (tp, epoch) in effects.became_leader {
-            let new_log = self.brokers[broker.0 as usize]
-                .replica(tp)
-                .map(|replica| &replica.log);
-            let old_log = ledger
-                .authority(tp)
-                .filter(|&old| old != broker)
-                .and_then(|old| self.brokers[old.0 as usize].replica(tp))
-                .map(|replica| &replica.log);
-            match (old_log, new_log) {
-                (Some(old_log), Some(new_log)) => {
-                    // The new leader's log may hold batches the old log of record lacks (found
-                    // by `kafkasim check`: a follower kept an unacknowledged suffix of an older
-                    // epoch that a short-lived leader never had): from where the two logs part,
-                    // the old batches leave the ledger and the new leader's enter it.
-                    let parted = parting_offset(old_log, new_log);
-                    ledger.leader_changed(tp, broker, epoch, old_log.batches_from(parted));
-                    for batch in new_log.batches_from(parted) {
-                        ledger.appended(broker, epoch, batch);
-                    }
+            self.follow_new_leader(tp, broker, epoch);
+        }
+        self.metrics.ledger.truncated_records += effects.truncated;
+    }
+
+    /// The ledger's log of record for `tp` moves to `broker`'s log (leader at `epoch`).
+    fn follow_new_leader(&mut self, tp: TopicPartition, broker: BrokerId, epoch: u32) {
+        let ledger = &mut self.metrics.ledger;
+        let new_log = self.brokers[broker.0 as usize]
+            .replica(tp)
+            .map(|replica| &replica.log);
+        let old_log = ledger
+            .authority(tp)
+            .filter(|&old| old != broker)
+            .and_then(|old| self.brokers[old.0 as usize].replica(tp))
+            .map(|replica| &replica.log);
+        match (old_log, new_log) {
+            (Some(old_log), Some(new_log)) => {
+                // The new leader's log may hold batches the old log of record lacks (found
+                // by `kafkasim check`: a follower kept an unacknowledged suffix of an older
+                // epoch that a short-lived leader never had): from where the two logs part,
+                // the old batches leave the ledger and the new leader's enter it.
+                let parted = parting_offset(old_log, new_log);
+                ledger.leader_changed(tp, broker, epoch, old_log.batches_from(parted));
+                for batch in new_log.batches_from(parted) {
+                    ledger.appended(broker, epoch, batch);
                 }
-                (Some(old_log), None) => {
-                    ledger.leader_changed(tp, broker, epoch, old_log.batches_from(0));
-                }
-                _ => ledger.leader_changed(tp, broker, epoch, std::iter::empty()),
+            }
+            (Some(old_log), None) => {
+                ledger.leader_changed(tp, broker, epoch, old_log.batches_from(0));
+            }
+            _ => ledger.leader_changed(tp, broker, epoch, std::iter::empty()),
+        }
+    }
+
+    /// At the end of the run, a partition whose log of record sits on a broker that no longer
+    /// leads it (crashed, or restarted and not yet re-registered) is judged as its next leader
+    /// will hold it. Whether that broker stays down (fenced after `broker.session.timeout.ms`)
+    /// or comes back (re-registration fences its old incarnation), the controller takes it out
+    /// of a larger ISR and elects the first other ISR replica. Without
+    /// this, records a power loss took from a crashed leader counted as lost although an in-sync
+    /// follower still held them (found by `kafkasim check`).
+    fn settle_offline_partitions(&mut self) {
+        let mut moves = Vec::new();
+        for state in self.controller.states() {
+            let Some(authority) = self.metrics.ledger.authority(state.tp) else {
+                continue;
+            };
+            let holder = &self.brokers[authority.0 as usize];
+            let leads = holder.alive
+                && holder
+                    .replica(state.tp)
+                    .is_some_and(|replica| replica.leader_state().is_some());
+            if leads {
+                continue;
+            }
+            if let Some(leader) = state.leader.filter(|&leader| leader != authority) {
+                // Elected already; the news had not reached the new leader.
+                moves.push((state.tp, leader, state.leader_epoch));
+                continue;
+            }
+            if state.isr.len() < 2 {
+                continue;
+            }
+            let others = || {
+                state
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|broker| *broker != authority && state.isr.contains(broker))
+            };
+            let next = others()
+                .find(|broker| self.brokers[broker.0 as usize].alive)
+                .or_else(|| others().next());
+            if let Some(next) = next {
+                moves.push((state.tp, next, state.leader_epoch + 1));
             }
         }
-        ledger.truncated_records += effects.truncated;
+        for (tp, broker, epoch) in moves {
+            self.follow_new_leader(tp, broker, epoch);
+        }
     }
 
     fn metrics_tick(&mut self, now_ns: u64) {

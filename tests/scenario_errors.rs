@@ -666,3 +666,34 @@ fn every_wrong_type_is_reported_at_once() {
     );
     assert!(!stderr.contains("missing"), "{stderr}");
 }
+
+#[test]
+fn validate_checks_the_check_section_and_prints_it_resolved() {
+    let scenario = with(base(), |s| {
+        s["check"] = json!({ "faults": ["brokr-crash"] });
+    });
+    expect_error(
+        "bad_check_section",
+        &scenario,
+        &[],
+        &[
+            "check.faults[0]",
+            "\"brokr-crash\"",
+            "did you mean \"broker-crash\"",
+            "broker-power-loss",
+        ],
+    );
+    let scenario = with(base(), |s| {
+        s["check"] =
+            json!({ "faults": ["broker-stall"], "faults_per_run": { "min": 2, "max": 4 } });
+    });
+    let text = serde_json::to_string_pretty(&scenario).unwrap_or_default();
+    let outcome = validate_text("good_check_section", &text, &[]);
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+    let resolved: Value = serde_json::from_str(&outcome.stdout).expect("JSON on stdout");
+    assert_eq!(resolved["check"]["faults"], json!(["broker-stall"]));
+    assert_eq!(
+        resolved["check"]["faults_per_run"],
+        json!({ "min": 2, "max": 4 })
+    );
+}

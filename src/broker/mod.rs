@@ -96,6 +96,10 @@ pub struct Broker {
     connections: BTreeMap<NodeId, Connection>,
     /// Times this broker's process has started; a new one re-registers with the controller.
     incarnation: u32,
+    /// Whether the controller accepted this process's registration. A restarted process
+    /// ignores metadata until then: partition states from before its crash would make it lead
+    /// again, with whatever its log kept, at the old leader epoch.
+    registered: bool,
     /// Batches this recent are kept from trimming: a scheduled power loss may take them.
     pub unflushed_window_ns: u64,
 }
@@ -145,6 +149,7 @@ impl Broker {
             fenced: Vec::new(),
             connections: BTreeMap::new(),
             incarnation: 0,
+            registered: true,
             unflushed_window_ns: 0,
         }
     }
@@ -324,6 +329,8 @@ impl Broker {
             Message::AlterPartitionResponse(tp, result) => {
                 self.handle_alter_partition_response(ctx, tp, result)
             }
+            Message::BrokerRegistered => self.registered = true,
+            Message::MetadataUpdate(..) if !self.registered => {}
             Message::MetadataUpdate(states, fenced) => {
                 self.fenced = fenced;
                 self.handle_metadata_update(ctx, states, &mut effects);
@@ -756,7 +763,12 @@ impl Broker {
                 has_answer = true;
                 continue;
             }
-            replica.update_follower(follower, partition.fetch_offset, ctx.now_ns);
+            replica.update_follower(
+                follower,
+                request.broker_epoch,
+                partition.fetch_offset,
+                ctx.now_ns,
+            );
             let still_needed = self
                 .config
                 .replica_fetch_min_bytes
@@ -822,7 +834,10 @@ impl Broker {
         self.respond(
             ctx,
             to,
-            Message::ReplicaFetchResponse(ReplicaFetchResponse { partitions }),
+            Message::ReplicaFetchResponse(ReplicaFetchResponse {
+                broker_epoch: request.broker_epoch,
+                partitions,
+            }),
         );
     }
 
@@ -894,10 +909,10 @@ impl Broker {
         response: ReplicaFetchResponse,
         effects: &mut Effects,
     ) {
-        self.fetch_in_flight.insert(leader, false);
-        if !self.alive {
+        if !self.alive || response.broker_epoch != self.incarnation {
             return;
         }
+        self.fetch_in_flight.insert(leader, false);
         let mut errors = false;
         for fetched in response.partitions {
             let Some(replica) = self.replicas.get_mut(&fetched.tp) else {
@@ -1002,6 +1017,7 @@ impl Broker {
         );
         let request = ReplicaFetchRequest {
             replica: self.id,
+            broker_epoch: self.incarnation,
             partitions,
         };
         ctx.send(
@@ -1045,11 +1061,15 @@ impl Broker {
             isr: isr.clone(),
             replicas: replica.replicas.clone(),
         };
+        let broker_epochs = isr
+            .iter()
+            .filter_map(|member| Some((*member, leader.followers.get(member)?.broker_epoch)))
+            .collect();
         replica.set_pending_isr(isr, ctx.now_ns);
         ctx.send(
             self.node(),
             NodeId::Controller,
-            Message::AlterPartition(proposal),
+            Message::AlterPartition(proposal, broker_epochs),
         );
     }
 
@@ -1199,10 +1219,11 @@ impl Broker {
         lost
     }
 
-    /// The process starts again; it learns its roles from the controller's next update.
+    /// The process starts again; it learns its roles from the controller once registered.
     pub fn restart(&mut self, now_ns: u64) {
         self.alive = true;
         self.incarnation += 1;
+        self.registered = false;
         self.stalled_until_ns = now_ns;
         self.io_threads_free_ns
             .iter_mut()

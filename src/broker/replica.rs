@@ -15,6 +15,8 @@ const PRODUCER_BATCHES_RETAINED: usize = 5;
 /// What the leader knows of one follower (Kafka's `Replica` state).
 #[derive(Debug, Clone, Default)]
 pub struct FollowerState {
+    /// The broker epoch (process incarnation) of the follower's latest fetch.
+    pub broker_epoch: u32,
     /// None until the follower's first fetch to this leader.
     pub log_end_offset: Option<u64>,
     pub last_fetch_ns: u64,
@@ -379,6 +381,7 @@ impl Replica {
             .map(|&broker| {
                 let in_isr = state.isr.contains(&broker);
                 let follower = FollowerState {
+                    broker_epoch: 0,
                     log_end_offset: None,
                     last_fetch_ns: 0,
                     last_fetch_leader_end_offset: 0,
@@ -399,7 +402,13 @@ impl Replica {
     }
 
     /// Kafka's `Replica.updateFetchStateOrThrow` on the leader, for a follower's fetch.
-    pub fn update_follower(&mut self, follower: BrokerId, fetch_offset: u64, now_ns: u64) {
+    pub fn update_follower(
+        &mut self,
+        follower: BrokerId,
+        broker_epoch: u32,
+        fetch_offset: u64,
+        now_ns: u64,
+    ) {
         let leader_end = self.log.log_end_offset;
         let Role::Leader(leader) = &mut self.role else {
             return;
@@ -415,6 +424,7 @@ impl Replica {
         } else if fetch_offset >= state.last_fetch_leader_end_offset {
             state.last_caught_up_ns = state.last_caught_up_ns.max(state.last_fetch_ns);
         }
+        state.broker_epoch = broker_epoch;
         state.last_fetch_leader_end_offset = leader_end;
         state.last_fetch_ns = now_ns;
         state.log_end_offset = Some(fetch_offset.min(leader_end));

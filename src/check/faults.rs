@@ -10,19 +10,37 @@ use serde_json::{json, Value};
 /// Linux writes dirty pages back after about 30 s: a power loss drops at most that much.
 const POWER_LOSS_WINDOW_MS_MAX: u64 = 30_000;
 
+/// Where a schedule's choices come from: the seed's random stream, or, in property tests, a
+/// generated list of numbers that proptest can shrink (fewer, earlier, shorter faults).
+pub trait Choices {
+    /// A whole number below `bound` (> 0).
+    fn below(&mut self, bound: u64) -> u64;
+}
+
+impl Choices for SimRng {
+    fn below(&mut self, bound: u64) -> u64 {
+        SimRng::below(self, bound)
+    }
+}
+
 /// The timeline entries of one seed's faults (a crash and its restart are two entries).
 pub fn draw(spec: &CheckSpec, scenario: &Scenario, seed: u64) -> Vec<Value> {
     let mut rng = SimRng::new(seed, StreamKind::Faults, 0, Purpose::FaultSchedule);
+    draw_with(spec, scenario, &mut rng)
+}
+
+/// The timeline entries of a schedule whose choices come from `rng`.
+pub fn draw_with(spec: &CheckSpec, scenario: &Scenario, rng: &mut impl Choices) -> Vec<Value> {
     let mut entries = Vec::new();
     if spec.faults.is_empty() {
         return entries;
     }
     let mut busy = broker_busy_ms(scenario, spec.duration_ms);
-    let count = uniform(&mut rng, spec.faults_per_run);
+    let count = uniform(rng, spec.faults_per_run);
     for _ in 0..count {
         let kind = &spec.faults[rng.below(spec.faults.len() as u64) as usize];
-        let at_ms = uniform(&mut rng, spec.start_ms);
-        let duration_ms = uniform(&mut rng, spec.fault_duration_ms);
+        let at_ms = uniform(rng, spec.start_ms);
+        let duration_ms = uniform(rng, spec.fault_duration_ms);
         // A restart (or any entry) must fall within the run: a fault reaching past the end
         // lasts until the end.
         let window = (at_ms, (at_ms + duration_ms).min(spec.duration_ms));
@@ -48,7 +66,7 @@ pub fn draw(spec: &CheckSpec, scenario: &Scenario, seed: u64) -> Vec<Value> {
         if exclusive {
             busy[broker as usize].push(window);
         }
-        entries.extend(fault(&mut rng, kind, broker, window, scenario));
+        entries.extend(fault(rng, kind, broker, window, scenario));
     }
     entries
 }
@@ -87,12 +105,12 @@ fn broker_busy_ms(scenario: &Scenario, end_ms: u64) -> Vec<Vec<(u64, u64)>> {
 }
 
 /// Uniform whole number in the inclusive span.
-fn uniform(rng: &mut SimRng, span: Span) -> u64 {
+fn uniform(rng: &mut impl Choices, span: Span) -> u64 {
     span.min + rng.below(span.max - span.min + 1)
 }
 
 fn fault(
-    rng: &mut SimRng,
+    rng: &mut impl Choices,
     kind: &str,
     broker: u32,
     (at_ms, end_ms): (u64, u64),
@@ -157,7 +175,7 @@ fn fault(
 }
 
 /// A group with at least one initial member, if any.
-fn pick_group(rng: &mut SimRng, scenario: &Scenario) -> Option<usize> {
+fn pick_group(rng: &mut impl Choices, scenario: &Scenario) -> Option<usize> {
     let candidates: Vec<usize> = (0..scenario.consumer_groups.len())
         .filter(|&group| scenario.consumer_groups[group].members > 0)
         .collect();

@@ -106,7 +106,19 @@ impl Plan {
 
     /// Draws `seed`'s faults, runs the scenario with them and verifies the run.
     pub fn run_seed(&self, seed: u64) -> Result<SeedOutcome, UserError> {
-        let faults = faults::draw(&self.spec, &self.base, seed);
+        self.run_faults(seed, faults::draw(&self.spec, &self.base, seed))
+    }
+
+    /// Runs the scenario under `seed` with the fault schedule `choices` make, and verifies it.
+    pub fn run_choices(
+        &self,
+        seed: u64,
+        choices: &mut impl faults::Choices,
+    ) -> Result<SeedOutcome, UserError> {
+        self.run_faults(seed, faults::draw_with(&self.spec, &self.base, choices))
+    }
+
+    fn run_faults(&self, seed: u64, faults: Vec<Value>) -> Result<SeedOutcome, UserError> {
         let repro = self.repro_tree(seed, &faults);
         let text = serde_json::to_string_pretty(&repro).expect("a JSON tree prints");
         let source = format!("{} (check seed {seed})", self.base.name);

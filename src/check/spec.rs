@@ -28,14 +28,14 @@ const DEFAULT_KINDS: [&str; 6] = [
 ];
 
 /// An inclusive integer range `{ "min": a, "max": b }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Span {
     pub min: u64,
     pub max: u64,
 }
 
 /// The resolved `check` section.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CheckSpec {
     /// Fault kinds to draw from (each equally likely).
     pub faults: Vec<String>,
