@@ -131,6 +131,10 @@ impl PartitionLog {
             );
             return bytes;
         }
+        if offset >= limit_offset {
+            // The batch holding `offset` ends above it, so above the limit too.
+            return 0;
+        }
         let mut bytes = 0;
         for batch in self.batches.range(self.first_batch_at_or_after(offset)..) {
             if bytes >= cap || batch.next_offset() > limit_offset {
@@ -188,8 +192,8 @@ impl PartitionLog {
     ) -> Vec<LogBatch> {
         let mut taken = Vec::new();
         if offset >= limit_offset {
-            // Caught up (most partitions of a follower's fetch): no batch ends at or below the
-            // limit past `offset`, so skip the search.
+            // A caught-up reader (most of a wide fetch): the batch holding `offset` ends above
+            // the limit, so nothing is read; answered without touching the (cold) log.
             return taken;
         }
         let mut bytes = 0;
@@ -227,6 +231,11 @@ impl PartitionLog {
             self.log_start_offset = batch.next_offset();
         }
         self.refresh_front();
+    }
+
+    /// Whether `trim_before(offset, _)` would find nothing to drop, whatever the time.
+    pub fn nothing_to_trim_below(&self, offset: u64) -> bool {
+        offset < self.front_next_offset
     }
 
     fn refresh_front(&mut self) {

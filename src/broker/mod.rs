@@ -84,8 +84,6 @@ pub struct Broker {
     metadata: BTreeMap<TopicPartition, PartitionState>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
     readers_of_topic: Vec<Vec<usize>>,
-    /// Latest committed offset of each group per partition.
-    group_positions: BTreeMap<(TopicPartition, usize), u64>,
     parked: Purgatory,
     delayed: BTreeMap<u64, DelayedProduce>,
     next_park_id: u64,
@@ -144,7 +142,6 @@ impl Broker {
             followed: BTreeMap::new(),
             metadata: BTreeMap::new(),
             readers_of_topic,
-            group_positions: BTreeMap::new(),
             parked: Purgatory::default(),
             delayed: BTreeMap::new(),
             next_park_id: 0,
@@ -667,6 +664,25 @@ impl Broker {
         )
     }
 
+    /// A shortcut for `follower_fetchable` when `tp` just got data: with the usual
+    /// `replica.fetch.min.bytes` of 1, a follower fetch that can read `tp` is ready, since the
+    /// full count would stop at `tp` at the latest. False means "look at every partition".
+    fn follower_wants(&self, request: &ReplicaFetchRequest, tp: TopicPartition) -> bool {
+        if self.config.replica_fetch_min_bytes > 1 {
+            return false;
+        }
+        let Ok(position) = (request.partitions).binary_search_by_key(&tp, |partition| partition.tp)
+        else {
+            return false;
+        };
+        self.replicas
+            .get(&tp)
+            .filter(|replica| replica.is_leader())
+            .is_some_and(|replica| {
+                request.partitions[position].fetch_offset < replica.log.log_end_offset
+            })
+    }
+
     fn respond_fetch(&mut self, ctx: &mut Ctx, to: NodeId, request: FetchRequest) {
         let mut remaining_bytes = request.max_bytes;
         let mut partitions = Vec::with_capacity(request.partitions.len());
@@ -854,12 +870,19 @@ impl Broker {
 
     /// Answers parked fetches that now have something for them.
     fn complete_parked(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+        let replicas = self
+            .replicas
+            .get(&tp)
+            .map_or(&[][..], |replica| &replica.replicas);
         let ready: Vec<u64> = self
             .parked
-            .waiting_on(tp)
+            .waiting_on(tp, replicas)
+            .into_iter()
             .filter(|(_, parked)| match parked {
                 Parked::Consumer { request, .. } => self.consumer_fetchable(request),
-                Parked::Follower { request } => self.follower_fetchable(request),
+                Parked::Follower { request } => {
+                    self.follower_wants(request, tp) || self.follower_fetchable(request)
+                }
             })
             .map(|(id, _)| id)
             .collect();
@@ -872,8 +895,9 @@ impl Broker {
 
     /// A group committed an offset (the coordinator told the world, which tells the leader).
     pub fn group_committed(&mut self, tp: TopicPartition, group: usize, offset: u64, now_ns: u64) {
-        let position = self.group_positions.entry((tp, group)).or_insert(0);
-        *position = (*position).max(offset);
+        if let Some(replica) = self.replicas.get_mut(&tp) {
+            replica.note_group_commit(group, offset);
+        }
         self.trim_unread(tp, now_ns);
     }
 
@@ -1222,16 +1246,34 @@ impl Broker {
         let Some(leader) = replica.leader_state() else {
             return;
         };
-        let mut trim_to = replica.log.high_watermark;
-        for broker in &replica.replicas {
-            if let Some(follower) = leader.followers.get(broker) {
-                trim_to = trim_to.min(follower.log_end_offset.unwrap_or(0));
+        // Called for every partition of every follower fetch: each bound is checked against
+        // the first batch's end as it is found, so most calls stop before touching cold data.
+        let log = &replica.log;
+        let mut trim_to = log.high_watermark;
+        if log.nothing_to_trim_below(trim_to) {
+            return;
+        }
+        for (broker, follower) in leader.followers.iter() {
+            let end = follower.log_end_offset.unwrap_or(0);
+            if end < trim_to && replica.replicas.contains(broker) {
+                trim_to = end;
+                if log.nothing_to_trim_below(trim_to) {
+                    return;
+                }
             }
         }
-        for &group in readers {
-            let position = self.group_positions.get(&(tp, group)).copied().unwrap_or(0);
-            trim_to = trim_to.min(position);
-        }
+        let floor = match replica.readers_floor {
+            Some(floor) => floor,
+            None => {
+                let floor = (readers.iter())
+                    .map(|&group| replica.group_position(group))
+                    .min()
+                    .unwrap_or(u64::MAX);
+                replica.readers_floor = Some(floor);
+                floor
+            }
+        };
+        trim_to = trim_to.min(floor);
         replica
             .log
             .trim_before(trim_to, now_ns.saturating_sub(self.unflushed_window_ns));

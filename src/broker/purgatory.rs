@@ -1,8 +1,14 @@
 //! Kafka's fetch purgatory: fetches waiting for data, from consumers and followers, found by
 //! the partitions they wait on. A broker with hundreds of parked fetches must not look at all
 //! of them each time one partition gets data.
+//!
+//! Consumer fetches name a few partitions each and are indexed by partition. A follower fetch
+//! names every partition its broker follows from this leader (thousands in a wide cluster), and
+//! at most one per follower broker is parked: indexing each of its partitions on every park
+//! cost more than the rest of the fetch, so they are kept in a short list and asked, by a
+//! binary search of their partitions (in partition order), whether they wait on a partition.
 
-use crate::ids::{NodeId, TopicPartition};
+use crate::ids::{BrokerId, NodeId, TopicPartition};
 use crate::msg::{FetchRequest, ReplicaFetchRequest};
 use std::collections::BTreeMap;
 
@@ -13,38 +19,42 @@ pub enum Parked {
     Follower { request: ReplicaFetchRequest },
 }
 
-impl Parked {
-    fn partitions(&self) -> Vec<TopicPartition> {
-        let mut partitions: Vec<TopicPartition> = match self {
-            Parked::Consumer { request, .. } => request
-                .partitions
-                .iter()
-                .map(|partition| partition.tp)
-                .collect(),
-            Parked::Follower { request } => request
-                .partitions
-                .iter()
-                .map(|partition| partition.tp)
-                .collect(),
-        };
-        partitions.sort();
-        partitions.dedup();
-        partitions
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct Purgatory {
-    /// Each fetch with the partitions it waits on.
+    /// Each fetch with the partitions it is indexed under (none for a follower fetch).
     by_id: BTreeMap<u64, (Parked, Vec<TopicPartition>)>,
-    /// Ids waiting on each partition, in increasing order (ids only grow); possibly empty.
+    /// Consumer fetch ids waiting on each partition, in increasing order (ids only grow);
+    /// possibly empty.
     by_partition: BTreeMap<TopicPartition, Vec<u64>>,
+    /// Parked follower fetch ids with their follower, in increasing id order.
+    followers: Vec<(u64, BrokerId)>,
+}
+
+fn consumer_partitions(request: &FetchRequest) -> Vec<TopicPartition> {
+    let mut partitions: Vec<TopicPartition> = request
+        .partitions
+        .iter()
+        .map(|partition| partition.tp)
+        .collect();
+    partitions.sort();
+    partitions.dedup();
+    partitions
 }
 
 impl Purgatory {
     /// Parks a fetch under `id`, which must exceed every id parked before.
     pub fn insert(&mut self, id: u64, parked: Parked) {
-        let partitions = parked.partitions();
+        let partitions = match &parked {
+            Parked::Consumer { request, .. } => consumer_partitions(request),
+            Parked::Follower { request } => {
+                debug_assert!(
+                    (request.partitions.windows(2)).all(|pair| pair[0].tp < pair[1].tp),
+                    "a follower fetch lists its partitions in partition order"
+                );
+                self.followers.push((id, request.replica));
+                Vec::new()
+            }
+        };
         for &tp in &partitions {
             self.by_partition.entry(tp).or_default().push(id);
         }
@@ -53,6 +63,9 @@ impl Purgatory {
 
     pub fn remove(&mut self, id: u64) -> Option<Parked> {
         let (parked, partitions) = self.by_id.remove(&id)?;
+        if matches!(parked, Parked::Follower { .. }) {
+            self.followers.retain(|&(follower, _)| follower != id);
+        }
         for tp in partitions {
             if let Some(ids) = self.by_partition.get_mut(&tp) {
                 // An emptied list stays: the partition will have waiters again, and keeping it
@@ -65,10 +78,27 @@ impl Purgatory {
         Some(parked)
     }
 
-    /// The fetches waiting on `tp`, oldest first.
-    pub fn waiting_on(&self, tp: TopicPartition) -> impl Iterator<Item = (u64, &Parked)> {
-        let ids = self.by_partition.get(&tp).map_or(&[][..], Vec::as_slice);
-        ids.iter().map(|id| (*id, &self.by_id[id].0))
+    /// The fetches waiting on `tp`, oldest first. `replicas` are `tp`'s replicas: a follower
+    /// fetches only partitions it holds a replica of, so other followers' fetches are not
+    /// looked at (checked in debug builds).
+    pub fn waiting_on(&self, tp: TopicPartition, replicas: &[BrokerId]) -> Vec<(u64, &Parked)> {
+        let consumers = self.by_partition.get(&tp).map_or(&[][..], Vec::as_slice);
+        let asks_for = |id: &u64| {
+            matches!(&self.by_id[id].0, Parked::Follower { request }
+                if request.partitions.binary_search_by_key(&tp, |partition| partition.tp).is_ok())
+        };
+        debug_assert!(
+            (self.followers.iter())
+                .all(|(id, follower)| replicas.contains(follower) || !asks_for(id)),
+            "a follower fetch asks for {tp:?}, which it holds no replica of"
+        );
+        let followers = (self.followers.iter())
+            .filter(|(_, follower)| replicas.contains(follower))
+            .map(|&(id, _)| id)
+            .filter(asks_for);
+        let mut ids: Vec<u64> = consumers.iter().copied().chain(followers).collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|id| (id, &self.by_id[&id].0)).collect()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
@@ -78,5 +108,6 @@ impl Purgatory {
     pub fn clear(&mut self) {
         self.by_id.clear();
         self.by_partition.clear();
+        self.followers.clear();
     }
 }

@@ -22,6 +22,9 @@ pub struct FollowerState {
     pub last_fetch_ns: u64,
     pub last_fetch_leader_end_offset: u64,
     pub last_caught_up_ns: u64,
+    /// Whether the follower is in the committed ISR (kept by `LeaderState::set_isr`), so a
+    /// fetch's expansion check need not look at the ISR.
+    pub in_isr: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -31,30 +34,78 @@ pub struct LeaderState {
     pub pending_isr: Option<Vec<BrokerId>>,
     pub pending_since_ns: u64,
     pub partition_epoch: u32,
-    pub followers: BTreeMap<BrokerId, FollowerState>,
+    pub followers: Followers,
     /// First offset of the current leader epoch.
     pub epoch_start_offset: u64,
 }
 
-impl LeaderState {
-    /// Whether `broker` is in the maximal ISR: the committed ISR plus any pending expansion (a
-    /// pending shrink still counts the old members). Asked for every follower on every fetch,
-    /// so the set is never built.
-    pub fn in_maximal_isr(&self, broker: BrokerId) -> bool {
-        self.isr.contains(&broker) || self.pending_isr.iter().flatten().any(|&b| b == broker)
+/// The followers' states in broker order: two or three entries, so a sorted vector (every
+/// follower fetch looks its state up, for every partition it fetches).
+#[derive(Debug, Clone, Default)]
+pub struct Followers(Vec<(BrokerId, FollowerState)>);
+
+impl FromIterator<(BrokerId, FollowerState)> for Followers {
+    fn from_iter<I: IntoIterator<Item = (BrokerId, FollowerState)>>(items: I) -> Self {
+        let mut followers: Vec<(BrokerId, FollowerState)> = items.into_iter().collect();
+        followers.sort_by_key(|&(broker, _)| broker);
+        followers.dedup_by_key(|&mut (broker, _)| broker);
+        Followers(followers)
+    }
+}
+
+impl Followers {
+    pub fn get(&self, broker: &BrokerId) -> Option<&FollowerState> {
+        (self.0.iter())
+            .find(|(candidate, _)| candidate == broker)
+            .map(|(_, state)| state)
     }
 
-    /// How many brokers the maximal ISR holds.
+    /// The state of `broker`, added (default) if absent.
+    pub fn entry_or_default(&mut self, broker: BrokerId) -> &mut FollowerState {
+        let found = (self.0).binary_search_by_key(&broker, |&(candidate, _)| candidate);
+        let position = match found {
+            Ok(position) => position,
+            Err(position) => {
+                self.0.insert(position, (broker, FollowerState::default()));
+                position
+            }
+        };
+        &mut self.0[position].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&BrokerId, &FollowerState)> {
+        self.0.iter().map(|(broker, state)| (broker, state))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut (BrokerId, FollowerState)> {
+        self.0.iter_mut()
+    }
+}
+
+impl LeaderState {
+    pub fn set_isr(&mut self, isr: Vec<BrokerId>) {
+        for (broker, follower) in self.followers.iter_mut() {
+            follower.in_isr = isr.contains(broker);
+        }
+        self.isr = isr;
+    }
+
+    /// Whether `broker` is in the maximal ISR: the committed ISR plus any pending expansion (a
+    /// pending shrink still counts the old members).
+    pub fn in_maximal_isr(&self, broker: &BrokerId) -> bool {
+        self.isr.contains(broker)
+            || self
+                .pending_isr
+                .as_ref()
+                .is_some_and(|isr| isr.contains(broker))
+    }
+
+    /// The size of the maximal ISR.
     pub fn maximal_isr_len(&self) -> usize {
-        let pending = self.pending_isr.as_deref().unwrap_or(&[]);
-        let added = pending
-            .iter()
-            .enumerate()
-            .filter(|&(index, broker)| {
-                !self.isr.contains(broker) && !pending[..index].contains(broker)
-            })
+        let pending_new = (self.pending_isr.iter().flatten())
+            .filter(|broker| !self.isr.contains(broker))
             .count();
-        self.isr.len() + added
+        self.isr.len() + pending_new
     }
 }
 
@@ -92,12 +143,19 @@ pub struct Replica {
     pub log: PartitionLog,
     pub leader_epoch: u32,
     /// (epoch, start offset) in increasing order.
-    pub epoch_cache: Vec<(u32, u64)>,
+    epoch_cache: Vec<(u32, u64)>,
+    /// `epoch_cache`'s last entry, kept beside it: every fetch of every partition asks for it.
+    last_epoch_entry: Option<(u32, u64)>,
     pub role: Role,
     pub replicas: Vec<BrokerId>,
     producers: BTreeMap<u64, ProducerEntry>,
     /// Open and ended transactions (the last stable offset, the aborted index).
     pub txns: TxnIndex,
+    /// Latest offset each group (by index) committed here, as told while leading.
+    group_positions: Vec<(usize, u64)>,
+    /// The lowest position among the groups reading this topic, once computed (a commit
+    /// clears it): trimming asks for it after every follower fetch.
+    pub readers_floor: Option<u64>,
 }
 
 fn next_sequence(sequence: i32) -> i32 {
@@ -114,10 +172,13 @@ impl Replica {
             log: PartitionLog::default(),
             leader_epoch: 0,
             epoch_cache: Vec::new(),
+            last_epoch_entry: None,
             role: Role::Follower { leader: None },
             replicas,
             producers: BTreeMap::new(),
             txns: TxnIndex::default(),
+            group_positions: Vec::new(),
+            readers_floor: None,
         }
     }
 
@@ -133,12 +194,15 @@ impl Replica {
     }
 
     pub fn last_epoch(&self) -> Option<u32> {
-        self.epoch_cache.last().map(|&(epoch, _)| epoch)
+        self.last_epoch_entry.map(|(epoch, _)| epoch)
     }
 
     /// The end offset of `epoch` in this log: the start of the next higher epoch, or the log end
     /// (Kafka's `LeaderEpochFileCache.endOffsetFor`). None if the epoch predates the cache.
     pub fn end_offset_for(&self, epoch: u32) -> Option<(u32, u64)> {
+        if let Some((last, _)) = self.last_epoch_entry.filter(|&(last, _)| last <= epoch) {
+            return Some((last, self.log.log_end_offset));
+        }
         let position = self
             .epoch_cache
             .iter()
@@ -154,6 +218,7 @@ impl Replica {
     fn note_epoch(&mut self, epoch: u32, start_offset: u64) {
         if self.last_epoch().is_none_or(|last| epoch > last) {
             self.epoch_cache.push((epoch, start_offset));
+            self.last_epoch_entry = Some((epoch, start_offset));
         }
     }
 
@@ -241,6 +306,22 @@ impl Replica {
         base_offset
     }
 
+    /// The latest offset `group` committed here (0 if none).
+    pub fn group_position(&self, group: usize) -> u64 {
+        (self.group_positions.iter())
+            .find(|&&(candidate, _)| candidate == group)
+            .map_or(0, |&(_, offset)| offset)
+    }
+
+    /// A group committed `offset`: positions only move forward.
+    pub fn note_group_commit(&mut self, group: usize, offset: u64) {
+        self.readers_floor = None;
+        match (self.group_positions.iter_mut()).find(|(candidate, _)| *candidate == group) {
+            Some((_, position)) => *position = (*position).max(offset),
+            None => self.group_positions.push((group, offset)),
+        }
+    }
+
     /// The last stable offset (KIP-98): below it no transaction is open.
     pub fn last_stable_offset(&self) -> u64 {
         self.txns.last_stable_offset(self.log.high_watermark)
@@ -251,6 +332,7 @@ impl Replica {
         let removed = self.log.truncate_to(offset);
         self.txns.truncated(self.log.log_end_offset);
         self.epoch_cache.retain(|&(_, start)| start < offset);
+        self.last_epoch_entry = self.epoch_cache.last().copied();
         // Model limit: producer state is trimmed of removed batches rather than rebuilt from a snapshot.
         for entry in self.producers.values_mut() {
             entry.batches.retain(|meta| meta.base_offset < offset);
@@ -271,7 +353,7 @@ impl Replica {
             if let Role::Leader(leader) = &mut self.role {
                 if state.leader_epoch == self.leader_epoch {
                     if state.partition_epoch >= leader.partition_epoch {
-                        leader.isr = state.isr.clone();
+                        leader.set_isr(state.isr.clone());
                         leader.partition_epoch = state.partition_epoch;
                         leader.pending_isr = None;
                     }
@@ -304,6 +386,7 @@ impl Replica {
                     last_fetch_ns: 0,
                     last_fetch_leader_end_offset: 0,
                     last_caught_up_ns: if in_isr { now_ns } else { 0 },
+                    in_isr,
                 };
                 (broker, follower)
             })
@@ -330,7 +413,12 @@ impl Replica {
         let Role::Leader(leader) = &mut self.role else {
             return;
         };
-        let state = leader.followers.entry(follower).or_default();
+        if leader.followers.get(&follower).is_none() {
+            // A follower not listed among the replicas at election (see `become_leader`).
+            let in_isr = leader.isr.contains(&follower);
+            leader.followers.entry_or_default(follower).in_isr = in_isr;
+        }
+        let state = leader.followers.entry_or_default(follower);
         if fetch_offset >= leader_end {
             state.last_caught_up_ns = state.last_caught_up_ns.max(now_ns);
         } else if fetch_offset >= state.last_fetch_leader_end_offset {
@@ -360,14 +448,14 @@ impl Replica {
             return false;
         }
         let mut new_hw = leader_end;
-        for (broker, follower) in &leader.followers {
+        for (broker, follower) in leader.followers.iter() {
             let end = follower.log_end_offset.unwrap_or(0);
             let caught_up = end == leader_end
                 || now_ns.saturating_sub(follower.last_caught_up_ns) <= lag_max_ns;
             // Kafka's `isReplicaIsrEligible`: a fenced broker is never about to join the ISR.
             let eligible =
                 caught_up && follower.log_end_offset.is_some() && !fenced.contains(broker);
-            let counts = eligible || leader.in_maximal_isr(*broker);
+            let counts = eligible || leader.in_maximal_isr(broker);
             if counts && end < new_hw {
                 new_hw = end;
             }
@@ -420,10 +508,15 @@ impl Replica {
     /// Kafka's `isFollowerInSync` check for expansion: the ISR to propose with `follower` added.
     pub fn expand_proposal(&self, follower: BrokerId) -> Option<Vec<BrokerId>> {
         let leader = self.leader_state()?;
-        if leader.pending_isr.is_some() || leader.isr.contains(&follower) {
+        if leader.pending_isr.is_some() {
             return None;
         }
-        let end = leader.followers.get(&follower)?.log_end_offset?;
+        let state = leader.followers.get(&follower)?;
+        debug_assert_eq!(state.in_isr, leader.isr.contains(&follower));
+        if state.in_isr {
+            return None;
+        }
+        let end = state.log_end_offset?;
         if end >= self.log.high_watermark && end >= leader.epoch_start_offset {
             let mut isr = leader.isr.clone();
             isr.push(follower);

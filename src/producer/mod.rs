@@ -577,6 +577,10 @@ impl Producer {
                 },
             );
         }
+        if self.txn.is_none() {
+            return u64::MAX;
+        }
+        // Counts every partition's queue: only transactional producers pay for it.
         let flushed = self.flushed();
         let topic = self.accumulator.config.topic;
         let Some(txn) = &mut self.txn else {
