@@ -494,7 +494,10 @@ fn survey_generated_scenarios_when_asked() {
         }
         if !violations.is_empty() {
             violating += 1;
-            eprintln!("case {case}: {violations:?}\n  scenario: {}", knobs.json());
+            eprintln!(
+                "case {case}: {violations:?}\n  reproducing scenario: {}",
+                outcome.repro
+            );
         }
         for anomaly in outcome
             .anomalies
@@ -629,4 +632,18 @@ fn a_newer_commit_never_overtakes_a_queued_older_one() {
         .filter(|anomaly| anomaly.promise.promised)
         .collect();
     assert!(promised.is_empty(), "{promised:?}");
+}
+
+/// Case 468 of the generated-scenario survey: brokers 1 and 2 crash at 5.421 s and 5.565 s. A
+/// consumer owning a partition without a leader got a metadata answer after its retry backoff
+/// had ended, and asked to be woken at the end of that backoff, in the past (the event queue
+/// asserts time never goes back; the run panicked). It now wakes at once.
+#[test]
+fn a_metadata_answer_after_the_backoff_wakes_the_consumer_at_once() {
+    let world = run_finding("check-finding-metadata-answer-after-backoff.json");
+    let anomalies = kafkasim::check::verify::verify(&world);
+    assert!(
+        anomalies.iter().all(|anomaly| anomaly.name != "invariant"),
+        "{anomalies:?}"
+    );
 }

@@ -1059,8 +1059,10 @@ impl Consumer {
         }
         let leaderless = self.owned.iter().any(|tp| self.leaders.get(tp).is_none());
         if leaderless && self.app == App::InPoll {
-            // Look again after the backoff: the election may not have happened yet.
-            ctx.set_consumer_wake(self.id, self.next_metadata_ns);
+            // Look again after the backoff: the election may not have happened yet. The answer
+            // may come after the backoff ended (found by `kafkasim check`, two brokers down), then
+            // at once.
+            ctx.set_consumer_wake(self.id, self.next_metadata_ns.max(ctx.now_ns));
         }
         // Only poll() sends fetches (Kafka's network thread never does): while the application
         // processes, the next fetch waits for its next poll.
