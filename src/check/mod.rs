@@ -57,12 +57,7 @@ impl Plan {
         let base = crate::scenario::load_str(text, source, &[], None)?;
         let mut tree: Value = serde_json::from_str(text)
             .map_err(|error| UserError::new(format!("{source}: {error}")))?;
-        let spec = CheckSpec::from_tree(
-            &tree,
-            base.duration_ns / 1_000_000,
-            !base.consumer_groups.is_empty(),
-        )
-        .map_err(|error| UserError::new(format!("{source}: {error}")))?;
+        let spec = CheckSpec::of_scenario(&tree, &base, source)?;
         if let Some(map) = tree.as_object_mut() {
             map.shift_remove("check");
         }

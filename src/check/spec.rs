@@ -58,6 +58,20 @@ const FIELDS: [&str; 5] = [
 ];
 
 impl CheckSpec {
+    /// The `check` section of `tree`, the file of `scenario`; `source` names it in messages.
+    pub fn of_scenario(
+        tree: &Value,
+        scenario: &crate::scenario::model::Scenario,
+        source: &str,
+    ) -> Result<Self, UserError> {
+        Self::from_tree(
+            tree,
+            scenario.duration_ns / 1_000_000,
+            !scenario.consumer_groups.is_empty(),
+        )
+        .map_err(|error| UserError::new(format!("{source}: {error}")))
+    }
+
     /// Reads `check` from the scenario tree; `duration_ms` is the scenario's run length and
     /// `has_groups` whether it has consumer groups (consumer faults need one).
     pub fn from_tree(tree: &Value, duration_ms: u64, has_groups: bool) -> Result<Self, UserError> {

@@ -21,12 +21,7 @@ pub fn execute(args: &ValidateArgs) -> Result<ExitCode, UserError> {
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
     if tree.get("check").is_some() {
-        let spec = CheckSpec::from_tree(
-            &tree,
-            scenario.duration_ns / 1_000_000,
-            !scenario.consumer_groups.is_empty(),
-        )
-        .map_err(|error| UserError::new(format!("{source}: {error}")))?;
+        let spec = CheckSpec::of_scenario(&tree, &scenario, &source)?;
         if let Some(map) = resolved.as_object_mut() {
             map.insert(
                 "check".to_string(),
