@@ -59,6 +59,11 @@ impl Controller {
         self.partitions.values()
     }
 
+    /// The process incarnation of `broker` whose registration the controller holds.
+    pub fn registered_incarnation(&self, broker: BrokerId) -> u32 {
+        self.incarnations[broker.0 as usize]
+    }
+
     pub fn is_fenced(&self, broker: BrokerId) -> bool {
         self.fenced[broker.0 as usize]
     }

@@ -1039,9 +1039,14 @@ impl World {
                     .copied()
                     .filter(|broker| *broker != authority && state.isr.contains(broker))
             };
-            let next = others()
-                .find(|broker| self.brokers[broker.0 as usize].alive)
-                .or_else(|| others().next());
+            // A process that is down, or restarted and not yet registered, leaves the ISR when
+            // its old session lapses; the next leader is one that stays.
+            let stays = |broker: &BrokerId| {
+                let process = &self.brokers[broker.0 as usize];
+                process.alive
+                    && process.incarnation() == self.controller.registered_incarnation(*broker)
+            };
+            let next = others().find(stays).or_else(|| others().next());
             if let Some(next) = next {
                 moves.push((state.tp, next, state.leader_epoch + 1));
             }

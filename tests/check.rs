@@ -647,3 +647,17 @@ fn a_metadata_answer_after_the_backoff_wakes_the_consumer_at_once() {
         "{anomalies:?}"
     );
 }
+
+/// Cases 1140 and 1788 of the 3,000-scenario survey: two replicas of t-2 (acks=all,
+/// min.insync.replicas=3) lose their page cache in turn, one of them everything, and both
+/// restart before the run ends, neither registered yet. The controller will fence both old
+/// sessions and elect the in-sync replica that never went down, which holds every
+/// acknowledged record; the ledger once judged t-2 by the restarted broker with the emptied
+/// log (676 and 894 records "lost").
+#[test]
+fn a_restarted_unregistered_replica_is_not_taken_for_the_next_leader() {
+    for case in [1140, 1788] {
+        let world = run_finding(&format!("check-finding-survey-case-{case}.json"));
+        assert_eq!(world.metrics.ledger.figures().lost_acked, 0, "case {case}");
+    }
+}
