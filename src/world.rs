@@ -1005,11 +1005,11 @@ impl World {
 
     /// At the end of the run, a partition whose log of record sits on a broker that no longer
     /// leads it (crashed, or restarted and not yet re-registered) is judged as its next leader
-    /// will hold it. Whether that broker stays down (fenced after `broker.session.timeout.ms`)
-    /// or comes back (re-registration fences its old incarnation), the controller takes it out
-    /// of a larger ISR and elects the first other ISR replica. Without
-    /// this, records a power loss took from a crashed leader counted as lost although an in-sync
-    /// follower still held them (found by `kafkasim check`).
+    /// will hold it. Whether that broker stays down or has restarted, its old registration is
+    /// fenced when its session lapses (`broker.session.timeout.ms`), and the controller takes it
+    /// out of a larger ISR and elects another ISR replica. Without this, records a power loss
+    /// took from a crashed leader counted as lost although an in-sync follower still held them
+    /// (found by `kafkasim check`).
     fn settle_offline_partitions(&mut self) {
         let mut moves = Vec::new();
         for state in self.controller.states() {
