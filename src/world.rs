@@ -21,6 +21,7 @@ use crate::producer::workload::ZIPF_KEYS_MAX;
 use crate::producer::{Producer, TxnPolicy};
 use crate::scenario::model::{Action, GroupProtocol, Keys, NodeRef, Scenario};
 use crate::sim::queue::EventQueue;
+use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::txn::{MarkerTarget, TxnCoordinator};
 use std::collections::BTreeMap;
 
@@ -442,6 +443,17 @@ impl World {
         let metadata = Metadata::new(scenario);
         let end_ns = scenario.duration_ns;
         let mut scenario = scenario.clone();
+        for (index, event) in scenario.timeline.iter_mut().enumerate() {
+            if event.jitter_ns > 0 {
+                let mut rng = SimRng::new(
+                    seed,
+                    StreamKind::Faults,
+                    index as u64,
+                    Purpose::TimelineJitter,
+                );
+                event.at_ns += rng.below(event.jitter_ns + 1);
+            }
+        }
         for event in &scenario.timeline {
             if let Action::ProducerStart { producer, .. } = event.action {
                 scenario.producers[producer].start_ns = event.at_ns;

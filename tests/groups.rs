@@ -386,6 +386,77 @@ fn lost_requests_time_out_after_request_timeout_and_are_retried() {
     assert_eq!(world.groups[0].failovers, 0);
 }
 
+/// A cooperative scale-out whose first round waits 4 s for a paused member: the two others go
+/// on processing all four of their partitions meanwhile.
+fn slow_cooperative_scale_out(commit: &str) -> World {
+    let config = json!({ "partition.assignment.strategy": "cooperative-sticky" });
+    let timeline = json!([
+        { "at_ms": 30500, "action": "consumer-pause", "group": "billing", "member": 2, "duration_ms": 4000 },
+        { "at_ms": 31000, "action": "consumer-join", "group": "billing" }
+    ]);
+    run(&base(3, config, commit, timeline))
+}
+
+/// For each partition the new member (consumer 3) took over: what its old owner processed of it
+/// beyond the last offset committed before the new member's first fetch could start.
+fn uncommitted_at_handover(world: &World) -> Vec<u64> {
+    spans_of(world, "consumer:billing:3")
+        .iter()
+        .map(|taken| {
+            let mut committed = 0;
+            let mut processed_end = 0;
+            for entry in trace(world) {
+                match *entry {
+                    TraceEntry::OffsetCommitted {
+                        at_ns,
+                        partition,
+                        offset,
+                        ..
+                    } if partition == taken.partition && at_ns <= taken.from_ns => {
+                        committed = offset;
+                    }
+                    TraceEntry::OffsetsProcessed {
+                        consumer,
+                        partition,
+                        end,
+                        ..
+                    } if partition == taken.partition && consumer != 3 => {
+                        processed_end = processed_end.max(end);
+                    }
+                    _ => {}
+                }
+            }
+            processed_end.saturating_sub(committed)
+        })
+        .collect()
+}
+
+#[test]
+fn cooperative_auto_commit_gives_partitions_up_without_committing_them() {
+    // Kafka's ConsumerCoordinator auto-commits in onJoinPrepare and then, under COOPERATIVE,
+    // goes on returning records of every owned partition while the round runs, with interval
+    // auto-commits skipped (poll returns before them during a rebalance). onJoinComplete revokes
+    // the partitions the assignment takes away without committing (only a user callback could).
+    // So the new owner restarts each moved partition at the onJoinPrepare commit, and every
+    // record the old owner processed from it after that commit is processed twice: exactly the
+    // run's duplicates, and more than none, since the round waits 4 s for the paused member.
+    let world = slow_cooperative_scale_out("auto");
+    let uncommitted = uncommitted_at_handover(&world);
+    assert_eq!(uncommitted.len(), 3, "three partitions move");
+    let expected: u64 = uncommitted.iter().sum();
+    assert!(expected > 100, "the round ran for seconds: {uncommitted:?}");
+    assert_eq!(delivery(&world).0, expected);
+}
+
+#[test]
+fn cooperative_revocation_callback_commit_leaves_no_duplicates() {
+    // The manual commit policies stand for an application that commits in
+    // onPartitionsRevoked: the moved partitions are committed up to what was processed.
+    let world = slow_cooperative_scale_out("sync-after-poll");
+    assert_eq!(uncommitted_at_handover(&world), vec![0, 0, 0]);
+    assert_eq!(delivery(&world).0, 0);
+}
+
 #[test]
 fn shipped_cooperative_scale_out_takes_two_rounds_after_the_join() {
     // The shipped scenario (lognormal latency, 3 brokers) once took three rounds: a member that

@@ -268,6 +268,28 @@ fn timeline_missing_broker_is_named() {
 }
 
 #[test]
+fn timeline_jitter_that_could_reorder_the_timeline_is_refused() {
+    // The join is at 10 s: a crash at 8 s may be jittered by less than 2 s, not by 2 s.
+    let scenario = with(base(), |s| {
+        s["timeline"] = json!([
+            { "at_ms": 8000, "jitter_ms": 2000, "action": "consumer-crash", "group": "billing", "member": 0 },
+            { "at_ms": 10000, "action": "consumer-join", "group": "billing" },
+            { "at_ms": 50000, "jitter_ms": -1, "action": "consumer-join", "group": "billing" }
+        ]);
+    });
+    expect_error(
+        "timeline_jitter",
+        &scenario,
+        &[],
+        &[
+            "timeline[0].jitter_ms: 2000 is not allowed",
+            "must stay before the next entry's at_ms (10000 ms)",
+            "timeline[2].jitter_ms: -1 is not allowed",
+        ],
+    );
+}
+
+#[test]
 fn timeline_missing_group_is_named() {
     let scenario = with(base(), |s| {
         s["timeline"] =

@@ -4,9 +4,12 @@
 //! member), and reconciliation of each new assignment: revoke (commit first), then take the new
 //! partitions, then acknowledge with an immediate heartbeat.
 //!
-//! Model limit: the application registers a rebalance listener (as for the classic protocol,
-//! every commit policy commits on revoke), so reconciliation runs in the application thread
-//! inside `poll()`, as Kafka runs listener callbacks. A heartbeat reports as owned the partitions
+//! Before revoking, auto-commit commits everything consumed (Kafka's
+//! `maybeAutoCommitSyncBeforeRevocation`); the manual commit policies stand for a revocation
+//! callback that commits the revoked partitions.
+//!
+//! Model limit: the application registers a rebalance listener, so reconciliation runs in the
+//! application thread inside `poll()`, as Kafka runs listener callbacks. A heartbeat reports as owned the partitions
 //! the member owns plus those it was given and has not taken yet (Kafka reports only reconciled
 //! ones), so a partition the member is about to take is never freed behind its back.
 
@@ -101,7 +104,10 @@ impl Consumer {
         self.start_owning(ctx, added);
     }
 
+    /// A reconciliation is done: the auto-commit timer restarts from now (Kafka's
+    /// `signalReconciliationCompleting`), and the next heartbeat acknowledges at once.
     fn kip848_acknowledge(&mut self, ctx: &mut Ctx) {
+        self.last_auto_commit_ns = ctx.now_ns;
         self.kip848().acknowledge = true;
         self.kip848_send_heartbeat(ctx);
     }

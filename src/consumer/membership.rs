@@ -258,17 +258,29 @@ impl Consumer {
     }
 
     /// `onJoinComplete`: eager members take the whole new assignment; cooperative members revoke
-    /// what it takes away (committing first) and rejoin at once for the follow-up round.
+    /// what it takes away and rejoin at once for the follow-up round. The auto-commit timer
+    /// restarts from now.
+    ///
+    /// Kafka commits nothing of its own here: auto-commit's last chance was `onJoinPrepare`,
+    /// and a cooperative member went on processing the partitions it is now giving up while the
+    /// round ran, with interval auto-commits skipped (`poll` returns before them during a
+    /// rebalance). Those records are processed again by the partition's next owner. Only the
+    /// manual commit policies stand for an application whose revocation callback commits.
     pub(super) fn apply_assignment(&mut self, ctx: &mut Ctx, tps: Vec<TopicPartition>) {
         let new: BTreeSet<TopicPartition> = tps.iter().copied().collect();
         self.last_assignment = tps;
+        self.last_auto_commit_ns = ctx.now_ns;
         let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).copied().collect();
         let added: Vec<TopicPartition> = new.difference(&self.owned).copied().collect();
         self.start_owning(ctx, added);
         if revoked.is_empty() {
             return;
         }
-        let offsets = self.uncommitted(Some(&revoked));
+        let offsets = if self.auto_commit() {
+            Vec::new()
+        } else {
+            self.uncommitted(Some(&revoked))
+        };
         let generation = u32::try_from(self.generation).ok();
         ctx.metrics
             .partitions_revoked(self.group, revoked.len() as u32, generation);

@@ -351,6 +351,9 @@ pub enum NodeRef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineEvent {
     pub at_ns: u64,
+    /// The run's seed moves the event to a time drawn uniformly in `[at_ns, at_ns + jitter_ns]`
+    /// (`World::build`); validation keeps the window short of the next entry, so the order holds.
+    pub jitter_ns: u64,
     pub action: Action,
 }
 

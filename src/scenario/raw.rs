@@ -151,6 +151,8 @@ pub struct RawGroup {
 #[serde(deny_unknown_fields)]
 pub struct RawTimelineEntry {
     pub at_ms: Option<f64>,
+    /// Any action: the run's seed moves it to a time drawn uniformly in [at_ms, at_ms + jitter_ms].
+    pub jitter_ms: Option<f64>,
     pub action: Option<String>,
     pub group: Option<String>,
     pub member: Option<i64>,

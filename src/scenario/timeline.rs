@@ -74,11 +74,15 @@ impl Resolver {
         producers: &mut [ProducerSpec],
         groups: &[GroupSpec],
     ) -> Vec<TimelineEvent> {
-        let mut timed: Vec<(u64, usize)> = Vec::new();
+        let mut timed: Vec<(u64, u64, usize)> = Vec::new();
         for (index, entry) in raw.iter().enumerate() {
             let path = element("timeline", index);
             let at_path = child(&path, "at_ms");
             let at_ns = self.time_ms(entry.at_ms, &at_path, None, false);
+            let jitter_ns = match entry.jitter_ms {
+                Some(_) => self.time_ms(entry.jitter_ms, &child(&path, "jitter_ms"), None, false),
+                None => 0,
+            };
             // A zero duration_ms has been reported already; do not repeat it for every entry.
             if at_ns > duration_ns && duration_ns > 0 {
                 let allowed = format!(
@@ -91,10 +95,11 @@ impl Resolver {
                     &allowed,
                 ));
             }
-            timed.push((at_ns, index));
+            timed.push((at_ns, jitter_ns, index));
         }
         // Stable: equal times keep file order.
-        timed.sort_by_key(|(at_ns, _)| *at_ns);
+        timed.sort_by_key(|(at_ns, _, _)| *at_ns);
+        self.check_jitter_windows(raw, &timed, duration_ns);
         let mut world = World {
             cluster,
             topics,
@@ -104,17 +109,55 @@ impl Resolver {
             partitions: topics.iter().map(|t| t.partitions).collect(),
         };
         let mut events = Vec::new();
-        for (at_ns, index) in timed {
+        for (at_ns, jitter_ns, index) in timed {
             let Some(entry) = raw.get(index) else {
                 continue;
             };
             let path = element("timeline", index);
             if let Some(action) = self.action(entry, &path, &mut world) {
-                events.push(TimelineEvent { at_ns, action });
+                events.push(TimelineEvent {
+                    at_ns,
+                    jitter_ns,
+                    action,
+                });
             }
         }
         set_producer_starts(&events, producers);
         events
+    }
+
+    /// A jittered entry's window must end before the next entry's `at_ms` (so jitter never
+    /// reorders the timeline, whose checks depend on its order) and within the run.
+    fn check_jitter_windows(
+        &mut self,
+        raw: &[RawTimelineEntry],
+        timed: &[(u64, u64, usize)],
+        duration_ns: u64,
+    ) {
+        for (position, &(at_ns, jitter_ns, index)) in timed.iter().enumerate() {
+            if jitter_ns == 0 {
+                continue;
+            }
+            let end_ns = at_ns.saturating_add(jitter_ns);
+            let next = timed.get(position + 1).map(|&(next_ns, _, _)| next_ns);
+            let limit = match next {
+                Some(next_ns) if end_ns >= next_ns => Some(format!(
+                    "at_ms + jitter_ms must stay before the next entry's at_ms ({} ms), so that \
+                     jitter never reorders the timeline",
+                    next_ns as f64 / 1e6
+                )),
+                _ if end_ns > duration_ns && duration_ns > 0 => Some(format!(
+                    "at_ms + jitter_ms must be within duration_ms = {}",
+                    duration_ns as f64 / 1e6
+                )),
+                _ => None,
+            };
+            if let Some(allowed) = limit {
+                let path = child(&element("timeline", index), "jitter_ms");
+                let jitter_ms = raw.get(index).and_then(|e| e.jitter_ms).unwrap_or_default();
+                self.push(Problem::field(path, jitter_ms, &allowed));
+            }
+        }
     }
 
     fn action(
@@ -580,6 +623,7 @@ fn set_producer_starts(events: &[TimelineEvent], producers: &mut [ProducerSpec])
         if let Some(TimelineEvent {
             at_ns,
             action: Action::ProducerStart { instance: None, .. },
+            ..
         }) = first
         {
             producer.start_ns = *at_ns;

@@ -33,6 +33,8 @@ pub enum Purpose {
     FaultSchedule = 10,
     /// A transactional producer's commit-or-abort draws.
     Transactions = 11,
+    /// Where a timeline entry with `jitter_ms` falls in its window.
+    TimelineJitter = 12,
 }
 
 /// A random stream with the few draws the models need.
