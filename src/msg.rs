@@ -195,7 +195,14 @@ pub struct ReplicaFetchRequest {
     pub replica: BrokerId,
     /// The follower process's incarnation (Kafka's broker epoch, KIP-903).
     pub broker_epoch: u32,
+    /// The fetcher's fetch session with this leader (KIP-227).
+    pub session_id: u32,
+    /// A full request starts the session and names every followed partition; an incremental
+    /// one names only the partitions whose position changed.
+    pub full: bool,
     pub partitions: Vec<ReplicaFetchPartition>,
+    /// Partitions the fetcher no longer fetches here (incremental requests).
+    pub forgotten: Vec<TopicPartition>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +222,11 @@ pub struct ReplicaFetchResponse {
     /// The requester's broker epoch: an answer to an earlier incarnation went to a connection
     /// that died with that process.
     pub broker_epoch: u32,
+    /// The session of the request answered.
+    pub session_id: u32,
+    /// FETCH_SESSION_ID_NOT_FOUND: the leader has no such session (it restarted); the fetcher
+    /// starts a new one.
+    pub session_error: bool,
     pub partitions: Vec<ReplicaFetched>,
 }
 
@@ -478,7 +490,8 @@ impl Message {
             }
             Message::GroupReply(response) => group_response_bytes(response),
             Message::ReplicaFetchRequest(request) => {
-                HEADER_BYTES + PARTITION_FRAMING_BYTES * request.partitions.len() as u64
+                let listed = request.partitions.len() + request.forgotten.len();
+                HEADER_BYTES + PARTITION_FRAMING_BYTES * listed as u64
             }
             Message::ReplicaFetchResponse(response) => {
                 let batches = response

@@ -265,3 +265,75 @@ fn a_dead_leader_refuses_connections_so_only_the_requests_in_flight_are_retried(
         (0, 0, 0)
     );
 }
+
+#[test]
+fn follower_fetch_sessions_name_every_partition_once_then_only_changes() {
+    // KIP-227. Three brokers, 30 partitions × RF 3: each broker leads 10 and follows the other
+    // two brokers' 10 each, so 6 (follower, leader) fetch sessions of 10 partitions. With no
+    // producer nothing ever changes: each session's first (full) request names its 10
+    // partitions and its answer carries all 10 (the follower was never told their high
+    // watermark or log start); every later request is incremental, names nothing, and its
+    // answer (after replica.fetch.wait.max.ms) carries nothing. Totals: 6 full requests, 60
+    // partitions requested, 60 answered, whatever the number of fetches.
+    let json = json!({
+        "name": "idle-sessions", "duration_ms": 10000,
+        "cluster": { "brokers": 3 },
+        "topics": [ { "name": "t", "partitions": 30, "replication.factor": 3 } ],
+        "producers": []
+    });
+    let world = run(&json, 1);
+    let mut total = kafkasim::broker::FetchSessionStats::default();
+    for broker in &world.brokers {
+        let stats = broker.fetch_session_stats;
+        total.full_requests += stats.full_requests;
+        total.incremental_requests += stats.incremental_requests;
+        total.partitions_requested += stats.partitions_requested;
+        total.partitions_answered += stats.partitions_answered;
+    }
+    assert_eq!(total.full_requests, 6);
+    assert_eq!(total.partitions_requested, 60);
+    assert_eq!(total.partitions_answered, 60);
+    // About one fetch per 500 ms per session over 10 s.
+    assert!(total.incremental_requests >= 6 * 18, "{total:?}");
+}
+
+#[test]
+fn follower_fetch_sessions_name_only_the_partitions_written() {
+    // One keyed producer writing a single key, so a single partition, on the cluster above:
+    // after the 6 full requests (60 partitions), an incremental request names at most that one
+    // partition (its fetch offset moved), so partitions requested ≤ 60 + incremental requests;
+    // an answer carries at most that partition too.
+    let json = json!({
+        "name": "one-partition-sessions", "duration_ms": 10000,
+        "cluster": { "brokers": 3 },
+        "topics": [ { "name": "t", "partitions": 30, "replication.factor": 3 } ],
+        "producers": [ { "name": "p", "instances": 1, "topic": "t", "rate_per_sec": 1000,
+                         "keys": { "dist": "uniform", "count": 1 } } ]
+    });
+    let world = run(&json, 1);
+    let mut full = 0;
+    let mut incremental = 0;
+    let mut requested = 0;
+    let mut answered = 0;
+    for broker in &world.brokers {
+        let stats = broker.fetch_session_stats;
+        full += stats.full_requests;
+        incremental += stats.incremental_requests;
+        requested += stats.partitions_requested;
+        answered += stats.partitions_answered;
+    }
+    assert_eq!(full, 6);
+    assert!(
+        requested > 60,
+        "the written partition's followers report progress"
+    );
+    assert!(
+        requested <= 60 + incremental,
+        "{requested} > 60 + {incremental}"
+    );
+    assert!(
+        answered <= 60 + incremental,
+        "{answered} > 60 + {incremental}"
+    );
+    assert_eq!(world.metrics.ledger.figures().lost_acked, 0);
+}

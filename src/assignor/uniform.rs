@@ -76,9 +76,13 @@ pub fn assign(topics: &BTreeMap<String, u32>, members: &[MemberSubscription]) ->
         .iter()
         .map(|member| member.member_id.as_str())
         .collect();
+    let mut index_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (index, &id) in ids.iter().enumerate() {
+        index_of.entry(id).or_insert(index);
+    }
     let order: Vec<usize> = string_map_order(ids.iter().copied())
         .into_iter()
-        .filter_map(|id| ids.iter().position(|candidate| *candidate == id))
+        .filter_map(|id| index_of.get(id).copied())
         .collect();
     let ordered: Vec<&MemberSubscription> = order.iter().map(|&index| &members[index]).collect();
     let targets = if is_homogeneous(members) {

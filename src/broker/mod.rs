@@ -4,6 +4,7 @@
 //! to the high watermark with long polling; the follower fetcher (one per leader broker); the
 //! leader's ISR shrink and expand through the controller; heartbeats to the controller.
 
+mod fetch_session;
 pub mod log;
 mod purgatory;
 pub mod replica;
@@ -20,6 +21,7 @@ use crate::scenario::model::{Acks, BrokerConfig, BrokerCosts};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
+use fetch_session::{FetcherSession, LeaderSession};
 use log::LogBatch;
 use purgatory::{Parked, Purgatory};
 use replica::{LeaderState, Replica, Role, SequenceCheck};
@@ -67,8 +69,22 @@ pub struct Effects {
     pub truncated: u64,
 }
 
+/// What this broker's leader side saw of follower fetch sessions (counted for tests and for
+/// explaining the wire sizes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchSessionStats {
+    /// Follower fetches that started a session (named every followed partition).
+    pub full_requests: u64,
+    pub incremental_requests: u64,
+    /// Partitions named in follower fetches (added, changed or forgotten).
+    pub partitions_requested: u64,
+    /// Partitions carried in answers to follower fetches.
+    pub partitions_answered: u64,
+}
+
 pub struct Broker {
     pub id: BrokerId,
+    pub fetch_session_stats: FetchSessionStats,
     pub alive: bool,
     stalled_until_ns: u64,
     config: BrokerConfig,
@@ -89,6 +105,12 @@ pub struct Broker {
     next_park_id: u64,
     /// Leaders this broker's fetcher has a request in flight to.
     fetch_in_flight: BTreeMap<BrokerId, bool>,
+    /// This broker's fetch sessions as a follower, by leader.
+    fetcher_sessions: BTreeMap<BrokerId, FetcherSession>,
+    /// Fetch sessions of the brokers following this one, by follower.
+    leader_sessions: BTreeMap<BrokerId, LeaderSession>,
+    /// Numbers this broker's fetch sessions.
+    next_session_id: u32,
     /// Brokers the controller has fenced, as last pushed: never counted as about to join an ISR.
     fenced: Vec<BrokerId>,
     /// Kafka's socket server handles one request per connection at a time: it mutes a channel
@@ -126,6 +148,7 @@ impl Broker {
             .collect();
         Broker {
             id,
+            fetch_session_stats: FetchSessionStats::default(),
             alive: true,
             stalled_until_ns: 0,
             io_threads_free_ns: vec![0; config.num_io_threads.max(1) as usize],
@@ -146,6 +169,9 @@ impl Broker {
             delayed: BTreeMap::new(),
             next_park_id: 0,
             fetch_in_flight: BTreeMap::new(),
+            fetcher_sessions: BTreeMap::new(),
+            leader_sessions: BTreeMap::new(),
+            next_session_id: 0,
             fenced: Vec::new(),
             connections: BTreeMap::new(),
             incarnation: 0,
@@ -176,6 +202,18 @@ impl Broker {
             {
                 self.followed.entry(leader).or_default().push(tp);
             }
+        }
+        for session in self.fetcher_sessions.values_mut() {
+            session.rescan = true;
+        }
+    }
+
+    /// Something changed on led partition `tp` (before a new batch, after anything else): every
+    /// fetch session holding it reads it at its next fetch, after its lazily kept follower
+    /// fetch state is brought up to date.
+    fn touch_sessions(&mut self, tp: TopicPartition) {
+        if let Some(replica) = self.replicas.get_mut(&tp) {
+            touch_sessions(replica, tp, &mut self.leader_sessions);
         }
     }
 
@@ -405,6 +443,7 @@ impl Broker {
                     SequenceCheck::Append => {}
                 }
             }
+            touch_sessions(replica, tp, &mut self.leader_sessions);
             let base_offset = append_as_leader(replica, tp, data, ctx.now_ns, effects);
             waiting.push((results.len(), base_offset + records));
             results.push((tp, Ok(base_offset)));
@@ -461,6 +500,7 @@ impl Broker {
                 markers.producer_epoch,
                 markers.commit,
             );
+            touch_sessions(replica, tp, &mut self.leader_sessions);
             let base_offset = append_as_leader(replica, tp, data, ctx.now_ns, effects);
             waiting.push((results.len(), base_offset + 1));
             results.push((tp, Ok(base_offset)));
@@ -591,7 +631,7 @@ impl Broker {
     fn answer_parked(&mut self, ctx: &mut Ctx, parked: Parked) {
         match parked {
             Parked::Consumer { from, request } => self.respond_fetch(ctx, from, request),
-            Parked::Follower { request } => self.respond_replica_fetch(ctx, request),
+            Parked::Follower { replica } => self.respond_replica_fetch(ctx, replica),
         }
     }
 
@@ -652,11 +692,14 @@ impl Broker {
         self.has_fetchable(wanted, limit, request.min_bytes)
     }
 
-    fn follower_fetchable(&self, request: &ReplicaFetchRequest) -> bool {
-        let wanted = request
-            .partitions
-            .iter()
-            .map(|partition| (partition.tp, partition.fetch_offset));
+    /// Whether a parked follower fetch has enough to read: only its session's pending
+    /// partitions can (the others are read to the log end).
+    fn follower_fetchable(&self, follower: BrokerId) -> bool {
+        let Some(session) = self.leader_sessions.get(&follower) else {
+            return true;
+        };
+        let wanted =
+            (session.pending_iter()).map(|partition| (partition.tp, partition.fetch_offset));
         self.has_fetchable(
             wanted,
             ReadLimit::LogEnd,
@@ -667,20 +710,19 @@ impl Broker {
     /// A shortcut for `follower_fetchable` when `tp` just got data: with the usual
     /// `replica.fetch.min.bytes` of 1, a follower fetch that can read `tp` is ready, since the
     /// full count would stop at `tp` at the latest. False means "look at every partition".
-    fn follower_wants(&self, request: &ReplicaFetchRequest, tp: TopicPartition) -> bool {
+    fn follower_wants(&self, follower: BrokerId, tp: TopicPartition) -> bool {
         if self.config.replica_fetch_min_bytes > 1 {
             return false;
         }
-        let Ok(position) = (request.partitions).binary_search_by_key(&tp, |partition| partition.tp)
+        let Some(partition) =
+            (self.leader_sessions.get(&follower)).and_then(|session| session.get(tp))
         else {
             return false;
         };
         self.replicas
             .get(&tp)
             .filter(|replica| replica.is_leader())
-            .is_some_and(|replica| {
-                request.partitions[position].fetch_offset < replica.log.log_end_offset
-            })
+            .is_some_and(|replica| partition.fetch_offset < replica.log.log_end_offset)
     }
 
     fn respond_fetch(&mut self, ctx: &mut Ctx, to: NodeId, request: FetchRequest) {
@@ -744,12 +786,44 @@ impl Broker {
         self.respond(ctx, to, Message::FetchResponse(response));
     }
 
-    /// The leader's side of a follower fetch (Kafka's `Partition.fetchRecords` for a replica).
+    /// The leader's side of a follower fetch (Kafka's `Partition.fetchRecords` for a replica),
+    /// for every partition of the follower's fetch session that is pending (see
+    /// `fetch_session`); the others were read to the log end and stay as they were.
     fn handle_replica_fetch(&mut self, ctx: &mut Ctx, request: ReplicaFetchRequest) {
         let follower = request.replica;
+        let stats = &mut self.fetch_session_stats;
+        if request.full {
+            stats.full_requests += 1;
+        } else {
+            stats.incremental_requests += 1;
+        }
+        stats.partitions_requested += (request.partitions.len() + request.forgotten.len()) as u64;
+        if request.full {
+            let session = LeaderSession::new(
+                request.session_id,
+                request.broker_epoch,
+                &request.partitions,
+            );
+            self.leader_sessions.insert(follower, session);
+        }
+        let Some(session) = self
+            .leader_sessions
+            .get_mut(&follower)
+            .filter(|session| session.id == request.session_id)
+        else {
+            // FETCH_SESSION_ID_NOT_FOUND (this leader restarted since the session began).
+            self.send_session_error(ctx, &request);
+            return;
+        };
+        if !request.full {
+            session.update(&request.partitions, &request.forgotten);
+        }
+        session.broker_epoch = request.broker_epoch;
+        session.last_fetch_ns = ctx.now_ns;
+        let pending = session.pending_positions();
         let mut has_answer = false;
         let mut available_bytes = 0;
-        for partition in &request.partitions {
+        for partition in &pending {
             let tp = partition.tp;
             let Some(replica) = self
                 .replicas
@@ -784,17 +858,39 @@ impl Broker {
             self.after_leader_change_of_data(ctx, tp, false);
         }
         if has_answer || available_bytes >= self.config.replica_fetch_min_bytes {
-            self.respond_replica_fetch(ctx, request);
+            self.respond_replica_fetch(ctx, follower);
         } else {
             let wait_ns = self.config.replica_fetch_wait_max_ns;
-            self.park(ctx, Parked::Follower { request }, wait_ns);
+            self.park(ctx, Parked::Follower { replica: follower }, wait_ns);
         }
     }
 
-    fn respond_replica_fetch(&mut self, ctx: &mut Ctx, request: ReplicaFetchRequest) {
+    fn send_session_error(&mut self, ctx: &mut Ctx, request: &ReplicaFetchRequest) {
+        let response = ReplicaFetchResponse {
+            broker_epoch: request.broker_epoch,
+            session_id: request.session_id,
+            session_error: true,
+            partitions: Vec::new(),
+        };
+        let to = NodeId::Broker(request.replica);
+        self.respond(ctx, to, Message::ReplicaFetchResponse(response));
+    }
+
+    /// Answers `follower`'s fetch: its session's pending partitions with records, a high
+    /// watermark or log start it was not told yet, an error or a diverging epoch (Kafka's
+    /// `CachedPartition.maybeUpdateResponseData`; all of them for a new session).
+    fn respond_replica_fetch(&mut self, ctx: &mut Ctx, follower: BrokerId) {
+        let to = NodeId::Broker(follower);
+        let Some(session) = self.leader_sessions.get_mut(&follower) else {
+            // Not reached: a parked fetch's session lives as long as the leader process.
+            self.unmute(ctx, to);
+            return;
+        };
         let mut remaining = self.config.replica_fetch_response_max_bytes;
-        let mut partitions = Vec::with_capacity(request.partitions.len());
-        for partition in &request.partitions {
+        let pending = session.pending_positions();
+        let mut partitions = Vec::with_capacity(pending.len());
+        let mut quiet = Vec::with_capacity(pending.len());
+        for partition in &pending {
             let tp = partition.tp;
             let Some(replica) = self.replicas.get(&tp).filter(|replica| replica.is_leader()) else {
                 partitions.push(ReplicaFetched {
@@ -807,38 +903,50 @@ impl Broker {
                 });
                 continue;
             };
+            let log = &replica.log;
             let diverging = diverging(replica, partition);
             let batches = if diverging.is_some() {
                 Vec::new()
             } else {
                 let limit = self.config.replica_fetch_max_bytes.min(remaining);
-                replica.log.read(
-                    partition.fetch_offset,
-                    replica.log.log_end_offset,
-                    limit,
-                    true,
-                )
+                log.read(partition.fetch_offset, log.log_end_offset, limit, true)
             };
             remaining =
                 remaining.saturating_sub(batches.iter().map(|batch| batch.data.wire_bytes).sum());
+            let cached = session
+                .get_mut(tp)
+                .expect("a pending partition is in its session");
+            let told = cached.sent_high_watermark == Some(log.high_watermark)
+                && cached.sent_log_start_offset == Some(log.log_start_offset);
+            if diverging.is_none()
+                && partition.fetch_offset == log.log_end_offset
+                && log.high_watermark == log.log_end_offset
+            {
+                quiet.push(tp);
+            }
+            if batches.is_empty() && diverging.is_none() && told {
+                continue;
+            }
+            cached.sent_high_watermark = Some(log.high_watermark);
+            cached.sent_log_start_offset = Some(log.log_start_offset);
             partitions.push(ReplicaFetched {
                 tp,
-                high_watermark: replica.log.high_watermark,
-                log_start_offset: replica.log.log_start_offset,
+                high_watermark: log.high_watermark,
+                log_start_offset: log.log_start_offset,
                 batches,
                 diverging,
                 error: None,
             });
         }
-        let to = NodeId::Broker(request.replica);
-        self.respond(
-            ctx,
-            to,
-            Message::ReplicaFetchResponse(ReplicaFetchResponse {
-                broker_epoch: request.broker_epoch,
-                partitions,
-            }),
-        );
+        session.settle(&quiet);
+        self.fetch_session_stats.partitions_answered += partitions.len() as u64;
+        let response = ReplicaFetchResponse {
+            broker_epoch: session.broker_epoch,
+            session_id: session.id,
+            session_error: false,
+            partitions,
+        };
+        self.respond(ctx, to, Message::ReplicaFetchResponse(response));
     }
 
     /// After new data or a follower's progress on a led partition: move the high watermark,
@@ -862,7 +970,21 @@ impl Broker {
                 self.try_complete_delayed(ctx, id, Some(tp));
             }
         }
+        let log_start_offset = self
+            .replicas
+            .get(&tp)
+            .map(|replica| replica.log.log_start_offset);
         self.trim_unread(tp, ctx.now_ns);
+        let trimmed = self
+            .replicas
+            .get(&tp)
+            .map(|replica| replica.log.log_start_offset)
+            != log_start_offset;
+        // A follower's own progress changes nothing another follower's fetch session would
+        // read, unless it moved the high watermark.
+        if wake_parked || advanced || trimmed {
+            self.touch_sessions(tp);
+        }
         if wake_parked || advanced {
             self.complete_parked(ctx, tp);
         }
@@ -880,8 +1002,8 @@ impl Broker {
             .into_iter()
             .filter(|(_, parked)| match parked {
                 Parked::Consumer { request, .. } => self.consumer_fetchable(request),
-                Parked::Follower { request } => {
-                    self.follower_wants(request, tp) || self.follower_fetchable(request)
+                Parked::Follower { replica } => {
+                    self.follower_wants(*replica, tp) || self.follower_fetchable(*replica)
                 }
             })
             .map(|(id, _)| id)
@@ -895,10 +1017,20 @@ impl Broker {
 
     /// A group committed an offset (the coordinator told the world, which tells the leader).
     pub fn group_committed(&mut self, tp: TopicPartition, group: usize, offset: u64, now_ns: u64) {
-        if let Some(replica) = self.replicas.get_mut(&tp) {
-            replica.note_group_commit(group, offset);
-        }
+        let Some(replica) = self.replicas.get_mut(&tp) else {
+            return;
+        };
+        replica.note_group_commit(group, offset);
+        let log_start_offset = replica.log.log_start_offset;
         self.trim_unread(tp, now_ns);
+        if self
+            .replicas
+            .get(&tp)
+            .map(|replica| replica.log.log_start_offset)
+            != Some(log_start_offset)
+        {
+            self.touch_sessions(tp);
+        }
     }
 
     /// The follower's side: append what the leader sent, or truncate where the logs diverge.
@@ -912,7 +1044,22 @@ impl Broker {
         if !self.alive || response.broker_epoch != self.incarnation {
             return;
         }
+        let Some(session) = (self.fetcher_sessions.get_mut(&leader))
+            .filter(|session| session.id == response.session_id)
+        else {
+            // The answer to a request of an abandoned session (lost, then sent again).
+            return;
+        };
         self.fetch_in_flight.insert(leader, false);
+        if response.session_error {
+            session.established = false;
+            self.send_replica_fetch(ctx, leader);
+            return;
+        }
+        session.established = true;
+        session
+            .touched
+            .extend(response.partitions.iter().map(|fetched| fetched.tp));
         let mut errors = false;
         for fetched in response.partitions {
             let Some(replica) = self.replicas.get_mut(&fetched.tp) else {
@@ -976,7 +1123,8 @@ impl Broker {
         }
     }
 
-    /// The fetcher for `leader`: one request in flight, for every partition followed there.
+    /// The fetcher for `leader`: one request in flight, in a fetch session (see
+    /// `fetch_session`) for every partition followed there.
     pub fn send_replica_fetch(&mut self, ctx: &mut Ctx, leader: BrokerId) {
         if !self.alive || self.fetch_in_flight.get(&leader).copied().unwrap_or(false) {
             return;
@@ -997,18 +1145,71 @@ impl Broker {
             "broker {:?}: followed partitions out of date",
             self.id
         );
-        let partitions: Vec<ReplicaFetchPartition> = followed
-            .iter()
-            .filter_map(|tp| Some((*tp, self.replicas.get(tp)?)))
-            .map(|(tp, replica)| ReplicaFetchPartition {
+        if followed.is_empty() {
+            // Kafka removes an idle fetcher, and its session with it.
+            self.fetcher_sessions.remove(&leader);
+            return;
+        }
+        let position = |tp: TopicPartition| {
+            let replica = self
+                .replicas
+                .get(&tp)
+                .expect("followed partitions are hosted");
+            ReplicaFetchPartition {
                 tp,
                 fetch_offset: replica.log.log_end_offset,
                 last_fetched_epoch: replica.last_epoch(),
-            })
-            .collect();
-        if partitions.is_empty() {
-            return;
+            }
+        };
+        let session = self.fetcher_sessions.entry(leader).or_default();
+        let full = !session.established;
+        let mut partitions = Vec::new();
+        let mut forgotten = Vec::new();
+        if full {
+            self.next_session_id += 1;
+            session.id = self.next_session_id;
+            session.sent = followed.iter().map(|&tp| position(tp)).collect();
+            partitions.clone_from(&session.sent);
+        } else if session.rescan {
+            // Merge the followed partitions with what the leader's session holds.
+            let mut sent = Vec::with_capacity(followed.len());
+            let mut old = session.sent.iter().peekable();
+            for &tp in followed {
+                while let Some(gone) = old.next_if(|cached| cached.tp < tp) {
+                    forgotten.push(gone.tp);
+                }
+                let now = position(tp);
+                let same = old.next_if(|cached| cached.tp == tp).is_some_and(|cached| {
+                    cached.fetch_offset == now.fetch_offset
+                        && cached.last_fetched_epoch == now.last_fetched_epoch
+                });
+                if !same {
+                    partitions.push(now.clone());
+                }
+                sent.push(now);
+            }
+            forgotten.extend(old.map(|gone| gone.tp));
+            session.sent = sent;
+        } else {
+            session.touched.sort_unstable();
+            session.touched.dedup();
+            for &tp in &session.touched {
+                let Ok(index) = session.sent.binary_search_by_key(&tp, |cached| cached.tp) else {
+                    continue;
+                };
+                let now = position(tp);
+                let cached = &mut session.sent[index];
+                if cached.fetch_offset != now.fetch_offset
+                    || cached.last_fetched_epoch != now.last_fetched_epoch
+                {
+                    *cached = now.clone();
+                    partitions.push(now);
+                }
+            }
         }
+        session.touched.clear();
+        session.rescan = false;
+        let session_id = session.id;
         self.fetch_in_flight.insert(leader, true);
         ctx.set_fetcher_backoff(
             self.id,
@@ -1018,7 +1219,10 @@ impl Broker {
         let request = ReplicaFetchRequest {
             replica: self.id,
             broker_epoch: self.incarnation,
+            session_id,
+            full,
             partitions,
+            forgotten,
         };
         ctx.send(
             self.node(),
@@ -1028,14 +1232,25 @@ impl Broker {
     }
 
     /// The fetcher's timer: a backoff ended, or a fetch went unanswered for the socket timeout
-    /// (lost on the network), in which case it is abandoned and sent again.
+    /// (lost on the network), in which case it is abandoned and sent again, in a new fetch
+    /// session (Kafka's `FetchSessionHandler.handleError`).
     pub fn on_fetcher_timer(&mut self, ctx: &mut Ctx, leader: BrokerId) {
-        self.fetch_in_flight.insert(leader, false);
+        if self.fetch_in_flight.insert(leader, false) == Some(true) {
+            self.reset_fetcher_session(leader);
+        }
         self.send_replica_fetch(ctx, leader);
     }
 
-    /// A connection to `peer` closed (it crashed): requests in flight there are gone.
+    fn reset_fetcher_session(&mut self, leader: BrokerId) {
+        if let Some(session) = self.fetcher_sessions.get_mut(&leader) {
+            session.established = false;
+        }
+    }
+
+    /// A connection to `peer` closed (it crashed): requests in flight there are gone, and so is
+    /// its fetch session.
     pub fn on_connection_closed(&mut self, ctx: &mut Ctx, peer: BrokerId) {
+        self.reset_fetcher_session(peer);
         if self.fetch_in_flight.get(&peer).copied().unwrap_or(false) {
             self.fetch_in_flight.insert(peer, false);
             ctx.set_fetcher_backoff(
@@ -1066,6 +1281,7 @@ impl Broker {
             .filter_map(|member| Some((*member, leader.followers.get(member)?.broker_epoch)))
             .collect();
         replica.set_pending_isr(isr, ctx.now_ns);
+        self.touch_sessions(tp);
         ctx.send(
             self.node(),
             NodeId::Controller,
@@ -1090,7 +1306,10 @@ impl Broker {
                 self.rebuild_followed();
                 self.after_leader_change_of_data(ctx, tp, true);
             }
-            Err(_) => replica.clear_pending_isr(),
+            Err(_) => {
+                replica.clear_pending_isr();
+                self.touch_sessions(tp);
+            }
         }
     }
 
@@ -1117,6 +1336,7 @@ impl Broker {
                     leaders.push(leader);
                 }
                 if was_leader && !is_leader {
+                    self.touch_sessions(tp);
                     // As Kafka's ReplicaManager does on becoming follower: answer what waits here.
                     self.fail_delayed_for(ctx, tp);
                     self.complete_parked(ctx, tp);
@@ -1158,8 +1378,22 @@ impl Broker {
             return;
         }
         let lag_max_ns = self.config.replica_lag_time_max_ns;
-        for replica in self.replicas.values_mut() {
+        let mut expired = Vec::new();
+        for (tp, replica) in self.replicas.iter_mut() {
+            let pending = replica
+                .leader_state()
+                .is_some_and(|leader| leader.pending_isr.is_some());
             replica.expire_pending_isr(ctx.now_ns, ALTER_PARTITION_TIMEOUT_NS);
+            if pending
+                && replica
+                    .leader_state()
+                    .is_some_and(|leader| leader.pending_isr.is_none())
+            {
+                expired.push(tp);
+            }
+        }
+        for tp in expired {
+            self.touch_sessions(tp);
         }
         let proposals: Vec<(TopicPartition, Vec<BrokerId>)> = self
             .replicas
@@ -1201,6 +1435,8 @@ impl Broker {
         self.parked.clear();
         self.delayed.clear();
         self.fetch_in_flight.clear();
+        self.fetcher_sessions.clear();
+        self.leader_sessions.clear();
         self.connections.clear();
         let mut lost = Vec::new();
         for (tp, replica) in self.replicas.iter_mut() {
@@ -1288,6 +1524,27 @@ fn diverging(replica: &Replica, partition: &ReplicaFetchPartition) -> Option<(u3
         Some((found, end)) if found == epoch && partition.fetch_offset <= end => None,
         Some((found, end)) => Some((found, end.min(partition.fetch_offset))),
         None => Some((0, 0)),
+    }
+}
+
+/// `touch_sessions` for a replica already at hand.
+fn touch_sessions(
+    replica: &mut Replica,
+    tp: TopicPartition,
+    sessions: &mut BTreeMap<BrokerId, LeaderSession>,
+) {
+    if !replica.is_leader() || sessions.is_empty() {
+        return;
+    }
+    for index in 0..replica.replicas.len() {
+        let follower = replica.replicas[index];
+        let Some(session) = sessions.get_mut(&follower) else {
+            continue;
+        };
+        if let Some(fetch_offset) = session.make_pending(tp) {
+            let (epoch, last_fetch_ns) = (session.broker_epoch, session.last_fetch_ns);
+            replica.catch_up_lazily(follower, epoch, fetch_offset, last_fetch_ns);
+        }
     }
 }
 

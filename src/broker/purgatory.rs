@@ -3,20 +3,25 @@
 //! of them each time one partition gets data.
 //!
 //! Consumer fetches name a few partitions each and are indexed by partition. A follower fetch
-//! names every partition its broker follows from this leader (thousands in a wide cluster), and
-//! at most one per follower broker is parked: indexing each of its partitions on every park
-//! cost more than the rest of the fetch, so they are kept in a short list and asked, by a
-//! binary search of their partitions (in partition order), whether they wait on a partition.
+//! waits on its fetch session's partitions (thousands in a wide cluster), and at most one per
+//! follower broker is parked: they are kept in a short list, and the broker asks the follower's
+//! session whether it waits on a partition.
 
 use crate::ids::{BrokerId, NodeId, TopicPartition};
-use crate::msg::{FetchRequest, ReplicaFetchRequest};
+use crate::msg::FetchRequest;
 use std::collections::BTreeMap;
 
 /// A fetch waiting for data.
 #[derive(Debug)]
 pub enum Parked {
-    Consumer { from: NodeId, request: FetchRequest },
-    Follower { request: ReplicaFetchRequest },
+    Consumer {
+        from: NodeId,
+        request: FetchRequest,
+    },
+    /// A follower's fetch: what it waits for is in its fetch session.
+    Follower {
+        replica: BrokerId,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -46,12 +51,8 @@ impl Purgatory {
     pub fn insert(&mut self, id: u64, parked: Parked) {
         let partitions = match &parked {
             Parked::Consumer { request, .. } => consumer_partitions(request),
-            Parked::Follower { request } => {
-                debug_assert!(
-                    (request.partitions.windows(2)).all(|pair| pair[0].tp < pair[1].tp),
-                    "a follower fetch lists its partitions in partition order"
-                );
-                self.followers.push((id, request.replica));
+            Parked::Follower { replica } => {
+                self.followers.push((id, *replica));
                 Vec::new()
             }
         };
@@ -78,24 +79,14 @@ impl Purgatory {
         Some(parked)
     }
 
-    /// The fetches waiting on `tp`, oldest first. `replicas` are `tp`'s replicas: a follower
-    /// fetches only partitions it holds a replica of, so other followers' fetches are not
-    /// looked at (checked in debug builds).
+    /// The consumer fetches waiting on `tp` and the follower fetches that may wait on it,
+    /// oldest first. `replicas` are `tp`'s replicas: a follower fetches only partitions it
+    /// holds a replica of, so other followers' fetches are not listed.
     pub fn waiting_on(&self, tp: TopicPartition, replicas: &[BrokerId]) -> Vec<(u64, &Parked)> {
         let consumers = self.by_partition.get(&tp).map_or(&[][..], Vec::as_slice);
-        let asks_for = |id: &u64| {
-            matches!(&self.by_id[id].0, Parked::Follower { request }
-                if request.partitions.binary_search_by_key(&tp, |partition| partition.tp).is_ok())
-        };
-        debug_assert!(
-            (self.followers.iter())
-                .all(|(id, follower)| replicas.contains(follower) || !asks_for(id)),
-            "a follower fetch asks for {tp:?}, which it holds no replica of"
-        );
         let followers = (self.followers.iter())
             .filter(|(_, follower)| replicas.contains(follower))
-            .map(|&(id, _)| id)
-            .filter(asks_for);
+            .map(|&(id, _)| id);
         let mut ids: Vec<u64> = consumers.iter().copied().chain(followers).collect();
         ids.sort_unstable();
         ids.into_iter().map(|id| (id, &self.by_id[&id].0)).collect()

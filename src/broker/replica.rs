@@ -430,6 +430,28 @@ impl Replica {
         state.log_end_offset = Some(fetch_offset.min(leader_end));
     }
 
+    /// A follower's fetch session left this partition unread since it caught up (see
+    /// `fetch_session`): its fetches since then, the last at `last_fetch_ns`, each found it at
+    /// the log end. Applies them before the partition changes, as Kafka's reads would have.
+    pub fn catch_up_lazily(
+        &mut self,
+        follower: BrokerId,
+        broker_epoch: u32,
+        fetch_offset: u64,
+        last_fetch_ns: u64,
+    ) {
+        let leader_end = self.log.log_end_offset;
+        let Role::Leader(leader) = &self.role else {
+            return;
+        };
+        let behind = leader.followers.get(&follower).is_some_and(|state| {
+            state.log_end_offset == Some(leader_end) && state.last_fetch_ns < last_fetch_ns
+        });
+        if behind && fetch_offset == leader_end {
+            self.update_follower(follower, broker_epoch, fetch_offset, last_fetch_ns);
+        }
+    }
+
     /// Kafka's `maybeIncrementLeaderHW`: the minimum log end over the maximal ISR and over
     /// caught-up replicas about to join it; only while |ISR| ≥ min.insync.replicas (Kafka 3.7+).
     /// Returns whether the high watermark moved.

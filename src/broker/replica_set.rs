@@ -80,10 +80,6 @@ impl ReplicaSet {
     pub fn values(&self) -> impl Iterator<Item = &Replica> {
         self.iter().map(|(_, replica)| replica)
     }
-
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Replica> {
-        self.iter_mut().map(|(_, replica)| replica)
-    }
 }
 
 fn tp(topic: usize, partition: usize) -> TopicPartition {

@@ -1,0 +1,179 @@
+//! Incremental fetch sessions between a follower's fetcher and a leader (KIP-227: Kafka's
+//! `FetchSessionHandler` on the fetcher's side, `FetchSession` / `CachedPartition` on the
+//! leader's).
+//!
+//! The first request of a session is full: it names every partition the fetcher follows on
+//! that leader, and the answer carries every one of them. After that, a request names only
+//! the partitions whose fetch position (fetch offset, last fetched epoch) changed, plus the
+//! ones the fetcher stopped following ("forgotten"); the leader keeps the others' positions.
+//! An answer carries only the partitions with records, a new high watermark or log start
+//! offset, an error or a diverging epoch.
+//!
+//! Kafka's leader still reads every partition of the session on each fetch and updates its
+//! follower's fetch state for each. Here a partition the leader reads is "pending" in the
+//! session; it stops being pending once the follower has everything and knows the current high
+//! watermark (= log end) and log start: reading it again would find nothing and change nothing
+//! but the follower's fetch and catch-up times, which the session's last fetch time stands for
+//! (`Replica::catch_up_lazily` applies them when the partition changes). Anything that changes
+//! a led partition makes it pending again in every session holding it.
+
+use crate::ids::TopicPartition;
+use crate::msg::ReplicaFetchPartition;
+
+/// One partition of a leader's session with a follower (Kafka's `CachedPartition`).
+#[derive(Debug, Clone)]
+pub struct SessionPartition {
+    pub tp: TopicPartition,
+    pub fetch_offset: u64,
+    pub last_fetched_epoch: Option<u32>,
+    /// What the last answer carrying this partition told the follower (None: never told).
+    pub sent_high_watermark: Option<u64>,
+    pub sent_log_start_offset: Option<u64>,
+    pending: bool,
+}
+
+impl SessionPartition {
+    pub fn position(&self) -> ReplicaFetchPartition {
+        ReplicaFetchPartition {
+            tp: self.tp,
+            fetch_offset: self.fetch_offset,
+            last_fetched_epoch: self.last_fetched_epoch,
+        }
+    }
+}
+
+/// The leader's side of one follower's fetch session.
+#[derive(Debug, Clone)]
+pub struct LeaderSession {
+    /// The fetcher's session id (Kafka's session id; here the fetcher numbers its sessions).
+    pub id: u32,
+    /// The follower's broker epoch at its last fetch.
+    pub broker_epoch: u32,
+    /// When the follower last fetched: the fetch time of every partition not pending.
+    pub last_fetch_ns: u64,
+    /// In partition order.
+    partitions: Vec<SessionPartition>,
+    /// The pending partitions, unordered, each once.
+    pending: Vec<TopicPartition>,
+}
+
+impl LeaderSession {
+    /// A session from a full request: every partition pending.
+    pub fn new(id: u32, broker_epoch: u32, requested: &[ReplicaFetchPartition]) -> Self {
+        let mut session = LeaderSession {
+            id,
+            broker_epoch,
+            last_fetch_ns: 0,
+            partitions: Vec::with_capacity(requested.len()),
+            pending: Vec::with_capacity(requested.len()),
+        };
+        session.update(requested, &[]);
+        session
+    }
+
+    fn find(&self, tp: TopicPartition) -> Result<usize, usize> {
+        (self.partitions).binary_search_by_key(&tp, |partition| partition.tp)
+    }
+
+    pub fn get(&self, tp: TopicPartition) -> Option<&SessionPartition> {
+        self.find(tp).ok().map(|index| &self.partitions[index])
+    }
+
+    pub fn get_mut(&mut self, tp: TopicPartition) -> Option<&mut SessionPartition> {
+        self.find(tp).ok().map(|index| &mut self.partitions[index])
+    }
+
+    /// An incremental request: its partitions are added or updated and pending; forgotten
+    /// ones leave the session.
+    pub fn update(&mut self, requested: &[ReplicaFetchPartition], forgotten: &[TopicPartition]) {
+        for &tp in forgotten {
+            if let Ok(index) = self.find(tp) {
+                self.partitions.remove(index);
+                self.pending.retain(|&pending| pending != tp);
+            }
+        }
+        for partition in requested {
+            let index = match self.find(partition.tp) {
+                Ok(index) => index,
+                Err(index) => {
+                    let new = SessionPartition {
+                        tp: partition.tp,
+                        fetch_offset: 0,
+                        last_fetched_epoch: None,
+                        sent_high_watermark: None,
+                        sent_log_start_offset: None,
+                        pending: false,
+                    };
+                    self.partitions.insert(index, new);
+                    index
+                }
+            };
+            let cached = &mut self.partitions[index];
+            cached.fetch_offset = partition.fetch_offset;
+            cached.last_fetched_epoch = partition.last_fetched_epoch;
+            if !cached.pending {
+                cached.pending = true;
+                self.pending.push(partition.tp);
+            }
+        }
+    }
+
+    /// Makes `tp` pending if the session holds it. Returns its fetch offset if it was not
+    /// pending (its follower state then lags the session's last fetch time).
+    pub fn make_pending(&mut self, tp: TopicPartition) -> Option<u64> {
+        let index = self.find(tp).ok()?;
+        let cached = &mut self.partitions[index];
+        if cached.pending {
+            return None;
+        }
+        cached.pending = true;
+        self.pending.push(tp);
+        Some(cached.fetch_offset)
+    }
+
+    /// The pending partitions, unordered.
+    pub fn pending_iter(&self) -> impl Iterator<Item = &SessionPartition> {
+        self.pending.iter().filter_map(|&tp| self.get(tp))
+    }
+
+    /// The pending partitions' positions, in partition order.
+    pub fn pending_positions(&mut self) -> Vec<ReplicaFetchPartition> {
+        self.pending.sort_unstable();
+        (self.pending.iter())
+            .filter_map(|&tp| self.get(tp))
+            .map(SessionPartition::position)
+            .collect()
+    }
+
+    /// Partitions that need no reading until something changes stop being pending.
+    pub fn settle(&mut self, quiet: &[TopicPartition]) {
+        for &tp in quiet {
+            if let Ok(index) = self.find(tp) {
+                self.partitions[index].pending = false;
+            }
+        }
+        let partitions = &self.partitions;
+        self.pending.retain(|&tp| {
+            (partitions.binary_search_by_key(&tp, |partition| partition.tp))
+                .is_ok_and(|index| partitions[index].pending)
+        });
+    }
+}
+
+/// The fetcher's side of its session with one leader (Kafka's `FetchSessionHandler`).
+#[derive(Debug, Clone, Default)]
+pub struct FetcherSession {
+    /// This session's id; a full request starts a new one.
+    pub id: u32,
+    /// Whether the leader answered this session's full request: until then (and after any
+    /// error or lost request) the next request is full.
+    pub established: bool,
+    /// What the leader's session holds: (partition, fetch offset, last fetched epoch), in
+    /// partition order.
+    pub sent: Vec<ReplicaFetchPartition>,
+    /// Partitions whose position may have changed since the last request: the ones the last
+    /// answer carried.
+    pub touched: Vec<TopicPartition>,
+    /// The followed partitions changed: the next request compares all of them.
+    pub rescan: bool,
+}
