@@ -190,29 +190,27 @@ impl PartitionLog {
         max_bytes: u64,
         first_always: bool,
     ) -> Vec<LogBatch> {
-        let mut taken = Vec::new();
         if offset >= limit_offset {
             // A caught-up reader (most of a wide fetch): the batch holding `offset` ends above
             // the limit, so nothing is read; answered without touching the (cold) log.
-            return taken;
+            return Vec::new();
         }
+        // Find the range first, then copy it into a vector of the right size (one allocation).
+        let start = self.first_batch_at_or_after(offset);
+        let mut end = start;
         let mut bytes = 0;
-        for batch in self
-            .batches
-            .iter()
-            .skip(self.first_batch_at_or_after(offset))
-        {
+        for batch in self.batches.range(start..) {
             if batch.next_offset() > limit_offset {
                 break;
             }
             let size = batch.data.wire_bytes;
-            if bytes + size > max_bytes && !(taken.is_empty() && first_always) {
+            if bytes + size > max_bytes && !(end == start && first_always) {
                 break;
             }
             bytes += size;
-            taken.push(batch.clone());
+            end += 1;
         }
-        taken
+        self.batches.range(start..end).cloned().collect()
     }
 
     /// Drops batches that end at or below `offset`: no reader will ask for them again.

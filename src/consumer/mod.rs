@@ -852,6 +852,16 @@ impl Consumer {
             self.find_coordinator(ctx);
             return;
         }
+        // Called at every poll, and usually every owned partition has a position: one merged walk
+        // of the two sorted collections finds that without a lookup per partition.
+        let mut positioned = self.fetch_positions.keys().peekable();
+        let all_positioned = self.owned.iter().all(|tp| {
+            while positioned.next_if(|&known| known < tp).is_some() {}
+            positioned.next_if_eq(&tp).is_some()
+        });
+        if all_positioned {
+            return;
+        }
         let missing: Vec<TopicPartition> = self
             .owned
             .iter()

@@ -160,6 +160,26 @@ impl RangeSet {
         if start >= end {
             return 0;
         }
+        // The usual case, a consumer processing on from where it was: the last range at or below
+        // `end` ends at `start` (extend it) or before (a new range), and touches nothing else.
+        match self.ranges.range_mut(..=end).next_back() {
+            Some((_, last_end)) if *last_end == start => {
+                *last_end = end;
+                self.len += end - start;
+                return 0;
+            }
+            Some((_, last_end)) if *last_end < start => {
+                self.ranges.insert(start, end);
+                self.len += end - start;
+                return 0;
+            }
+            None => {
+                self.ranges.insert(start, end);
+                self.len += end - start;
+                return 0;
+            }
+            Some(_) => {}
+        }
         let (mut new_start, mut new_end) = (start, end);
         let mut overlap = 0;
         let touching: Vec<(u64, u64)> = self
@@ -688,5 +708,48 @@ fn ratio(total: u64, count: u64) -> f64 {
         0.0
     } else {
         total as f64 / count as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RangeSet;
+    use std::collections::BTreeSet;
+
+    /// Inserts in order (the fast path), with gaps, overlaps and out of order all agree with a
+    /// plain set of offsets: the same members, and the same count of offsets already present.
+    #[test]
+    fn range_set_matches_a_set_of_offsets() {
+        let mut ranges = RangeSet::default();
+        let mut offsets: BTreeSet<u64> = BTreeSet::new();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = 0;
+        for step in 0..2_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let (start, end) = match state % 4 {
+                // Carry on where the last insert ended, or after a gap.
+                0 | 1 => (next, next + 1 + state % 5),
+                2 => (next + state % 3, next + state % 3 + 2),
+                // Anywhere below: overlaps and fills.
+                _ => {
+                    let start = (state >> 8) % (next + 1);
+                    (start, start + (state >> 16) % 6)
+                }
+            };
+            next = next.max(end);
+            let present = (start..end).filter(|offset| offsets.contains(offset)).count();
+            offsets.extend(start..end);
+            assert_eq!(ranges.insert(start, end), present as u64);
+            assert_eq!(ranges.len(), offsets.len() as u64);
+            if step % 50 != 0 {
+                continue;
+            }
+            let members: BTreeSet<u64> = ranges.ranges().flat_map(|(s, e)| s..e).collect();
+            assert_eq!(members, offsets);
+            let disjoint = ranges.ranges().zip(ranges.ranges().skip(1)).all(|(a, b)| a.1 < b.0);
+            assert!(disjoint, "ranges touch: {:?}", ranges.ranges().collect::<Vec<_>>());
+        }
     }
 }

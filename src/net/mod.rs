@@ -7,7 +7,6 @@ use crate::ids::NodeId;
 use crate::scenario::model::{Dist, Network as NetworkSpec};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, NS_PER_SEC};
-use std::collections::BTreeMap;
 
 /// Where each kind of node starts in the flat node index.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +76,9 @@ pub struct Network {
     latency_rng: Vec<SimRng>,
     link_free_at_ns: Vec<u64>,
     /// Last delivery time per (from, to) pair: a later message never overtakes an earlier one.
-    last_delivery_ns: BTreeMap<(usize, usize), u64>,
+    /// One row per sender, indexed by the receiver and grown on demand (clients only talk to
+    /// brokers, which come first in the node index, so their rows stay short); 0 = never.
+    last_delivery_ns: Vec<Vec<u64>>,
     faults: Vec<LinkFault>,
     loss_rng: SimRng,
 }
@@ -93,7 +94,7 @@ impl Network {
             bandwidth_bytes_per_sec: spec.bandwidth_bytes_per_sec.max(1),
             latency_rng,
             link_free_at_ns: vec![0; layout.len()],
-            last_delivery_ns: BTreeMap::new(),
+            last_delivery_ns: vec![Vec::new(); layout.len()],
             faults: Vec::new(),
             loss_rng: SimRng::new(seed, StreamKind::Faults, 0, Purpose::Loss),
         }
@@ -164,10 +165,11 @@ impl Network {
         } else {
             self.fault_effect(now_ns, from, to)
         };
-        let last = self
-            .last_delivery_ns
-            .entry((from_index, to_index))
-            .or_insert(0);
+        let row = &mut self.last_delivery_ns[from_index];
+        if row.len() <= to_index {
+            row.resize(to_index + 1, 0);
+        }
+        let last = &mut row[to_index];
         let deliver_at_ns = (sent_ns + latency_ns + extra_ns).max(*last);
         if !dropped {
             *last = deliver_at_ns;

@@ -503,6 +503,7 @@ impl Producer {
                         append_ns: send_ns,
                         value_bytes,
                         key: None,
+                        key_hash: 0,
                         origin: Some((partition, offset)),
                     });
                 }
@@ -1039,15 +1040,21 @@ impl Producer {
         deadline_ns
     }
 
+    /// Kafka's partition for a keyed record, from the hash the workload computed once.
+    fn keyed_partition(&self, record: &PendingRecord, partitions: u32) -> u32 {
+        match record.key {
+            Some(_) => record.key_hash % partitions,
+            None => partition_for_key_index(0, self.key_width, partitions),
+        }
+    }
+
     fn choose_partition(&mut self, record: &PendingRecord) -> u32 {
         let partitions = self.leaders.len() as u32;
         match self.rule {
             PartitionRule::Origin => record
                 .origin
                 .map_or(0, |(partition, _)| partition % partitions.max(1)),
-            PartitionRule::Keyed => {
-                partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
-            }
+            PartitionRule::Keyed => self.keyed_partition(record, partitions),
             PartitionRule::RoundRobin => {
                 let value = self.round_robin_counter;
                 self.round_robin_counter = self.round_robin_counter.wrapping_add(1);
@@ -1357,9 +1364,7 @@ impl Producer {
             }
             let partitions = self.leaders.len() as u32;
             let partition = match self.rule {
-                PartitionRule::Keyed => {
-                    partition_for_key_index(record.key.unwrap_or(0), self.key_width, partitions)
-                }
+                PartitionRule::Keyed => self.keyed_partition(&record, partitions),
                 PartitionRule::Origin => record
                     .origin
                     .map_or(0, |(partition, _)| partition % partitions.max(1)),

@@ -51,14 +51,20 @@ pub fn key_text(index: u64, width: u32) -> String {
     format!("{index:0width$}", width = width as usize)
 }
 
-/// `partition_for_key(key_text(index, width))` without building the string: keyed producers
-/// call this for every record, and in the sender's look-ahead again.
+/// `partition_for_key(key_text(index, width))` without building the string.
 pub fn partition_for_key_index(index: u64, width: u32, partitions: u32) -> u32 {
+    key_index_hash(index, width) % partitions
+}
+
+/// `toPositive(murmur2(key_text(index, width)))`, the part of a keyed record's partition that
+/// does not depend on the partition count: the workload computes it once per record (the sender's
+/// look-ahead asks for a record's partition again at every wake-up).
+pub fn key_index_hash(index: u64, width: u32) -> u32 {
     const STACK_BYTES: usize = 64;
     let digits = index.checked_ilog10().unwrap_or(0) as usize + 1;
     let length = (width as usize).max(digits);
     if length > STACK_BYTES {
-        return partition_for_key(key_text(index, width).as_bytes(), partitions);
+        return to_positive(murmur2(key_text(index, width).as_bytes()));
     }
     let mut key = [b'0'; STACK_BYTES];
     let mut rest = index;
@@ -66,7 +72,7 @@ pub fn partition_for_key_index(index: u64, width: u32, partitions: u32) -> u32 {
         key[position] = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    partition_for_key(&key[..length], partitions)
+    to_positive(murmur2(&key[..length]))
 }
 
 /// The built-in partitioner's state for one topic (Kafka's `StickyPartitionInfo` plus load stats).

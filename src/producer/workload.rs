@@ -2,6 +2,7 @@
 //! stream, so that a config change elsewhere never changes the workload.
 
 use crate::codec;
+use crate::producer::partitioner::key_index_hash;
 use crate::scenario::model::{Arrivals, Compression, Keys, ProducerSpec};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, NS_PER_SEC};
@@ -20,6 +21,9 @@ pub struct PendingRecord {
     pub append_ns: u64,
     pub value_bytes: u32,
     pub key: Option<u64>,
+    /// `toPositive(murmur2(key bytes))` of `key` (0 without a key): its partition is this modulo
+    /// the partition count. Hashed once here, not at every look-ahead.
+    pub key_hash: u32,
     /// A consume-transform-produce output: the input (partition, offset) it was made from.
     pub origin: Option<(u32, u64)>,
 }
@@ -45,6 +49,8 @@ pub struct Workload {
     arrival_rng: SimRng,
     size_rng: SimRng,
     key_rng: SimRng,
+    /// Bytes of each key (the scenario's `key_bytes`), for its hash.
+    key_width: u32,
     /// Drawn but not yet appended, in order.
     pending: VecDeque<PendingRecord>,
 }
@@ -77,6 +83,7 @@ impl Workload {
                 Purpose::RecordSizes,
             ),
             key_rng: SimRng::new(seed, StreamKind::Producer, stream_index, Purpose::Keys),
+            key_width: spec.key_bytes,
             pending: VecDeque::new(),
         }
     }
@@ -132,6 +139,7 @@ impl Workload {
             append_ns,
             value_bytes,
             key,
+            key_hash: key.map_or(0, |index| key_index_hash(index, self.key_width)),
             origin: None,
         })
     }
