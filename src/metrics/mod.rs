@@ -739,7 +739,9 @@ mod tests {
                 }
             };
             next = next.max(end);
-            let present = (start..end).filter(|offset| offsets.contains(offset)).count();
+            let present = (start..end)
+                .filter(|offset| offsets.contains(offset))
+                .count();
             offsets.extend(start..end);
             assert_eq!(ranges.insert(start, end), present as u64);
             assert_eq!(ranges.len(), offsets.len() as u64);
@@ -748,8 +750,15 @@ mod tests {
             }
             let members: BTreeSet<u64> = ranges.ranges().flat_map(|(s, e)| s..e).collect();
             assert_eq!(members, offsets);
-            let disjoint = ranges.ranges().zip(ranges.ranges().skip(1)).all(|(a, b)| a.1 < b.0);
-            assert!(disjoint, "ranges touch: {:?}", ranges.ranges().collect::<Vec<_>>());
+            let disjoint = ranges
+                .ranges()
+                .zip(ranges.ranges().skip(1))
+                .all(|(a, b)| a.1 < b.0);
+            assert!(
+                disjoint,
+                "ranges touch: {:?}",
+                ranges.ranges().collect::<Vec<_>>()
+            );
         }
     }
 }
