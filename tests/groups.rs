@@ -199,33 +199,42 @@ fn at_crash(world: &World, crash_ns: u64) -> Vec<(u64, u64)> {
         .collect();
     owned
         .iter()
-        .map(|&partition| {
-            let mut committed = 0;
-            let mut processed_end = 0;
-            for entry in trace(world) {
-                match *entry {
-                    TraceEntry::OffsetCommitted {
-                        at_ns,
-                        partition: p,
-                        offset,
-                        ..
-                    } if p == partition && at_ns <= crash_ns => {
-                        committed = offset;
-                    }
-                    TraceEntry::OffsetsProcessed {
-                        consumer: 0,
-                        partition: p,
-                        end,
-                        ..
-                    } if p == partition => {
-                        processed_end = processed_end.max(end);
-                    }
-                    _ => {}
-                }
-            }
-            (committed, processed_end)
-        })
+        .map(|&partition| committed_and_processed(world, partition, crash_ns, |c| c == 0))
         .collect()
+}
+
+/// For `partition`, from the trace: the last offset committed at or before `committed_by_ns`,
+/// and the end of the offsets processed by the consumers `by` accepts.
+fn committed_and_processed(
+    world: &World,
+    partition: u32,
+    committed_by_ns: u64,
+    by: impl Fn(u32) -> bool,
+) -> (u64, u64) {
+    let mut committed = 0;
+    let mut processed_end = 0;
+    for entry in trace(world) {
+        match *entry {
+            TraceEntry::OffsetCommitted {
+                at_ns,
+                partition: p,
+                offset,
+                ..
+            } if p == partition && at_ns <= committed_by_ns => {
+                committed = offset;
+            }
+            TraceEntry::OffsetsProcessed {
+                consumer,
+                partition: p,
+                end,
+                ..
+            } if p == partition && by(consumer) => {
+                processed_end = processed_end.max(end);
+            }
+            _ => {}
+        }
+    }
+    (committed, processed_end)
 }
 
 fn crash_run(commit: &str) -> (World, Vec<(u64, u64)>) {
@@ -403,29 +412,8 @@ fn uncommitted_at_handover(world: &World) -> Vec<u64> {
     spans_of(world, "consumer:billing:3")
         .iter()
         .map(|taken| {
-            let mut committed = 0;
-            let mut processed_end = 0;
-            for entry in trace(world) {
-                match *entry {
-                    TraceEntry::OffsetCommitted {
-                        at_ns,
-                        partition,
-                        offset,
-                        ..
-                    } if partition == taken.partition && at_ns <= taken.from_ns => {
-                        committed = offset;
-                    }
-                    TraceEntry::OffsetsProcessed {
-                        consumer,
-                        partition,
-                        end,
-                        ..
-                    } if partition == taken.partition && consumer != 3 => {
-                        processed_end = processed_end.max(end);
-                    }
-                    _ => {}
-                }
-            }
+            let (committed, processed_end) =
+                committed_and_processed(world, taken.partition, taken.from_ns, |c| c != 3);
             processed_end.saturating_sub(committed)
         })
         .collect()
