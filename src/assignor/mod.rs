@@ -73,7 +73,12 @@ fn check_assignment(
         members.len(),
         "every member gets an entry"
     );
-    let mut given = BTreeSet::new();
+    // Per topic, which partitions were given: one flag per partition, so a large group's check
+    // costs one topic lookup per member and topic, not a string comparison per partition.
+    let mut given: BTreeMap<&str, Vec<bool>> = topics
+        .iter()
+        .map(|(topic, &count)| (topic.as_str(), vec![false; count as usize]))
+        .collect();
     for member in members {
         let Some(partitions) = assignment.get(&member.member_id) else {
             panic!("member {} has no entry", member.member_id);
@@ -81,6 +86,7 @@ fn check_assignment(
         for (topic, list) in partitions {
             let count = topics.get(topic).copied().unwrap_or(0);
             let owned = member.owned.get(topic);
+            let mut flags = given.get_mut(topic.as_str());
             for &partition in list {
                 let handed_back = sticky && owned.is_some_and(|owned| owned.contains(&partition));
                 assert!(
@@ -89,8 +95,14 @@ fn check_assignment(
                     member.member_id
                 );
                 assert!(partition < count, "{topic}-{partition} does not exist");
-                let fresh = given.insert((topic.as_str(), partition));
-                assert!(fresh, "{topic}-{partition} given twice");
+                let flag = flags
+                    .as_deref_mut()
+                    .and_then(|flags| flags.get_mut(partition as usize))
+                    .expect("an existing partition has a flag");
+                assert!(
+                    !std::mem::replace(flag, true),
+                    "{topic}-{partition} given twice"
+                );
             }
         }
     }
@@ -141,7 +153,9 @@ struct Checker<'a> {
     server_side: bool,
     member_ids: BTreeSet<&'a str>,
     instance_ids: BTreeSet<&'a str>,
-    targeted: BTreeMap<(&'a str, u32), &'a str>,
+    /// Per topic, per partition: the member whose owned partitions (the previous target
+    /// assignment, server-side) include it.
+    targeted: BTreeMap<&'a str, Vec<Option<&'a str>>>,
 }
 
 impl<'a> Checker<'a> {
@@ -197,37 +211,44 @@ impl<'a> Checker<'a> {
             ));
         }
         for (topic, partitions) in &member.owned {
-            self.owned(&format!("{path}.owned.{topic}"), member, topic, partitions)?;
+            self.owned(&path, member, topic, partitions)?;
         }
         Ok(())
     }
 
+    /// One member's owned partitions of `topic`. The error's path is formatted only on error:
+    /// a large group is checked at every assignment.
     fn owned(
         &mut self,
-        path: &str,
+        member_path: &str,
         member: &'a MemberSubscription,
         topic: &'a str,
         partitions: &[u32],
     ) -> Result<(), UserError> {
+        let path = || format!("{member_path}.owned.{topic}");
         let Some(&count) = self.topics.get(topic) else {
             let allowed = self.known_topics();
-            return Err(UserError::field(path, format!("\"{topic}\""), &allowed));
+            return Err(UserError::field(&path(), format!("\"{topic}\""), &allowed));
         };
         let mut seen = BTreeSet::new();
         for &partition in partitions {
             if partition >= count || !seen.insert(partition) {
                 let allowed = format!("distinct partitions from 0 to {}", i64::from(count) - 1);
-                return Err(UserError::field(path, partition, &allowed));
+                return Err(UserError::field(&path(), partition, &allowed));
             }
             if !self.server_side {
                 continue;
             }
-            if let Some(other) = self.targeted.insert((topic, partition), &member.member_id) {
+            let owners = self
+                .targeted
+                .entry(topic)
+                .or_insert_with(|| vec![None; count as usize]);
+            if let Some(other) = owners[partition as usize].replace(&member.member_id) {
                 let allowed = format!(
                     "a partition no other member owns (server-side assignors take the previous \
                      target assignment; {other} already owns it)"
                 );
-                return Err(UserError::field(path, partition, &allowed));
+                return Err(UserError::field(&path(), partition, &allowed));
             }
         }
         Ok(())
