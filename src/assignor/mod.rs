@@ -146,6 +146,15 @@ fn validate(
     Ok(())
 }
 
+/// `members[INDEX]`, formatted only into an error: a large group is checked at every assignment.
+struct MemberPath(usize);
+
+impl std::fmt::Display for MemberPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "members[{}]", self.0)
+    }
+}
+
 /// Cross-member checks of [`validate`]: ids are unique, and server-side ownership is the
 /// previous target assignment, so no partition may have two owners.
 struct Checker<'a> {
@@ -165,7 +174,7 @@ impl<'a> Checker<'a> {
     }
 
     fn member(&mut self, index: usize, member: &'a MemberSubscription) -> Result<(), UserError> {
-        let path = format!("members[{index}]");
+        let path = MemberPath(index);
         if !self.member_ids.insert(member.member_id.as_str()) {
             let value = format!("\"{}\"", member.member_id);
             let allowed = "a member id not used by an earlier member";
@@ -184,11 +193,11 @@ impl<'a> Checker<'a> {
         }
         let mut seen_topics = BTreeSet::new();
         for (topic_index, topic) in member.topics.iter().enumerate() {
-            let topic_path = format!("{path}.topics[{topic_index}]");
+            let topic_path = || format!("{path}.topics[{topic_index}]");
             if !self.topics.contains_key(topic) {
                 let allowed = self.known_topics();
                 return Err(UserError::field(
-                    &topic_path,
+                    &topic_path(),
                     format!("\"{topic}\""),
                     &allowed,
                 ));
@@ -196,7 +205,7 @@ impl<'a> Checker<'a> {
             if !seen_topics.insert(topic.as_str()) {
                 let allowed = "a topic not already listed by this member";
                 return Err(UserError::field(
-                    &topic_path,
+                    &topic_path(),
                     format!("\"{topic}\""),
                     allowed,
                 ));
@@ -220,7 +229,7 @@ impl<'a> Checker<'a> {
     /// a large group is checked at every assignment.
     fn owned(
         &mut self,
-        member_path: &str,
+        member_path: &MemberPath,
         member: &'a MemberSubscription,
         topic: &'a str,
         partitions: &[u32],

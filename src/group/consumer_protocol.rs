@@ -500,9 +500,15 @@ impl ConsumerGroup {
 
     fn by_topic(&self, tps: Option<&BTreeSet<TopicPartition>>) -> BTreeMap<String, Vec<u32>> {
         let mut owned: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        for tp in tps.into_iter().flatten() {
-            if let Some((name, _)) = self.topics.iter().find(|(_, (id, _))| *id == tp.topic) {
-                owned.entry(name.clone()).or_default().push(tp.partition);
+        // One name lookup per run of a topic's partitions, not one per partition.
+        let mut tps = tps.into_iter().flatten().peekable();
+        while let Some(first) = tps.next() {
+            let mut partitions = vec![first.partition];
+            while let Some(next) = tps.next_if(|tp| tp.topic == first.topic) {
+                partitions.push(next.partition);
+            }
+            if let Some((name, _)) = self.topics.iter().find(|(_, (id, _))| *id == first.topic) {
+                owned.entry(name.clone()).or_default().extend(partitions);
             }
         }
         owned
