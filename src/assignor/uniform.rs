@@ -129,10 +129,16 @@ fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> 
     if subscribed.is_empty() {
         return targets;
     }
-    let mut owned: BTreeSet<(usize, u32)> = BTreeSet::new();
+    // Which partitions some member owns: a flag per partition of each topic (validated input:
+    // owned partitions exist).
+    let mut owned: Vec<Vec<bool>> = (topics.counts.iter())
+        .map(|&count| vec![false; count as usize])
+        .collect();
     for member in members {
         for (rank, partitions) in topics.owned_order(member) {
-            owned.extend(partitions.into_iter().map(|partition| (rank, partition)));
+            for partition in partitions {
+                owned[rank][partition as usize] = true;
+            }
         }
     }
     let mut unassigned: Vec<(usize, u32)> = Vec::new();
@@ -141,7 +147,7 @@ fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> 
         let count = topics.counts[rank];
         unassigned.extend(
             (0..count)
-                .filter(|p| !owned.contains(&(rank, *p)))
+                .filter(|&p| !owned[rank][p as usize])
                 .map(|p| (rank, p)),
         );
         total += u64::from(count);
