@@ -1216,14 +1216,16 @@ impl Producer {
     }
 
     fn send_to(&mut self, ctx: &mut Ctx, node: BrokerId) -> bool {
-        let mut partitions = std::mem::take(&mut self.node_partitions[node.0 as usize]);
-        let all_partitions = partitions.clone();
-        if let Some(txn) = &self.txn {
-            partitions.retain(|&partition| txn.may_send(partition));
-        }
+        let all_partitions = std::mem::take(&mut self.node_partitions[node.0 as usize]);
+        // Only a transactional producer narrows the list, so only it pays for a copy.
+        let sendable: Option<Vec<u32>> = self.txn.as_ref().map(|txn| {
+            (all_partitions.iter().copied())
+                .filter(|&partition| txn.may_send(partition))
+                .collect()
+        });
         let batches = self.accumulator.drain(
             node,
-            &partitions,
+            sendable.as_deref().unwrap_or(&all_partitions),
             u64::from(self.config.max_request_size_bytes),
             ctx.now_ns,
         );
