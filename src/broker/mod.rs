@@ -970,16 +970,7 @@ impl Broker {
                 self.try_complete_delayed(ctx, id, Some(tp));
             }
         }
-        let log_start_offset = self
-            .replicas
-            .get(&tp)
-            .map(|replica| replica.log.log_start_offset);
-        self.trim_unread(tp, ctx.now_ns);
-        let trimmed = self
-            .replicas
-            .get(&tp)
-            .map(|replica| replica.log.log_start_offset)
-            != log_start_offset;
+        let trimmed = self.trim_unread(tp, ctx.now_ns);
         // A follower's own progress changes nothing another follower's fetch session would
         // read, unless it moved the high watermark.
         if wake_parked || advanced || trimmed {
@@ -1021,14 +1012,7 @@ impl Broker {
             return;
         };
         replica.note_group_commit(group, offset);
-        let log_start_offset = replica.log.log_start_offset;
-        self.trim_unread(tp, now_ns);
-        if self
-            .replicas
-            .get(&tp)
-            .map(|replica| replica.log.log_start_offset)
-            != Some(log_start_offset)
-        {
+        if self.trim_unread(tp, now_ns) {
             self.touch_sessions(tp);
         }
     }
@@ -1380,15 +1364,7 @@ impl Broker {
         let lag_max_ns = self.config.replica_lag_time_max_ns;
         let mut expired = Vec::new();
         for (tp, replica) in self.replicas.iter_mut() {
-            let pending = replica
-                .leader_state()
-                .is_some_and(|leader| leader.pending_isr.is_some());
-            replica.expire_pending_isr(ctx.now_ns, ALTER_PARTITION_TIMEOUT_NS);
-            if pending
-                && replica
-                    .leader_state()
-                    .is_some_and(|leader| leader.pending_isr.is_none())
-            {
+            if replica.expire_pending_isr(ctx.now_ns, ALTER_PARTITION_TIMEOUT_NS) {
                 expired.push(tp);
             }
         }
@@ -1474,27 +1450,28 @@ impl Broker {
     /// topic has committed past it and every follower has it, so memory follows the backlog.
     /// Committed offsets, not fetch offsets: after a rebalance a member restarts from them. A new
     /// leader learns commits only from then on, so it trims nothing of what it had before.
-    fn trim_unread(&mut self, tp: TopicPartition, now_ns: u64) {
+    /// Returns whether the log start moved (fetch sessions then tell followers).
+    fn trim_unread(&mut self, tp: TopicPartition, now_ns: u64) -> bool {
         let readers = &self.readers_of_topic[tp.topic.0 as usize];
         let Some(replica) = self.replicas.get_mut(&tp) else {
-            return;
+            return false;
         };
         let Some(leader) = replica.leader_state() else {
-            return;
+            return false;
         };
         // Called for every partition of every follower fetch: each bound is checked against
         // the first batch's end as it is found, so most calls stop before touching cold data.
         let log = &replica.log;
         let mut trim_to = log.high_watermark;
         if log.nothing_to_trim_below(trim_to) {
-            return;
+            return false;
         }
         for (broker, follower) in leader.followers.iter() {
             let end = follower.log_end_offset.unwrap_or(0);
             if end < trim_to && replica.replicas.contains(broker) {
                 trim_to = end;
                 if log.nothing_to_trim_below(trim_to) {
-                    return;
+                    return false;
                 }
             }
         }
@@ -1510,9 +1487,11 @@ impl Broker {
             }
         };
         trim_to = trim_to.min(floor);
+        let log_start_offset = replica.log.log_start_offset;
         replica
             .log
             .trim_before(trim_to, now_ns.saturating_sub(self.unflushed_window_ns));
+        replica.log.log_start_offset != log_start_offset
     }
 }
 

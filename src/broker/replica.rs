@@ -555,13 +555,16 @@ impl Replica {
         }
     }
 
-    /// An AlterPartition whose answer never came (lost) stops blocking ISR changes.
-    pub fn expire_pending_isr(&mut self, now_ns: u64, timeout_ns: u64) {
+    /// An AlterPartition whose answer never came (lost) stops blocking ISR changes after
+    /// `timeout_ns`; returns whether this call dropped it.
+    pub fn expire_pending_isr(&mut self, now_ns: u64, timeout_ns: u64) -> bool {
         if let Role::Leader(leader) = &mut self.role {
             if leader.pending_isr.is_some() && now_ns >= leader.pending_since_ns + timeout_ns {
                 leader.pending_isr = None;
+                return true;
             }
         }
+        false
     }
 
     pub fn clear_pending_isr(&mut self) {
