@@ -108,8 +108,7 @@ impl<K: PartialEq + Clone> JavaHashOrder<K> {
     }
 
     fn bucket(&self, hash: i32) -> usize {
-        let spread = (hash as u32) ^ ((hash as u32) >> 16);
-        (spread as usize) & (self.capacity - 1)
+        bucket(hash, self.capacity)
     }
 
     /// The keys in Java's iteration order.
@@ -134,13 +133,23 @@ impl<K: PartialEq + Clone> Default for JavaHashOrder<K> {
     }
 }
 
-/// Order of `new HashMap<>()` filled with these strings in this order.
-pub fn string_map_order<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut order = JavaHashOrder::new();
-    for key in keys {
-        order.insert(key, string_hash(key));
+/// The bucket of a hash in a table of `capacity` (a power of two): `(h ^ (h >>> 16)) & (n - 1)`.
+fn bucket(hash: i32, capacity: usize) -> usize {
+    let spread = (hash as u32) ^ ((hash as u32) >> 16);
+    (spread as usize) & (capacity - 1)
+}
+
+/// Order of `new HashMap<>()` filled with distinct keys with these hashes, in this order, as
+/// indices into `hashes`. With distinct keys the table's final length depends only on their
+/// number, so no key is compared with another (`JavaHashOrder::insert` would, for each one).
+pub fn distinct_keys_map_order(hashes: &[i32]) -> Vec<usize> {
+    let mut capacity = 16usize;
+    while hashes.len() > capacity / 4 * 3 && capacity < (1 << 30) {
+        capacity *= 2;
     }
-    order.ordered()
+    let mut order: Vec<usize> = (0..hashes.len()).collect();
+    order.sort_by_key(|&index| (bucket(hashes[index], capacity), index));
+    order
 }
 
 /// Order of `new HashSet<>(list)` of integers (an `Integer` hashes to itself).
@@ -168,6 +177,31 @@ mod tests {
             }
             h
         });
+    }
+
+    /// Order of `new HashMap<>()` filled with these strings in this order.
+    fn string_map_order<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let mut order = JavaHashOrder::new();
+        for key in keys {
+            order.insert(key, string_hash(key));
+        }
+        order.ordered()
+    }
+
+    #[test]
+    fn distinct_keys_order_as_inserted_one_by_one() {
+        // Sizes around the table's growth points (12, 24, 48, ... entries).
+        for size in [0usize, 1, 12, 13, 24, 25, 48, 49, 200, 1000, 1537] {
+            let ids: Vec<String> = (0..size)
+                .map(|i| format!("consumer-{}-{}", i * 7, i))
+                .collect();
+            let hashes: Vec<i32> = ids.iter().map(|id| string_hash(id)).collect();
+            let expected = string_map_order(ids.iter().map(String::as_str));
+            let ours: Vec<&str> = (distinct_keys_map_order(&hashes).into_iter())
+                .map(|index| ids[index].as_str())
+                .collect();
+            assert_eq!(ours, expected, "{size} keys");
+        }
     }
 
     #[test]

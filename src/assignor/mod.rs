@@ -18,6 +18,7 @@ pub use types::{
     kafka_member_order, Assignment, AssignorName, MemberSubscription, RebalanceProtocol,
     TopicPartitions, NO_GENERATION,
 };
+pub use uniform::{RankedMember, RankedTarget, TopicRanks};
 
 use crate::error::UserError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +50,69 @@ pub fn assign(
     };
     check_assignment(assignor, topics, members, &assignment);
     Ok(assignment)
+}
+
+/// The uniform assignor for the KIP-848 group coordinator, on topic ranks and member indices:
+/// the answer per member, in the order given. The coordinator builds this input itself from
+/// what it keeps, so the checks [`assign`] makes become assertions (a failure is a bug): the
+/// limits hold, owned partitions exist and have one owner each, and the answer gives each
+/// partition at most once, to a subscriber of its topic. Member ids are distinct: they are the
+/// keys of the coordinator's member map.
+pub fn assign_uniform_ranked(topics: &TopicRanks, members: &[RankedMember]) -> Vec<RankedTarget> {
+    let total: u64 = (0..topics.len())
+        .map(|rank| u64::from(topics.count(rank)))
+        .sum();
+    assert!(
+        total <= PARTITIONS_TOTAL_MAX && members.len() <= MEMBERS_MAX,
+        "uniform assignor: {total} partitions, {} members, beyond the limits",
+        members.len()
+    );
+    let flags = || -> Vec<Vec<bool>> {
+        (0..topics.len())
+            .map(|rank| vec![false; topics.count(rank) as usize])
+            .collect()
+    };
+    let mut owned = flags();
+    for member in members {
+        for (rank, partitions) in member.owned {
+            for &partition in partitions {
+                let flag = (owned.get_mut(*rank))
+                    .and_then(|flags| flags.get_mut(partition as usize))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "uniform assignor: owned {}-{partition} does not exist",
+                            topics.name(*rank)
+                        )
+                    });
+                assert!(
+                    !std::mem::replace(flag, true),
+                    "uniform assignor: {}-{partition} owned twice",
+                    topics.name(*rank)
+                );
+            }
+        }
+    }
+    let answer = uniform::assign_ranked(topics, members);
+    assert_eq!(answer.len(), members.len(), "every member gets an entry");
+    let mut given = flags();
+    for (member, target) in members.iter().zip(&answer) {
+        for (rank, partitions) in target {
+            let topic = topics.name(*rank);
+            assert!(
+                member.topics.contains(rank),
+                "{topic} given to a member that does not subscribe to it"
+            );
+            for &partition in partitions {
+                let flag = (given[*rank].get_mut(partition as usize))
+                    .unwrap_or_else(|| panic!("{topic}-{partition} does not exist"));
+                assert!(
+                    !std::mem::replace(flag, true),
+                    "{topic}-{partition} given twice"
+                );
+            }
+        }
+    }
+    answer
 }
 
 /// What every assignor promises, whatever its strategy: each member has an entry, and each

@@ -7,120 +7,204 @@
 //! order is emulated. Otherwise (heterogeneous), partitions without an owner go topic by topic to
 //! the least loaded subscriber, then partitions move from the most to the least loaded
 //! subscriber of each topic until every topic is balanced or nothing more can move.
+//!
+//! The assignment itself works on topic ranks and member indices ([`assign_ranked`]), so the
+//! group coordinator, which runs it at every join and leave of a large group, hands over the
+//! subscriptions and targets it keeps instead of strings built for each run; [`assign`] is the
+//! same computation for members described by name.
 
-use super::java_order::{integer_copy_order, string_map_order, topic_id_hash, JavaHashOrder};
+use super::java_order::{
+    distinct_keys_map_order, integer_copy_order, string_hash, topic_id_hash, JavaHashOrder,
+};
 use super::types::{empty_assignment, java_string_cmp, Assignment, MemberSubscription};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Topics by rank of name, the rank standing in for the topic id. Model limit: a real cluster's
 /// topic ids are random UUIDs, and where Kafka walks a hash set of them (the homogeneous path)
 /// its answer depends on them; we use `Uuid(0, rank + 1)`, as the conformance harness does.
-struct Topics<'a> {
-    names: Vec<&'a str>,
+#[derive(Debug, Clone)]
+pub struct TopicRanks {
+    names: Vec<String>,
     counts: Vec<u32>,
+    /// Per rank, the topic's place in Rust's `str` order of the names: the order of a
+    /// `BTreeMap` keyed by name, in which answers list a member's topics.
+    name_order: Vec<usize>,
 }
 
-impl<'a> Topics<'a> {
-    fn new(topics: &'a BTreeMap<String, u32>) -> Self {
-        let mut entries: Vec<(&str, u32)> = topics.iter().map(|(t, &n)| (t.as_str(), n)).collect();
+impl TopicRanks {
+    /// Every existing topic with its partition count.
+    pub fn new<'a>(topics: impl IntoIterator<Item = (&'a str, u32)>) -> Self {
+        let mut entries: Vec<(&str, u32)> = topics.into_iter().collect();
         entries.sort_by(|a, b| java_string_cmp(a.0, b.0));
-        Topics {
-            names: entries.iter().map(|(name, _)| *name).collect(),
+        let mut by_name: Vec<usize> = (0..entries.len()).collect();
+        by_name.sort_by(|&a, &b| entries[a].0.cmp(entries[b].0));
+        let mut name_order = vec![0; entries.len()];
+        for (place, &rank) in by_name.iter().enumerate() {
+            name_order[rank] = place;
+        }
+        TopicRanks {
+            names: entries.iter().map(|(name, _)| name.to_string()).collect(),
             counts: entries.iter().map(|(_, count)| *count).collect(),
+            name_order,
         }
     }
 
-    fn rank(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|candidate| *candidate == name)
+    pub fn len(&self) -> usize {
+        self.names.len()
     }
 
-    /// Ranks of a member's subscription in the order of the `HashSet<Uuid>` it arrives in.
-    fn subscription_order(&self, member: &MemberSubscription) -> Vec<usize> {
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn rank(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|candidate| candidate == name)
+    }
+
+    pub fn name(&self, rank: usize) -> &str {
+        &self.names[rank]
+    }
+
+    pub fn count(&self, rank: usize) -> u32 {
+        self.counts[rank]
+    }
+
+    /// A topic's partition count grew.
+    pub fn set_count(&mut self, rank: usize, count: u32) {
+        self.counts[rank] = count;
+    }
+
+    /// Ranks of a subscription in the order of the `HashSet<Uuid>` it arrives in.
+    fn subscription_order(&self, subscribed: &[usize]) -> Vec<usize> {
         let mut set = JavaHashOrder::new();
-        for topic in &member.topics {
-            if let Some(rank) = self.rank(topic) {
-                set.insert(rank, topic_id_hash(rank));
-            }
+        for &rank in subscribed {
+            set.insert(rank, topic_id_hash(rank));
         }
         set.ordered()
     }
+}
 
-    /// Owned topics in the order of the member's `HashMap<Uuid, Set<Integer>>` target.
-    fn owned_order(&self, member: &MemberSubscription) -> Vec<(usize, Vec<u32>)> {
-        let mut map = JavaHashOrder::new();
-        let mut lists = BTreeMap::new();
-        for (topic, partitions) in &member.owned {
-            if partitions.is_empty() {
-                continue;
-            }
-            if let Some(rank) = self.rank(topic) {
-                map.insert(rank, topic_id_hash(rank));
-                lists.insert(rank, partitions.clone());
-            }
+/// One member as [`assign_ranked`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct RankedMember<'a> {
+    /// `String.hashCode` of the member id: the coordinator keeps members in a `HashMap`.
+    pub id_hash: i32,
+    /// Subscribed topic ranks, in the member's own order.
+    pub topics: &'a [usize],
+    /// The current target: per topic rank, in the order of the topics' names, its partitions.
+    pub owned: &'a [(usize, Vec<u32>)],
+}
+
+/// A member's partitions per topic rank: topics in the order of their names, partitions
+/// ascending, no topic without partitions.
+pub type RankedTarget = Vec<(usize, Vec<u32>)>;
+
+/// Calls `visit` with a member's non-empty owned lists in the order of the
+/// `HashMap<Uuid, Set<Integer>>` its target arrives in.
+fn for_owned_in_map_order(owned: &[(usize, Vec<u32>)], mut visit: impl FnMut(usize, &[u32])) {
+    if owned.len() <= 1 {
+        // One topic (the common case): no order to emulate, nothing to allocate.
+        for (rank, partitions) in owned.iter().filter(|(_, list)| !list.is_empty()) {
+            visit(*rank, partitions);
         }
-        map.ordered()
-            .into_iter()
-            .filter_map(|rank| lists.remove(&rank).map(|list| (rank, list)))
-            .collect()
+        return;
+    }
+    let listed: Vec<&(usize, Vec<u32>)> = (owned.iter())
+        .filter(|(_, partitions)| !partitions.is_empty())
+        .collect();
+    let mut map = JavaHashOrder::new();
+    for (index, (rank, _)) in listed.iter().enumerate() {
+        map.insert(index, topic_id_hash(*rank));
+    }
+    for index in map.ordered() {
+        let (rank, partitions) = listed[index];
+        visit(*rank, partitions);
     }
 }
 
+/// The assignment of members described by name; validated input (see `assignor::assign`).
 pub fn assign(topics: &BTreeMap<String, u32>, members: &[MemberSubscription]) -> Assignment {
     let mut assignment = empty_assignment(members);
     if members.is_empty() {
         return assignment;
     }
-    let topics = Topics::new(topics);
-    // The coordinator keeps members in a HashMap keyed by member id.
-    let ids: Vec<&str> = members
-        .iter()
-        .map(|member| member.member_id.as_str())
+    let ranks = TopicRanks::new(topics.iter().map(|(name, &count)| (name.as_str(), count)));
+    let subscriptions: Vec<Vec<usize>> = (members.iter())
+        .map(|member| member.topics.iter().filter_map(|t| ranks.rank(t)).collect())
         .collect();
-    let mut index_of: BTreeMap<&str, usize> = BTreeMap::new();
-    for (index, &id) in ids.iter().enumerate() {
-        index_of.entry(id).or_insert(index);
-    }
-    let order: Vec<usize> = string_map_order(ids.iter().copied())
-        .into_iter()
-        .filter_map(|id| index_of.get(id).copied())
+    let owned: Vec<RankedTarget> = (members.iter())
+        .map(|member| {
+            (member.owned.iter())
+                .filter_map(|(topic, partitions)| Some((ranks.rank(topic)?, partitions.clone())))
+                .collect()
+        })
         .collect();
-    let ordered: Vec<&MemberSubscription> = order.iter().map(|&index| &members[index]).collect();
-    let targets = if is_homogeneous(members) {
-        homogeneous(&topics, &ordered)
-    } else {
-        heterogeneous(&topics, &ordered)
-    };
-    for (member, target) in ordered.iter().zip(targets) {
+    let ranked: Vec<RankedMember> = (members.iter().enumerate())
+        .map(|(index, member)| RankedMember {
+            id_hash: string_hash(&member.member_id),
+            topics: &subscriptions[index],
+            owned: &owned[index],
+        })
+        .collect();
+    for (member, target) in members.iter().zip(assign_ranked(&ranks, &ranked)) {
         let entry = assignment.entry(member.member_id.clone()).or_default();
         for (rank, partitions) in target {
-            if !partitions.is_empty() {
-                entry.insert(
-                    topics.names[rank].to_string(),
-                    partitions.into_iter().collect(),
-                );
-            }
+            entry.insert(ranks.name(rank).to_string(), partitions);
         }
     }
     assignment
 }
 
-/// As `ModernGroup.subscriptionType`: every subscribed topic has every member.
-fn is_homogeneous(members: &[MemberSubscription]) -> bool {
-    let mut subscribers: BTreeMap<&str, usize> = BTreeMap::new();
-    for member in members {
-        for topic in &member.topics {
-            *subscribers.entry(topic.as_str()).or_default() += 1;
-        }
+/// The assignment, per member in the order given. Member ids are distinct (their hashes stand
+/// for them), owned partitions exist and have one owner each.
+pub fn assign_ranked(topics: &TopicRanks, members: &[RankedMember]) -> Vec<RankedTarget> {
+    if members.is_empty() {
+        return Vec::new();
     }
-    subscribers.values().all(|&count| count == members.len())
+    // The coordinator keeps members in a HashMap keyed by member id.
+    let hashes: Vec<i32> = members.iter().map(|member| member.id_hash).collect();
+    let order = distinct_keys_map_order(&hashes);
+    let ordered: Vec<&RankedMember> = order.iter().map(|&index| &members[index]).collect();
+    let targets = if is_homogeneous(topics, members) {
+        homogeneous(topics, &ordered)
+    } else {
+        heterogeneous(topics, &ordered)
+    };
+    let mut answer = vec![RankedTarget::new(); members.len()];
+    for (&index, mut target) in order.iter().zip(targets) {
+        target.retain(|(_, partitions)| !partitions.is_empty());
+        for (_, partitions) in &mut target {
+            partitions.sort_unstable();
+        }
+        target.sort_by_key(|&(rank, _)| topics.name_order[rank]);
+        answer[index] = target;
+    }
+    answer
 }
 
-type Target = BTreeMap<usize, BTreeSet<u32>>;
+/// As `ModernGroup.subscriptionType`: every subscribed topic has every member.
+fn is_homogeneous(topics: &TopicRanks, members: &[RankedMember]) -> bool {
+    let mut subscribers = vec![0usize; topics.len()];
+    for member in members {
+        for &rank in member.topics {
+            subscribers[rank] += 1;
+        }
+    }
+    (subscribers.iter()).all(|&count| count == 0 || count == members.len())
+}
 
-fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> {
-    let mut targets = vec![Target::new(); members.len()];
+/// Adds a partition to a member's target.
+fn give(target: &mut RankedTarget, rank: usize, partition: u32) {
+    match target.iter_mut().find(|(candidate, _)| *candidate == rank) {
+        Some((_, partitions)) => partitions.push(partition),
+        None => target.push((rank, vec![partition])),
+    }
+}
+
+fn homogeneous(topics: &TopicRanks, members: &[&RankedMember]) -> Vec<RankedTarget> {
+    let mut targets = vec![RankedTarget::new(); members.len()];
     // `new HashSet<>(first member's subscription)`: a copy re-hashed into a larger table.
-    let source = topics.subscription_order(members[0]);
+    let source = topics.subscription_order(members[0].topics);
     let mut copy = JavaHashOrder::for_copy_of(source.len());
     for rank in source {
         copy.insert(rank, topic_id_hash(rank));
@@ -135,9 +219,9 @@ fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> 
         .map(|&count| vec![false; count as usize])
         .collect();
     for member in members {
-        for (rank, partitions) in topics.owned_order(member) {
-            for partition in partitions {
-                owned[rank][partition as usize] = true;
+        for (rank, partitions) in member.owned {
+            for &partition in partitions {
+                owned[*rank][partition as usize] = true;
             }
         }
     }
@@ -163,9 +247,7 @@ fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> 
             quota += 1;
             has_extra = true;
         }
-        let (kept, released) = keep_within_quota(topics, member, &subscribed, &mut quota);
-        targets[index] = kept;
-        unassigned.extend(released);
+        targets[index] = keep_within_quota(member, &subscribed, &mut quota, &mut unassigned);
         // Keep the extra partition for a later member if enough members remain to take them.
         if quota > 0 && has_extra && member_count - index as u64 > extra_left {
             quota -= 1;
@@ -181,43 +263,43 @@ fn homogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> 
     let mut next = unassigned.into_iter();
     for (index, quota) in unfilled {
         for (rank, partition) in next.by_ref().take(quota as usize) {
-            targets[index].entry(rank).or_default().insert(partition);
+            give(&mut targets[index], rank, partition);
         }
     }
     targets
 }
 
 /// A member keeps its current partitions of subscribed topics, topic by topic in its map's
-/// order, while its quota lasts; returns what it keeps and what it releases.
+/// order, while its quota lasts; returns what it keeps, and adds what it releases to `released`.
 fn keep_within_quota(
-    topics: &Topics,
-    member: &MemberSubscription,
+    member: &RankedMember,
     subscribed: &[usize],
     quota: &mut u64,
-) -> (Target, Vec<(usize, u32)>) {
-    let mut kept = Target::new();
-    let mut released = Vec::new();
-    for (rank, partitions) in topics.owned_order(member) {
+    released: &mut Vec<(usize, u32)>,
+) -> RankedTarget {
+    let mut kept = RankedTarget::new();
+    for_owned_in_map_order(member.owned, |rank, partitions| {
         if !subscribed.contains(&rank) {
-            continue;
+            return;
         }
-        let target = kept.entry(rank).or_default();
         if partitions.len() as u64 <= *quota {
             *quota -= partitions.len() as u64;
-            target.extend(partitions);
-            continue;
+            kept.push((rank, partitions.to_vec()));
+            return;
         }
         // Over quota: keep the first ones in the set's hash order, release the rest.
-        for partition in integer_copy_order(&partitions) {
+        let mut target = Vec::new();
+        for partition in integer_copy_order(partitions) {
             if *quota > 0 {
                 *quota -= 1;
-                target.insert(partition);
+                target.push(partition);
             } else {
                 released.push((rank, partition));
             }
         }
-    }
-    (kept, released)
+        kept.push((rank, target));
+    });
+    kept
 }
 
 /// Walks the subscribers of one topic from both ends of their load order.
@@ -304,14 +386,16 @@ impl Balancer {
 const BALANCE_PASSES_MAX: usize = 16;
 
 struct Heterogeneous<'a> {
-    topics: &'a Topics<'a>,
+    topics: &'a TopicRanks,
     subscribers: BTreeMap<usize, Vec<usize>>,
     sizes: Vec<i64>,
     owners: BTreeMap<usize, Vec<Option<usize>>>,
     targets: Vec<Target>,
 }
 
-fn heterogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target> {
+type Target = BTreeMap<usize, BTreeSet<u32>>;
+
+fn heterogeneous(topics: &TopicRanks, members: &[&RankedMember]) -> Vec<RankedTarget> {
     let mut state = Heterogeneous {
         topics,
         subscribers: BTreeMap::new(),
@@ -320,7 +404,7 @@ fn heterogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target
         targets: vec![Target::new(); members.len()],
     };
     for (index, member) in members.iter().enumerate() {
-        for rank in topics.subscription_order(member) {
+        for rank in topics.subscription_order(member.topics) {
             state.subscribers.entry(rank).or_default().push(index);
         }
     }
@@ -330,15 +414,15 @@ fn heterogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target
             .insert(rank, vec![None; topics.counts[rank] as usize]);
     }
     for (index, member) in members.iter().enumerate() {
-        for (rank, partitions) in topics.owned_order(member) {
+        for_owned_in_map_order(member.owned, |rank, partitions| {
             let Some(owners) = state.owners.get_mut(&rank) else {
-                continue;
+                return;
             };
             if !state.subscribers[&rank].contains(&index) {
-                continue;
+                return;
             }
             state.sizes[index] += partitions.len() as i64;
-            for &partition in &partitions {
+            for &partition in partitions {
                 if let Some(owner) = owners.get_mut(partition as usize) {
                     *owner = Some(index);
                 }
@@ -347,11 +431,17 @@ fn heterogeneous(topics: &Topics, members: &[&MemberSubscription]) -> Vec<Target
                 .entry(rank)
                 .or_default()
                 .extend(partitions);
-        }
+        });
     }
     state.assign_unowned();
     state.balance();
-    state.targets
+    (state.targets.into_iter())
+        .map(|target| {
+            (target.into_iter())
+                .map(|(rank, partitions)| (rank, partitions.into_iter().collect()))
+                .collect()
+        })
+        .collect()
 }
 
 impl Heterogeneous<'_> {

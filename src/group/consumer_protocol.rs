@@ -13,7 +13,9 @@
 //! member (the old one is removed first); group configs (KIP-848 per-group overrides), regular
 //! expression subscriptions and the offline/online migration between protocols are not modelled.
 
-use crate::assignor::{self, AssignorName, MemberSubscription};
+use crate::assignor::{
+    self, AssignorName, MemberSubscription, RankedMember, RankedTarget, TopicPartitions, TopicRanks,
+};
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
 use crate::msg::{
     ConsumerHeartbeat, GroupError, GroupRequest, GroupRequestBody, GroupResponse,
@@ -21,6 +23,8 @@ use crate::msg::{
 };
 use crate::world::Ctx;
 use std::collections::{BTreeMap, BTreeSet};
+
+use super::java_string_hash;
 
 /// The member epoch of a leave request (`LEAVE_GROUP_MEMBER_EPOCH`).
 pub const LEAVE_EPOCH: i32 = -1;
@@ -50,6 +54,8 @@ pub enum MemberState {
 struct Member {
     consumer: ConsumerId,
     slot: u32,
+    /// `String.hashCode` of the member id, which places it in the assignor's member order.
+    id_hash: i32,
     instance_id: Option<String>,
     epoch: i32,
     /// A static member that left with `LEAVE_STATIC_EPOCH`: it keeps its epoch and
@@ -60,9 +66,16 @@ struct Member {
     pending_revocation: BTreeSet<TopicPartition>,
     rebalance_timeout_ns: u64,
     topics: Vec<String>,
+    /// `topics` as the group's topic ranks, for the assignor.
+    topic_ranks: Vec<usize>,
     server_assignor: Option<String>,
     /// What the member said it owns in its last heartbeat.
     reported: BTreeSet<TopicPartition>,
+    /// The member's part of the target assignment.
+    target: BTreeSet<TopicPartition>,
+    /// `target` as the assignor gives it and takes it back at the next computation (Kafka's
+    /// `TargetAssignmentBuilder` likewise keeps each member's spec and target between runs).
+    ranked_target: RankedTarget,
 }
 
 /// The coordinator's settings (broker configs).
@@ -81,12 +94,15 @@ pub struct ConsumerGroup {
     pub group_epoch: i32,
     pub assignment_epoch: i32,
     settings: ConsumerGroupSettings,
-    /// Topics by name: (id, partition count), as the coordinator's metadata image has them.
-    topics: BTreeMap<String, (TopicId, u32)>,
+    /// The subscribed topics with their partition counts, as the coordinator's metadata image
+    /// has them, by rank (see `TopicRanks`).
+    topics: TopicRanks,
+    /// The topic ids, by rank.
+    topic_ids: Vec<TopicId>,
     members: BTreeMap<String, Member>,
-    target: BTreeMap<String, BTreeSet<TopicPartition>>,
-    /// Who holds each partition (assigned or pending revocation): Kafka's partition epochs.
-    holders: BTreeMap<TopicPartition, String>,
+    /// Who holds each partition (assigned or pending revocation), by member slot: Kafka's
+    /// partition epochs.
+    holders: BTreeMap<TopicPartition, u32>,
     committed: BTreeMap<TopicPartition, u64>,
     next_member_seq: u64,
     next_slot: u32,
@@ -113,6 +129,20 @@ impl ConsumerGroup {
         settings: ConsumerGroupSettings,
         topics: &[(String, TopicId, u32)],
     ) -> Self {
+        let ranks = TopicRanks::new(
+            topics
+                .iter()
+                .map(|(name, _, count)| (name.as_str(), *count)),
+        );
+        let topic_ids = (0..ranks.len())
+            .map(|rank| {
+                let name = ranks.name(rank);
+                (topics.iter())
+                    .find(|(candidate, _, _)| candidate == name)
+                    .map(|(_, id, _)| *id)
+                    .expect("every ranked topic comes from the list")
+            })
+            .collect();
         ConsumerGroup {
             index,
             group_id: group_id.to_string(),
@@ -120,12 +150,9 @@ impl ConsumerGroup {
             group_epoch: 0,
             assignment_epoch: 0,
             settings,
-            topics: topics
-                .iter()
-                .map(|(name, id, count)| (name.clone(), (*id, *count)))
-                .collect(),
+            topics: ranks,
+            topic_ids,
             members: BTreeMap::new(),
-            target: BTreeMap::new(),
             holders: BTreeMap::new(),
             committed: BTreeMap::new(),
             next_member_seq: 0,
@@ -163,8 +190,8 @@ impl ConsumerGroup {
 
     /// A subscribed topic now has `partitions` partitions.
     pub fn partitions_changed(&mut self, topic: &str, partitions: u32) {
-        if let Some((_, count)) = self.topics.get_mut(topic) {
-            *count = partitions;
+        if let Some(rank) = self.topics.rank(topic) {
+            self.topics.set_count(rank, partitions);
             self.metadata_refresh = true;
         }
     }
@@ -350,11 +377,13 @@ impl ConsumerGroup {
         let slot = self.next_slot;
         self.next_slot += 1;
         self.slots.insert(slot, id.clone());
+        let topic_ranks = ranks_of(&self.topics, &self.group_id, &heartbeat.topics);
         self.members.insert(
             id.clone(),
             Member {
                 consumer: ask.consumer,
                 slot,
+                id_hash: java_string_hash(&id),
                 instance_id: heartbeat.instance_id.clone(),
                 epoch: 0,
                 away: false,
@@ -363,8 +392,11 @@ impl ConsumerGroup {
                 pending_revocation: BTreeSet::new(),
                 rebalance_timeout_ns: heartbeat.rebalance_timeout_ns,
                 topics: heartbeat.topics.clone(),
+                topic_ranks,
                 server_assignor: heartbeat.server_assignor.clone(),
                 reported: BTreeSet::new(),
+                target: BTreeSet::new(),
+                ranked_target: RankedTarget::new(),
             },
         );
         self.bump_group_epoch(ctx);
@@ -385,13 +417,9 @@ impl ConsumerGroup {
         member.consumer = consumer;
         member.reported.clear();
         member.away = false;
+        member.id_hash = java_string_hash(new_id);
+        // The slot stays, so do its holdings; the target moves with the member.
         self.slots.insert(member.slot, new_id.to_string());
-        for tp in member.assigned.iter().chain(&member.pending_revocation) {
-            self.holders.insert(*tp, new_id.to_string());
-        }
-        if let Some(target) = self.target.remove(old_id) {
-            self.target.insert(new_id.to_string(), target);
-        }
         self.members.insert(new_id.to_string(), member);
     }
 
@@ -411,8 +439,11 @@ impl ConsumerGroup {
         member.consumer = consumer;
         member.rebalance_timeout_ns = heartbeat.rebalance_timeout_ns;
         member.reported = heartbeat.owned.into_iter().collect();
-        let changed = member.topics != heartbeat.topics
-            || member.server_assignor != heartbeat.server_assignor;
+        let topics_changed = member.topics != heartbeat.topics;
+        let changed = topics_changed || member.server_assignor != heartbeat.server_assignor;
+        if topics_changed {
+            member.topic_ranks = ranks_of(&self.topics, &self.group_id, &heartbeat.topics);
+        }
         member.topics = heartbeat.topics;
         member.server_assignor = heartbeat.server_assignor;
         let slot = member.slot;
@@ -457,10 +488,41 @@ impl ConsumerGroup {
     /// Step 2 (`TargetAssignmentBuilder`): the assignor runs over every member, each member's
     /// current target standing as what it has, and the result becomes the new target.
     fn compute_target(&mut self) {
-        let counts: BTreeMap<String, u32> = self
-            .topics
-            .iter()
-            .map(|(name, (_, count))| (name.clone(), *count))
+        let targets = match self.preferred_assignor() {
+            AssignorName::Uniform => {
+                let members: Vec<RankedMember> = (self.members.values())
+                    .map(|member| RankedMember {
+                        id_hash: member.id_hash,
+                        topics: &member.topic_ranks,
+                        owned: &member.ranked_target,
+                    })
+                    .collect();
+                assignor::assign_uniform_ranked(&self.topics, &members)
+            }
+            assignor => self.assign_by_name(assignor),
+        };
+        let topic_ids = &self.topic_ids;
+        for (member, target) in self.members.values_mut().zip(targets) {
+            if member.ranked_target == target {
+                continue;
+            }
+            member.target = (target.iter())
+                .flat_map(|(rank, partitions)| {
+                    (partitions.iter()).map(move |&partition| TopicPartition {
+                        topic: topic_ids[*rank],
+                        partition,
+                    })
+                })
+                .collect();
+            member.ranked_target = target;
+        }
+        self.assignment_epoch = self.group_epoch;
+    }
+
+    /// Any assignor, over members described by name: each member's target, in member order.
+    fn assign_by_name(&self, assignor: AssignorName) -> Vec<RankedTarget> {
+        let counts: BTreeMap<String, u32> = (0..self.topics.len())
+            .map(|rank| (self.topics.name(rank).to_string(), self.topics.count(rank)))
             .collect();
         let subscriptions: Vec<MemberSubscription> = self
             .members
@@ -469,49 +531,25 @@ impl ConsumerGroup {
                 member_id: id.clone(),
                 group_instance_id: member.instance_id.clone(),
                 topics: member.topics.clone(),
-                owned: self.by_topic(self.target.get(id)),
+                owned: (member.ranked_target.iter())
+                    .map(|(rank, partitions)| {
+                        (self.topics.name(*rank).to_string(), partitions.clone())
+                    })
+                    .collect(),
                 generation: None,
                 rack: None,
             })
             .collect();
-        let assignor = self.preferred_assignor();
         // Subscriptions name only scenario topics, so the assignor accepts this input.
         let assignment = assignor::assign(assignor, &counts, &subscriptions)
             .unwrap_or_else(|error| panic!("group {}: assignor failed: {error}", self.group_id));
-        self.target = assignment
-            .into_iter()
-            .map(|(id, by_topic)| {
-                let tps = by_topic
-                    .iter()
-                    .filter_map(|(topic, partitions)| {
-                        let (topic_id, _) = self.topics.get(topic)?;
-                        Some(partitions.iter().map(|&partition| TopicPartition {
-                            topic: *topic_id,
-                            partition,
-                        }))
-                    })
-                    .flatten()
-                    .collect();
-                (id, tps)
+        (self.members.keys())
+            .map(|id| {
+                (assignment.get(id))
+                    .map(|by_topic| ranked_target(&self.topics, by_topic))
+                    .unwrap_or_default()
             })
-            .collect();
-        self.assignment_epoch = self.group_epoch;
-    }
-
-    fn by_topic(&self, tps: Option<&BTreeSet<TopicPartition>>) -> BTreeMap<String, Vec<u32>> {
-        let mut owned: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        // One name lookup per run of a topic's partitions, not one per partition.
-        let mut tps = tps.into_iter().flatten().peekable();
-        while let Some(first) = tps.next() {
-            let mut partitions = vec![first.partition];
-            while let Some(next) = tps.next_if(|tp| tp.topic == first.topic) {
-                partitions.push(next.partition);
-            }
-            if let Some((name, _)) = self.topics.iter().find(|(_, (id, _))| *id == first.topic) {
-                owned.entry(name.clone()).or_default().extend(partitions);
-            }
-        }
-        owned
+            .collect()
     }
 
     /// Step 3 (`CurrentAssignmentBuilder.build`): moves this member towards its target.
@@ -541,25 +579,25 @@ impl ConsumerGroup {
     /// `computeNextAssignment`: keep what stays, ask to revoke what goes (staying at the current
     /// epoch), else move to the target epoch with every target partition that is free.
     fn compute_next_assignment(&mut self, ctx: &mut Ctx, id: &str) {
-        let target = self.target.get(id).cloned().unwrap_or_default();
         let Some(member) = self.members.get(id) else {
             return;
         };
+        let target = &member.target;
         let keep: BTreeSet<TopicPartition> =
-            member.assigned.intersection(&target).copied().collect();
+            member.assigned.intersection(target).copied().collect();
         let revoke: BTreeSet<TopicPartition> = member.assigned.difference(&keep).copied().collect();
         let mut add = BTreeSet::new();
         let mut unreleased = false;
+        let slot = member.slot;
         for tp in target.difference(&keep) {
             match self.holders.get(tp) {
-                Some(holder) if holder != id => unreleased = true,
+                Some(&holder) if holder != slot => unreleased = true,
                 _ => {
                     add.insert(*tp);
                 }
             }
         }
         let owns_revoked = !member.reported.is_disjoint(&revoke);
-        let slot = member.slot;
         let timeout_ns = member.rebalance_timeout_ns;
         let (epoch, state, assigned, pending) = if !revoke.is_empty() && owns_revoked {
             (member.epoch, MemberState::UnrevokedPartitions, keep, revoke)
@@ -608,22 +646,27 @@ impl ConsumerGroup {
         }
     }
 
-    /// Records which partitions a member holds, asserting no other member holds them.
+    /// Records which partitions a member holds, asserting no other member holds them. What it
+    /// held before is exactly its assigned and pending partitions, so only those are cleared.
     fn set_holdings(
         &mut self,
         id: &str,
         assigned: &BTreeSet<TopicPartition>,
         pending: &BTreeSet<TopicPartition>,
     ) {
-        self.holders.retain(|_, holder| holder != id);
+        let Some(member) = self.members.get(id) else {
+            return;
+        };
+        let slot = member.slot;
+        release_holdings(&mut self.holders, member);
         for tp in assigned.iter().chain(pending) {
-            let previous = self.holders.insert(*tp, id.to_string());
-            assert!(
-                previous.is_none(),
-                "group {}: {tp:?} held by {} and {id} at once",
-                self.group_id,
-                previous.unwrap_or_default()
-            );
+            if let Some(previous) = self.holders.insert(*tp, slot) {
+                let other = self.slots.get(&previous).map_or("", String::as_str);
+                panic!(
+                    "group {}: {tp:?} held by {other} and {id} at once",
+                    self.group_id
+                );
+            }
         }
     }
 
@@ -662,7 +705,11 @@ impl ConsumerGroup {
             ctx.metrics.rebalance_abandoned(self.index);
             return;
         }
-        let assigned: usize = self.target.values().map(BTreeSet::len).sum();
+        let assigned: usize = self
+            .members
+            .values()
+            .map(|member| member.target.len())
+            .sum();
         ctx.metrics.rebalance_completed(
             self.index,
             self.group_epoch.max(0) as u32,
@@ -678,8 +725,7 @@ impl ConsumerGroup {
             return;
         };
         self.slots.remove(&member.slot);
-        self.target.remove(id);
-        self.holders.retain(|_, holder| holder != id);
+        release_holdings(&mut self.holders, &member);
         ctx.cancel_group_timer(self.index, session_timer(member.slot));
         ctx.cancel_group_timer(self.index, revocation_timer(member.slot));
         self.bump_group_epoch(ctx);
@@ -745,4 +791,39 @@ impl ConsumerGroup {
         );
         accepted
     }
+}
+
+/// Forgets what a member holds (its assigned and pending partitions).
+fn release_holdings(holders: &mut BTreeMap<TopicPartition, u32>, member: &Member) {
+    for tp in member.assigned.iter().chain(&member.pending_revocation) {
+        if holders.get(tp) == Some(&member.slot) {
+            holders.remove(tp);
+        }
+    }
+}
+
+/// A subscription as topic ranks. The scenario gives a group's members only the group's
+/// topics, so every name has a rank.
+fn ranks_of(topics: &TopicRanks, group_id: &str, names: &[String]) -> Vec<usize> {
+    (names.iter())
+        .map(|name| {
+            (topics.rank(name)).unwrap_or_else(|| {
+                panic!("group {group_id}: a member subscribes to {name}, not a topic of the group")
+            })
+        })
+        .collect()
+}
+
+/// An assignor's answer for one member as the target the coordinator keeps: topics in name
+/// order (as given), partitions ascending without repeats, no topic without partitions.
+fn ranked_target(topics: &TopicRanks, by_topic: &TopicPartitions) -> RankedTarget {
+    (by_topic.iter())
+        .filter_map(|(name, partitions)| {
+            let rank = topics.rank(name)?;
+            let mut partitions = partitions.clone();
+            partitions.sort_unstable();
+            partitions.dedup();
+            (!partitions.is_empty()).then_some((rank, partitions))
+        })
+        .collect()
 }
