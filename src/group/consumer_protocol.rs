@@ -103,6 +103,9 @@ pub struct ConsumerGroup {
     /// Who holds each partition (assigned or pending revocation), by member slot: Kafka's
     /// partition epochs.
     holders: BTreeMap<TopicPartition, u32>,
+    /// How many members report owning each partition in their last heartbeat, so that giving
+    /// a partition away checks its release without asking every member.
+    reported_counts: BTreeMap<TopicPartition, u32>,
     committed: BTreeMap<TopicPartition, u64>,
     next_member_seq: u64,
     next_slot: u32,
@@ -154,6 +157,7 @@ impl ConsumerGroup {
             topic_ids,
             members: BTreeMap::new(),
             holders: BTreeMap::new(),
+            reported_counts: BTreeMap::new(),
             committed: BTreeMap::new(),
             next_member_seq: 0,
             next_slot: 0,
@@ -303,7 +307,7 @@ impl ConsumerGroup {
                 // or its instance comes back.
                 if let Some(member) = self.members.get_mut(&ask.member_id) {
                     member.away = true;
-                    member.reported.clear();
+                    set_reported(&mut self.reported_counts, member, BTreeSet::new());
                 }
                 let body = self.heartbeat_reply(&ask.member_id, LEAVE_STATIC_EPOCH, None);
                 self.reply(ctx, ask.consumer, ask.request_id, None, body);
@@ -415,7 +419,7 @@ impl ConsumerGroup {
             return;
         };
         member.consumer = consumer;
-        member.reported.clear();
+        set_reported(&mut self.reported_counts, &mut member, BTreeSet::new());
         member.away = false;
         member.id_hash = java_string_hash(new_id);
         // The slot stays, so do its holdings; the target moves with the member.
@@ -438,7 +442,8 @@ impl ConsumerGroup {
         };
         member.consumer = consumer;
         member.rebalance_timeout_ns = heartbeat.rebalance_timeout_ns;
-        member.reported = heartbeat.owned.into_iter().collect();
+        let reported = heartbeat.owned.into_iter().collect();
+        set_reported(&mut self.reported_counts, member, reported);
         let topics_changed = member.topics != heartbeat.topics;
         let changed = topics_changed || member.server_assignor != heartbeat.server_assignor;
         if topics_changed {
@@ -626,6 +631,12 @@ impl ConsumerGroup {
             ctx.cancel_group_timer(self.index, revocation_timer(slot));
         }
         self.set_holdings(id, &assigned, &pending);
+        assert!(
+            epoch <= self.group_epoch,
+            "group {}: member {id} at epoch {epoch} beyond the group epoch {}",
+            self.group_id,
+            self.group_epoch
+        );
         if let Some(member) = self.members.get_mut(id) {
             member.epoch = epoch;
             member.state = state;
@@ -636,12 +647,25 @@ impl ConsumerGroup {
 
     /// Invariant: a partition goes to a member only once no other member reports owning it.
     fn check_released(&self, id: &str, tp: TopicPartition) {
-        for (other, member) in &self.members {
-            assert!(
-                other == id || !member.reported.contains(&tp),
-                "group {}: epoch {} gives {tp:?} to {id} while {other} still owns it",
+        let reporting = self.reported_counts.get(&tp).copied().unwrap_or(0);
+        let own = (self.members.get(id)).is_some_and(|member| member.reported.contains(&tp));
+        let other = || {
+            (self.members.iter())
+                .find(|(other, member)| *other != id && member.reported.contains(&tp))
+                .map(|(other, _)| other.as_str())
+        };
+        debug_assert_eq!(
+            reporting > u32::from(own),
+            other().is_some(),
+            "group {}: report counts out of step for {tp:?}",
+            self.group_id
+        );
+        if reporting > u32::from(own) {
+            panic!(
+                "group {}: epoch {} gives {tp:?} to {id} while {} still owns it",
                 self.group_id,
-                self.assignment_epoch
+                self.assignment_epoch,
+                other().unwrap_or_default()
             );
         }
     }
@@ -670,16 +694,9 @@ impl ConsumerGroup {
         }
     }
 
+    /// (A member's epoch is checked against the group epoch where it is set, in
+    /// `compute_next_assignment`: the group epoch never decreases.)
     fn check_invariants(&self) {
-        for (id, member) in &self.members {
-            assert!(
-                member.epoch <= self.group_epoch,
-                "group {}: member {id} at epoch {} beyond the group epoch {}",
-                self.group_id,
-                member.epoch,
-                self.group_epoch
-            );
-        }
         assert!(
             self.assignment_epoch <= self.group_epoch,
             "group {}: assignment epoch {} beyond the group epoch {}",
@@ -721,9 +738,10 @@ impl ConsumerGroup {
 
     /// A member leaves, expires or is fenced: its partitions are free, the group epoch moves.
     fn remove_member(&mut self, ctx: &mut Ctx, id: &str) {
-        let Some(member) = self.members.remove(id) else {
+        let Some(mut member) = self.members.remove(id) else {
             return;
         };
+        set_reported(&mut self.reported_counts, &mut member, BTreeSet::new());
         self.slots.remove(&member.slot);
         release_holdings(&mut self.holders, &member);
         ctx.cancel_group_timer(self.index, session_timer(member.slot));
@@ -791,6 +809,29 @@ impl ConsumerGroup {
         );
         accepted
     }
+}
+
+/// Replaces what a member reports owning, keeping the per-partition counts.
+fn set_reported(
+    counts: &mut BTreeMap<TopicPartition, u32>,
+    member: &mut Member,
+    reported: BTreeSet<TopicPartition>,
+) {
+    if member.reported == reported {
+        return;
+    }
+    for tp in &member.reported {
+        if let Some(count) = counts.get_mut(tp) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(tp);
+            }
+        }
+    }
+    for tp in &reported {
+        *counts.entry(*tp).or_default() += 1;
+    }
+    member.reported = reported;
 }
 
 /// Forgets what a member holds (its assigned and pending partitions).
