@@ -35,6 +35,16 @@ fn table_size_for(wanted: usize) -> usize {
     wanted.max(1).next_power_of_two().min(1 << 30)
 }
 
+/// The table length `new HashSet<>(collection)` starts with for `size` elements.
+fn copy_table_size(size: usize) -> usize {
+    table_size_for(((size as f32 / 0.75f32) as usize + 1).max(16))
+}
+
+/// The size beyond which a table of `capacity` doubles (load factor 0.75).
+fn resize_threshold(capacity: usize) -> usize {
+    (capacity as f32 * 0.75f32) as usize
+}
+
 #[derive(Debug, Clone)]
 struct Slot<K> {
     key: K,
@@ -64,8 +74,7 @@ impl<K: PartialEq + Clone> JavaHashOrder<K> {
 
     /// `new HashSet<>(collection)` of `size` elements, before they are added.
     pub fn for_copy_of(size: usize) -> Self {
-        let wanted = ((size as f32 / 0.75f32) as usize + 1).max(16);
-        Self::with_initial_capacity(wanted)
+        Self::with_table(copy_table_size(size))
     }
 
     fn with_table(capacity: usize) -> Self {
@@ -93,8 +102,7 @@ impl<K: PartialEq + Clone> JavaHashOrder<K> {
             sequence: self.next_sequence,
         });
         self.next_sequence += 1;
-        let threshold = (self.capacity as f32 * 0.75f32) as usize;
-        if self.slots.len() > threshold && self.capacity < (1 << 30) {
+        if self.slots.len() > resize_threshold(self.capacity) && self.capacity < (1 << 30) {
             self.capacity *= 2;
         }
         true
@@ -143,8 +151,12 @@ fn bucket(hash: i32, capacity: usize) -> usize {
 /// indices into `hashes`. With distinct keys the table's final length depends only on their
 /// number, so no key is compared with another (`JavaHashOrder::insert` would, for each one).
 pub fn distinct_keys_map_order(hashes: &[i32]) -> Vec<usize> {
-    let mut capacity = 16usize;
-    while hashes.len() > capacity / 4 * 3 && capacity < (1 << 30) {
+    distinct_keys_order(hashes, 16)
+}
+
+/// As [`distinct_keys_map_order`], for a table that starts with `capacity` buckets.
+fn distinct_keys_order(hashes: &[i32], mut capacity: usize) -> Vec<usize> {
+    while hashes.len() > resize_threshold(capacity) && capacity < (1 << 30) {
         capacity *= 2;
     }
     let mut order: Vec<usize> = (0..hashes.len()).collect();
@@ -152,13 +164,20 @@ pub fn distinct_keys_map_order(hashes: &[i32]) -> Vec<usize> {
     order
 }
 
-/// Order of `new HashSet<>(list)` of integers (an `Integer` hashes to itself).
+/// Order of `new HashSet<>(list)` of distinct integers (an `Integer` hashes to itself).
 pub fn integer_copy_order(values: &[u32]) -> Vec<u32> {
-    let mut order = JavaHashOrder::for_copy_of(values.len());
-    for &value in values {
-        order.insert(value, value as i32);
-    }
-    order.ordered()
+    debug_assert!(
+        {
+            let mut sorted = values.to_vec();
+            sorted.sort_unstable();
+            sorted.windows(2).all(|pair| pair[0] != pair[1])
+        },
+        "integer_copy_order takes distinct values"
+    );
+    let hashes: Vec<i32> = values.iter().map(|&value| value as i32).collect();
+    (distinct_keys_order(&hashes, copy_table_size(values.len())).into_iter())
+        .map(|index| values[index])
+        .collect()
 }
 
 #[cfg(test)]
@@ -201,6 +220,32 @@ mod tests {
                 .map(|index| ids[index].as_str())
                 .collect();
             assert_eq!(ours, expected, "{size} keys");
+        }
+    }
+
+    #[test]
+    fn distinct_integers_order_as_inserted_one_by_one() {
+        let mut seed = 7u64;
+        for size in [0usize, 1, 2, 11, 12, 13, 100, 2500, 5000] {
+            // Distinct values spread over four times their number, in a shuffled order.
+            let mut values: Vec<u32> = (0..size as u32 * 4).step_by(4).collect();
+            for value in values.iter_mut() {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                *value += (seed >> 62) as u32;
+            }
+            for index in (1..values.len()).rev() {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                values.swap(index, (seed >> 33) as usize % (index + 1));
+            }
+            let mut expected = JavaHashOrder::for_copy_of(values.len());
+            for &value in &values {
+                expected.insert(value, value as i32);
+            }
+            assert_eq!(
+                integer_copy_order(&values),
+                expected.ordered(),
+                "{size} values"
+            );
         }
     }
 
