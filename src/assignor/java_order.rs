@@ -67,11 +67,6 @@ impl<K: PartialEq + Clone> JavaHashOrder<K> {
         Self::with_table(16)
     }
 
-    /// `new HashMap<>(initialCapacity)`.
-    pub fn with_initial_capacity(initial_capacity: usize) -> Self {
-        Self::with_table(table_size_for(initial_capacity))
-    }
-
     /// `new HashSet<>(collection)` of `size` elements, before they are added.
     pub fn for_copy_of(size: usize) -> Self {
         Self::with_table(copy_table_size(size))
