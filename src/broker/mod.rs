@@ -406,9 +406,11 @@ impl Broker {
         request: ProduceRequest,
         effects: &mut Effects,
     ) {
-        let mut results = Vec::with_capacity(request.batches.len());
-        let mut waiting = Vec::new();
-        let mut touched = Vec::new();
+        let batches = request.batches.len();
+        let mut results = Vec::with_capacity(batches);
+        let mut waiting = Vec::with_capacity(batches);
+        let mut touched = Vec::with_capacity(batches);
+        effects.appended.reserve(batches);
         for mut data in request.batches {
             if self.config.canary_skip_sequence_check {
                 // The planted bug: the batch is appended as if it had no producer state.
