@@ -82,6 +82,8 @@ pub struct Accumulator {
     /// Set while the application thread waits for buffer memory: every batch is then sendable.
     pub exhausted: bool,
     drain_index: Vec<usize>,
+    /// Reused by `drain` for the (position, partition) pairs it visits.
+    drain_scratch: Vec<(usize, u32)>,
     /// Records appended so far to each partition: the next record's id there.
     next_record_id: Vec<u64>,
     /// Producer id, epoch and sequences when `enable.idempotence` is on.
@@ -115,6 +117,7 @@ impl Accumulator {
             buffer_used_bytes: 0,
             exhausted: false,
             drain_index: vec![0; brokers],
+            drain_scratch: Vec::new(),
             next_record_id: vec![0; partitions],
             idempotence: None,
             config,
@@ -345,7 +348,12 @@ impl Accumulator {
 
     /// Kafka's `drainBatchesForOneNode`: at most one batch per partition led by `node`, starting
     /// at the node's rotating drain index, up to `max_request_size` bytes (one oversized batch
-    /// still goes alone).
+    /// still goes alone). `node_partitions` is sorted.
+    ///
+    /// Kafka walks every partition the node leads; only a partition with a queued batch can do
+    /// anything but skip, so the walk visits just those, in the same rotating order. The index
+    /// Kafka leaves behind is where it stopped, or after a full circle the position before the
+    /// start, and that is what is stored here too.
     pub fn drain(
         &mut self,
         node: BrokerId,
@@ -354,17 +362,25 @@ impl Accumulator {
         now_ns: u64,
     ) -> Vec<ProducerBatch> {
         let mut drained = Vec::new();
-        if node_partitions.is_empty() {
+        let count = node_partitions.len();
+        if count == 0 {
             return drained;
         }
-        let mut size_bytes = 0;
         let node_index = node.0 as usize;
-        let start = self.drain_index[node_index] % node_partitions.len();
-        let mut index = start;
-        loop {
-            let partition = node_partitions[index];
-            self.drain_index[node_index] = index;
-            index = (index + 1) % node_partitions.len();
+        let start = self.drain_index[node_index] % count;
+        let start_partition = node_partitions[start];
+        let mut visits = std::mem::take(&mut self.drain_scratch);
+        visits.clear();
+        let rotated =
+            (self.nonempty.range(start_partition..)).chain(self.nonempty.range(..start_partition));
+        visits.extend(rotated.filter_map(|partition| {
+            let position = node_partitions.binary_search(partition).ok()?;
+            Some((position, *partition))
+        }));
+        // A full circle leaves the index on the position before the start.
+        self.drain_index[node_index] = (start + count - 1) % count;
+        let mut size_bytes = 0;
+        for &(position, partition) in &visits {
             match self.drain_one(
                 partition,
                 size_bytes,
@@ -377,12 +393,13 @@ impl Accumulator {
                     drained.push(batch);
                 }
                 DrainStep::Skip => {}
-                DrainStep::Stop => break,
-            }
-            if index == start {
-                break;
+                DrainStep::Stop => {
+                    self.drain_index[node_index] = position;
+                    break;
+                }
             }
         }
+        self.drain_scratch = visits;
         drained
     }
 

@@ -1,43 +1,17 @@
-//! The event queue: one priority queue ordered by (time, insertion sequence), so ties fire in the
-//! order they were scheduled and a run never depends on heap internals. Timers have keys and can be
-//! moved or cancelled in O(log n) instead of leaving dead events behind (style.md habit 4).
+//! The event queue, ordered by (time, insertion sequence), so ties fire in the order they were
+//! scheduled and a run never depends on heap internals. Timers have keys and can be moved or
+//! cancelled in O(log n) instead of leaving dead events behind (style.md habit 4): they live in a
+//! keyed `priority-queue`. One-off events (messages, processing) are never cancelled, so they need
+//! no key and no index: they live in a plain binary heap, which costs far less per push and pop.
+//! `pop` takes whichever head comes first; both share one sequence counter.
 
 use priority_queue::PriorityQueue;
 use std::borrow::Borrow;
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-/// How an entry is found again: plain events by their sequence number, timers by their key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntryKey<T> {
-    Plain(u64),
-    Timer(T),
-}
-
-/// An entry is identified by its key alone; the payload rides along.
-struct Entry<E, T> {
-    key: EntryKey<T>,
-    event: E,
-}
-
-impl<E, T: PartialEq> PartialEq for Entry<E, T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl<E, T: Eq> Eq for Entry<E, T> {}
-impl<E, T: Hash> Hash for Entry<E, T> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
-    }
-}
-impl<E, T> Borrow<EntryKey<T>> for Entry<E, T> {
-    fn borrow(&self) -> &EntryKey<T> {
-        &self.key
-    }
-}
-
-/// A small multiplicative hasher: the queue's index only needs speed, and a fixed hash keeps every
+/// A small multiplicative hasher: the timer index only needs speed, and a fixed hash keeps every
 /// run identical (the default `RandomState` would not change results, but costs time).
 #[derive(Default, Clone, Copy)]
 pub struct FastHasher(u64);
@@ -67,9 +41,56 @@ impl Hasher for FastHasher {
 
 type Priority = Reverse<(u64, u64)>;
 
+/// A one-off event: ordered by its priority alone, the payload rides along.
+struct Plain<E> {
+    priority: Priority,
+    event: E,
+}
+
+impl<E> PartialEq for Plain<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority
+    }
+}
+impl<E> Eq for Plain<E> {}
+impl<E> PartialOrd for Plain<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<E> Ord for Plain<E> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.priority.cmp(&other.priority)
+    }
+}
+
+/// A timer: identified by its key alone, the payload rides along.
+struct Timer<E, T> {
+    key: T,
+    event: E,
+}
+
+impl<E, T: PartialEq> PartialEq for Timer<E, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl<E, T: Eq> Eq for Timer<E, T> {}
+impl<E, T: Hash> Hash for Timer<E, T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+impl<E, T> Borrow<T> for Timer<E, T> {
+    fn borrow(&self) -> &T {
+        &self.key
+    }
+}
+
 /// Pending events of type `E`, with timers keyed by `T`.
 pub struct EventQueue<E, T: Hash + Eq> {
-    heap: PriorityQueue<Entry<E, T>, Priority, BuildHasherDefault<FastHasher>>,
+    plain: BinaryHeap<Plain<E>>,
+    timers: PriorityQueue<Timer<E, T>, Priority, BuildHasherDefault<FastHasher>>,
     next_seq: u64,
     now_ns: u64,
 }
@@ -83,7 +104,8 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> Default for EventQueue<E, T> {
 impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     pub fn new() -> Self {
         EventQueue {
-            heap: PriorityQueue::with_default_hasher(),
+            plain: BinaryHeap::new(),
+            timers: PriorityQueue::with_default_hasher(),
             next_seq: 0,
             now_ns: 0,
         }
@@ -95,11 +117,11 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.plain.len() + self.timers.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.plain.is_empty() && self.timers.is_empty()
     }
 
     fn priority(&mut self, at_ns: u64) -> Priority {
@@ -116,50 +138,64 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     /// Schedules a one-off event.
     pub fn schedule(&mut self, at_ns: u64, event: E) {
         let priority = self.priority(at_ns);
-        let key = EntryKey::Plain(priority.0 .1);
-        self.heap.push(Entry { key, event }, priority);
+        self.plain.push(Plain { priority, event });
     }
 
     /// Sets timer `key` to fire at `at_ns` with `event`, replacing any pending timer of that key.
     pub fn set_timer(&mut self, key: T, at_ns: u64, event: E) {
         let priority = self.priority(at_ns);
-        self.heap.remove(&EntryKey::Timer(key));
-        self.heap.push(
-            Entry {
-                key: EntryKey::Timer(key),
-                event,
-            },
-            priority,
-        );
+        // A pending timer is moved in place: cheaper than removing it and pushing it again, and
+        // the pop order depends only on the (time, sequence) priorities either way.
+        if let Some((timer, _)) = self.timers.get_mut(&key) {
+            timer.event = event;
+            self.timers.change_priority(&key, priority);
+        } else {
+            self.timers.push(Timer { key, event }, priority);
+        }
     }
 
     /// Cancels timer `key`; returns whether it was pending.
     pub fn cancel_timer(&mut self, key: T) -> bool {
-        self.heap.remove(&EntryKey::Timer(key)).is_some()
+        self.timers.remove(&key).is_some()
     }
 
     /// When timer `key` fires, if pending.
     pub fn timer_at(&self, key: T) -> Option<u64> {
-        self.heap
-            .get_priority(&EntryKey::Timer(key))
-            .map(|priority| priority.0 .0)
+        self.timers.get_priority(&key).map(|priority| priority.0 .0)
+    }
+
+    /// The priority of the next event, if any (the larger `Reverse` comes first).
+    fn next_priority(&self) -> Option<Priority> {
+        let plain = self.plain.peek().map(|entry| entry.priority);
+        let timer = self.timers.peek().map(|(_, priority)| *priority);
+        plain.max(timer)
     }
 
     /// The time of the next event, if any.
     pub fn peek_at(&self) -> Option<u64> {
-        self.heap.peek().map(|(_, priority)| priority.0 .0)
+        self.next_priority().map(|priority| priority.0 .0)
     }
 
     /// Removes and returns the next event; time never goes back.
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        let (entry, Reverse((at_ns, _))) = self.heap.pop()?;
+        let next = self.next_priority()?;
+        let event = if self
+            .plain
+            .peek()
+            .is_some_and(|entry| entry.priority == next)
+        {
+            self.plain.pop().map(|entry| entry.event)
+        } else {
+            self.timers.pop().map(|(timer, _)| timer.event)
+        }?;
+        let at_ns = next.0 .0;
         assert!(
             at_ns >= self.now_ns,
             "time went back: {at_ns} < {}",
             self.now_ns
         );
         self.now_ns = at_ns;
-        Some((at_ns, entry.event))
+        Some((at_ns, event))
     }
 }
 
@@ -188,6 +224,23 @@ mod tests {
         assert!(!queue.cancel_timer(2));
         assert_eq!(queue.pop(), Some((20, "t1-moved")));
         assert_eq!(queue.pop(), None);
+    }
+
+    #[test]
+    fn events_and_timers_at_one_time_fire_in_scheduling_order() {
+        let mut queue: EventQueue<&str, u32> = EventQueue::new();
+        queue.schedule(10, "a");
+        queue.set_timer(7, 10, "t7");
+        queue.schedule(10, "b");
+        queue.set_timer(8, 10, "t8");
+        // Moving a timer makes it the latest scheduled at its new time.
+        queue.set_timer(7, 10, "t7-again");
+        queue.schedule(3, "early");
+        assert_eq!(queue.len(), 5);
+        assert_eq!(queue.peek_at(), Some(3));
+        let order: Vec<&str> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, ["early", "a", "b", "t8", "t7-again"]);
+        assert!(queue.is_empty());
     }
 
     #[test]
