@@ -1039,16 +1039,15 @@ impl Broker {
             .replicas
             .get(&tp)
             .map_or(&[][..], |replica| &replica.replicas);
-        self.parked
-            .for_each_waiting_on(tp, replicas, |id, parked| {
-                let fetchable = match parked {
-                    Parked::Consumer { request, .. } => self.consumer_fetchable(request),
-                    Parked::Follower { replica } => self.follower_ready(*replica, tp),
-                };
-                if fetchable {
-                    ready.push(id);
-                }
-            });
+        self.parked.for_each_waiting_on(tp, replicas, |id, parked| {
+            let fetchable = match parked {
+                Parked::Consumer { request, .. } => self.consumer_fetchable(request),
+                Parked::Follower { replica } => self.follower_ready(*replica, tp),
+            };
+            if fetchable {
+                ready.push(id);
+            }
+        });
         for &id in &ready {
             let parked = self.parked.remove(id).expect("listed above");
             ctx.cancel_broker_timer(self.id, id);
