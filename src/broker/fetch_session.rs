@@ -33,6 +33,11 @@ pub struct SessionPartition {
 }
 
 impl SessionPartition {
+    /// Whether the leader reads this partition at the session's next fetch.
+    pub fn is_pending(&self) -> bool {
+        self.pending
+    }
+
     pub fn position(&self) -> ReplicaFetchPartition {
         ReplicaFetchPartition {
             tp: self.tp,
@@ -136,13 +141,16 @@ impl LeaderSession {
         self.pending.iter().filter_map(|&tp| self.get(tp))
     }
 
-    /// The pending partitions' positions, in partition order.
-    pub fn pending_positions(&mut self) -> Vec<ReplicaFetchPartition> {
+    /// The pending partitions' positions, in partition order, into `positions` (cleared
+    /// first; the caller keeps it between fetches).
+    pub fn pending_positions(&mut self, positions: &mut Vec<ReplicaFetchPartition>) {
         self.pending.sort_unstable();
-        (self.pending.iter())
-            .filter_map(|&tp| self.get(tp))
-            .map(SessionPartition::position)
-            .collect()
+        positions.clear();
+        positions.extend(
+            (self.pending.iter())
+                .filter_map(|&tp| self.get(tp))
+                .map(SessionPartition::position),
+        );
     }
 
     /// Partitions that need no reading until something changes stop being pending.

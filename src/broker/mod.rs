@@ -101,6 +101,13 @@ pub struct Broker {
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
     readers_of_topic: Vec<Vec<usize>>,
     parked: Purgatory,
+    /// `complete_parked`'s list of fetches to answer, kept to save an allocation per call.
+    ready_scratch: Vec<u64>,
+    /// A follower fetch's pending partitions and the ones it leaves quiet, kept likewise.
+    pending_scratch: Vec<ReplicaFetchPartition>,
+    quiet_scratch: Vec<TopicPartition>,
+    /// `delayed_waiting_on`'s list, kept likewise.
+    delayed_scratch: Vec<u64>,
     delayed: BTreeMap<u64, DelayedProduce>,
     next_park_id: u64,
     /// Leaders this broker's fetcher has a request in flight to.
@@ -166,6 +173,10 @@ impl Broker {
             metadata: BTreeMap::new(),
             readers_of_topic,
             parked: Purgatory::default(),
+            ready_scratch: Vec::new(),
+            pending_scratch: Vec::new(),
+            quiet_scratch: Vec::new(),
+            delayed_scratch: Vec::new(),
             delayed: BTreeMap::new(),
             next_park_id: 0,
             fetch_in_flight: BTreeMap::new(),
@@ -395,9 +406,11 @@ impl Broker {
         request: ProduceRequest,
         effects: &mut Effects,
     ) {
-        let mut results = Vec::with_capacity(request.batches.len());
-        let mut waiting = Vec::new();
-        let mut touched = Vec::new();
+        let batches = request.batches.len();
+        let mut results = Vec::with_capacity(batches);
+        let mut waiting = Vec::with_capacity(batches);
+        let mut touched = Vec::with_capacity(batches);
+        effects.appended.reserve(batches);
         for mut data in request.batches {
             if self.config.canary_skip_sequence_check {
                 // The planted bug: the batch is appended as if it had no producer state.
@@ -725,6 +738,33 @@ impl Broker {
             .is_some_and(|replica| partition.fetch_offset < replica.log.log_end_offset)
     }
 
+    /// Whether `follower`'s parked fetch can be answered now that `tp` changed. With the usual
+    /// `replica.fetch.min.bytes` of 1 only `tp` needs a look: the fetch parked because none of
+    /// its session's pending partitions was readable, and every change that makes one readable
+    /// (an append, a lost leadership) comes here for that partition. So a high-watermark move
+    /// on a partition the follower already has does not walk its whole session.
+    fn follower_ready(&self, follower: BrokerId, tp: TopicPartition) -> bool {
+        if self.follower_wants(follower, tp) {
+            return true;
+        }
+        if self.config.replica_fetch_min_bytes > 1 {
+            return self.follower_fetchable(follower);
+        }
+        let Some(session) = self.leader_sessions.get(&follower) else {
+            return true;
+        };
+        // `tp` pending but no longer led here: the fetch is answered with an error.
+        let ready = (session.get(tp)).is_some_and(|partition| partition.is_pending())
+            && !self.replicas.get(&tp).is_some_and(Replica::is_leader);
+        debug_assert_eq!(
+            ready,
+            self.follower_fetchable(follower),
+            "broker {:?}: parked fetch of {follower:?} after {tp:?}",
+            self.id
+        );
+        ready
+    }
+
     fn respond_fetch(&mut self, ctx: &mut Ctx, to: NodeId, request: FetchRequest) {
         let mut remaining_bytes = request.max_bytes;
         let mut partitions = Vec::with_capacity(request.partitions.len());
@@ -820,7 +860,8 @@ impl Broker {
         }
         session.broker_epoch = request.broker_epoch;
         session.last_fetch_ns = ctx.now_ns;
-        let pending = session.pending_positions();
+        let mut pending = std::mem::take(&mut self.pending_scratch);
+        session.pending_positions(&mut pending);
         let mut has_answer = false;
         let mut available_bytes = 0;
         for partition in &pending {
@@ -857,6 +898,7 @@ impl Broker {
             }
             self.after_leader_change_of_data(ctx, tp, false);
         }
+        self.pending_scratch = pending;
         if has_answer || available_bytes >= self.config.replica_fetch_min_bytes {
             self.respond_replica_fetch(ctx, follower);
         } else {
@@ -887,9 +929,11 @@ impl Broker {
             return;
         };
         let mut remaining = self.config.replica_fetch_response_max_bytes;
-        let pending = session.pending_positions();
+        let mut pending = std::mem::take(&mut self.pending_scratch);
+        session.pending_positions(&mut pending);
         let mut partitions = Vec::with_capacity(pending.len());
-        let mut quiet = Vec::with_capacity(pending.len());
+        let mut quiet = std::mem::take(&mut self.quiet_scratch);
+        quiet.clear();
         for partition in &pending {
             let tp = partition.tp;
             let Some(replica) = self.replicas.get(&tp).filter(|replica| replica.is_leader()) else {
@@ -939,6 +983,8 @@ impl Broker {
             });
         }
         session.settle(&quiet);
+        self.pending_scratch = pending;
+        self.quiet_scratch = quiet;
         self.fetch_session_stats.partitions_answered += partitions.len() as u64;
         let response = ReplicaFetchResponse {
             broker_epoch: session.broker_epoch,
@@ -965,10 +1011,13 @@ impl Broker {
         let advanced = self.replicas.get_mut(&tp).is_some_and(|replica| {
             replica.maybe_advance_high_watermark(ctx.now_ns, lag_max_ns, min_insync, fenced)
         });
-        if advanced {
-            for id in self.delayed_waiting_on(tp) {
+        if advanced && !self.delayed.is_empty() {
+            let mut ids = std::mem::take(&mut self.delayed_scratch);
+            self.delayed_waiting_on(tp, &mut ids);
+            for &id in &ids {
                 self.try_complete_delayed(ctx, id, Some(tp));
             }
+            self.delayed_scratch = ids;
         }
         let trimmed = self.trim_unread(tp, ctx.now_ns);
         // A follower's own progress changes nothing another follower's fetch session would
@@ -983,27 +1032,28 @@ impl Broker {
 
     /// Answers parked fetches that now have something for them.
     fn complete_parked(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+        // A buffer kept between calls: this runs after every append and high-watermark move.
+        let mut ready = std::mem::take(&mut self.ready_scratch);
+        ready.clear();
         let replicas = self
             .replicas
             .get(&tp)
             .map_or(&[][..], |replica| &replica.replicas);
-        let ready: Vec<u64> = self
-            .parked
-            .waiting_on(tp, replicas)
-            .into_iter()
-            .filter(|(_, parked)| match parked {
+        self.parked.for_each_waiting_on(tp, replicas, |id, parked| {
+            let fetchable = match parked {
                 Parked::Consumer { request, .. } => self.consumer_fetchable(request),
-                Parked::Follower { replica } => {
-                    self.follower_wants(*replica, tp) || self.follower_fetchable(*replica)
-                }
-            })
-            .map(|(id, _)| id)
-            .collect();
-        for id in ready {
+                Parked::Follower { replica } => self.follower_ready(*replica, tp),
+            };
+            if fetchable {
+                ready.push(id);
+            }
+        });
+        for &id in &ready {
             let parked = self.parked.remove(id).expect("listed above");
             ctx.cancel_broker_timer(self.id, id);
             self.answer_parked(ctx, parked);
         }
+        self.ready_scratch = ready;
     }
 
     /// A group committed an offset (the coordinator told the world, which tells the leader).
@@ -1340,20 +1390,23 @@ impl Broker {
     }
 
     fn fail_delayed_for(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
-        for id in self.delayed_waiting_on(tp) {
+        let mut ids = Vec::new();
+        self.delayed_waiting_on(tp, &mut ids);
+        for id in ids {
             self.try_complete_delayed(ctx, id, Some(tp));
         }
     }
 
-    /// The delayed produces still waiting on `tp`, oldest first.
-    fn delayed_waiting_on(&self, tp: TopicPartition) -> Vec<u64> {
-        self.delayed
-            .iter()
-            .filter(|(_, delayed)| {
-                (delayed.waiting.iter()).any(|&(index, _)| delayed.results[index].0 == tp)
-            })
-            .map(|(&id, _)| id)
-            .collect()
+    /// The delayed produces still waiting on `tp`, oldest first, into `ids` (cleared first).
+    fn delayed_waiting_on(&self, tp: TopicPartition, ids: &mut Vec<u64>) {
+        ids.clear();
+        ids.extend(
+            (self.delayed.iter())
+                .filter(|(_, delayed)| {
+                    (delayed.waiting.iter()).any(|&(index, _)| delayed.results[index].0 == tp)
+                })
+                .map(|(&id, _)| id),
+        );
     }
 
     /// The `isr-expiration` task, every `replica.lag.time.max.ms / 2`.

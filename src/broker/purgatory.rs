@@ -79,17 +79,35 @@ impl Purgatory {
         Some(parked)
     }
 
-    /// The consumer fetches waiting on `tp` and the follower fetches that may wait on it,
-    /// oldest first. `replicas` are `tp`'s replicas: a follower fetches only partitions it
-    /// holds a replica of, so other followers' fetches are not listed.
-    pub fn waiting_on(&self, tp: TopicPartition, replicas: &[BrokerId]) -> Vec<(u64, &Parked)> {
+    /// Calls `visit` with the consumer fetches waiting on `tp` and the follower fetches that
+    /// may wait on it, oldest first. `replicas` are `tp`'s replicas: a follower fetches only
+    /// partitions it holds a replica of, so other followers' fetches are skipped. Called on
+    /// every append and high-watermark move, so it merges the two id-ordered lists in place
+    /// instead of collecting and sorting them.
+    pub fn for_each_waiting_on(
+        &self,
+        tp: TopicPartition,
+        replicas: &[BrokerId],
+        mut visit: impl FnMut(u64, &Parked),
+    ) {
         let consumers = self.by_partition.get(&tp).map_or(&[][..], Vec::as_slice);
-        let followers = (self.followers.iter())
+        let mut consumers = consumers.iter().copied().peekable();
+        let mut followers = (self.followers.iter())
             .filter(|(_, follower)| replicas.contains(follower))
-            .map(|&(id, _)| id);
-        let mut ids: Vec<u64> = consumers.iter().copied().chain(followers).collect();
-        ids.sort_unstable();
-        ids.into_iter().map(|id| (id, &self.by_id[&id].0)).collect()
+            .map(|&(id, _)| id)
+            .peekable();
+        loop {
+            let id = match (consumers.peek(), followers.peek()) {
+                (Some(&consumer), Some(&follower)) if consumer < follower => consumers.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => followers.next(),
+                (Some(_), None) => consumers.next(),
+                (None, None) => None,
+            };
+            let Some(id) = id else {
+                break;
+            };
+            visit(id, &self.by_id[&id].0);
+        }
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {

@@ -235,6 +235,9 @@ pub struct Consumer {
     // The application thread.
     app: App,
     in_process: Vec<InProcess>,
+    /// `send_fetches`' working lists (partitions with buffered records, requests by leader),
+    /// kept between calls: it runs on every poll and fetch response.
+    fetch_scratch: (Vec<TopicPartition>, Vec<(BrokerId, Vec<FetchPartition>)>),
     last_poll_ns: u64,
     last_auto_commit_ns: u64,
     paused_until_ns: u64,
@@ -325,6 +328,7 @@ impl Consumer {
             commit_queue: VecDeque::new(),
             app: App::Down,
             in_process: Vec::new(),
+            fetch_scratch: (Vec::new(), Vec::new()),
             last_poll_ns: 0,
             last_auto_commit_ns: 0,
             paused_until_ns: 0,
@@ -1181,13 +1185,14 @@ impl Consumer {
         }
         // Called on every poll and fetch response: plain vectors, not trees, and partitions whose
         // leader already has a fetch in flight are passed over first (the usual case).
-        let mut buffered: Vec<TopicPartition> = Vec::new();
+        let (mut buffered, mut by_node) = std::mem::take(&mut self.fetch_scratch);
+        buffered.clear();
+        by_node.clear();
         for entry in &self.buffered {
             if buffered.last() != Some(&entry.tp) && !buffered.contains(&entry.tp) {
                 buffered.push(entry.tp);
             }
         }
-        let mut by_node: Vec<(BrokerId, Vec<FetchPartition>)> = Vec::new();
         let mut leaderless = false;
         for tp in &self.owned {
             let leader = self.leaders.get(tp);
@@ -1215,7 +1220,12 @@ impl Consumer {
             };
             match by_node.iter_mut().find(|(node, _)| *node == leader) {
                 Some((_, partitions)) => partitions.push(partition),
-                None => by_node.push((leader, vec![partition])),
+                None => {
+                    // Sized for every owned partition: no regrowth as the request fills.
+                    let mut partitions = Vec::with_capacity(self.owned.len());
+                    partitions.push(partition);
+                    by_node.push((leader, partitions));
+                }
             }
         }
         // Requests go out in broker order.
@@ -1224,7 +1234,7 @@ impl Consumer {
             self.request_metadata(ctx);
         }
         let sent = !by_node.is_empty();
-        for (node, partitions) in by_node {
+        for (node, partitions) in by_node.drain(..) {
             let request_id = self.next_id();
             let request = FetchRequest {
                 request_id,
@@ -1244,6 +1254,7 @@ impl Consumer {
                 Message::FetchRequest(request),
             );
         }
+        self.fetch_scratch = (buffered, by_node);
         if sent {
             self.arm_request_timer(ctx);
         }
