@@ -3,6 +3,8 @@
 //! cancelled in O(log n) instead of leaving dead events behind (style.md habit 4): they live in a
 //! keyed `priority-queue`. One-off events (messages, processing) are never cancelled, so they need
 //! no key and no index: they live in a plain binary heap, which costs far less per push and pop.
+//! That heap holds only each event's priority and the index of its payload in a slab: events are
+//! a few hundred bytes, and a heap of them moved a whole event at every level of every sift.
 //! `pop` takes whichever head comes first; both share one sequence counter.
 
 use priority_queue::PriorityQueue;
@@ -41,24 +43,24 @@ impl Hasher for FastHasher {
 
 type Priority = Reverse<(u64, u64)>;
 
-/// A one-off event: ordered by its priority alone, the payload rides along.
-struct Plain<E> {
+/// A one-off event in the heap: ordered by its priority alone; its payload waits in the slab.
+struct Plain {
     priority: Priority,
-    event: E,
+    slot: u32,
 }
 
-impl<E> PartialEq for Plain<E> {
+impl PartialEq for Plain {
     fn eq(&self, other: &Self) -> bool {
         self.priority == other.priority
     }
 }
-impl<E> Eq for Plain<E> {}
-impl<E> PartialOrd for Plain<E> {
+impl Eq for Plain {}
+impl PartialOrd for Plain {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<E> Ord for Plain<E> {
+impl Ord for Plain {
     fn cmp(&self, other: &Self) -> Ordering {
         self.priority.cmp(&other.priority)
     }
@@ -89,7 +91,11 @@ impl<E, T> Borrow<T> for Timer<E, T> {
 
 /// Pending events of type `E`, with timers keyed by `T`.
 pub struct EventQueue<E, T: Hash + Eq> {
-    plain: BinaryHeap<Plain<E>>,
+    plain: BinaryHeap<Plain>,
+    /// Payloads of the one-off events, by slot; a popped event's slot is reused (last freed
+    /// first, so the next payload lands in memory just touched).
+    slots: Vec<Option<E>>,
+    free_slots: Vec<u32>,
     timers: PriorityQueue<Timer<E, T>, Priority, BuildHasherDefault<FastHasher>>,
     next_seq: u64,
     now_ns: u64,
@@ -105,6 +111,8 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     pub fn new() -> Self {
         EventQueue {
             plain: BinaryHeap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
             timers: PriorityQueue::with_default_hasher(),
             next_seq: 0,
             now_ns: 0,
@@ -138,7 +146,18 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     /// Schedules a one-off event.
     pub fn schedule(&mut self, at_ns: u64, event: E) {
         let priority = self.priority(at_ns);
-        self.plain.push(Plain { priority, event });
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 pending events");
+                self.slots.push(Some(event));
+                slot
+            }
+        };
+        self.plain.push(Plain { priority, slot });
     }
 
     /// Sets timer `key` to fire at `at_ns` with `event`, replacing any pending timer of that key.
@@ -184,7 +203,10 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
             .peek()
             .is_some_and(|entry| entry.priority == next)
         {
-            self.plain.pop().map(|entry| entry.event)
+            self.plain.pop().and_then(|entry| {
+                self.free_slots.push(entry.slot);
+                self.slots[entry.slot as usize].take()
+            })
         } else {
             self.timers.pop().map(|(timer, _)| timer.event)
         }?;
