@@ -119,14 +119,14 @@ pub enum Message {
     FetchResponse(FetchResponse),
     /// A consumer's request to its group coordinator (JoinGroup, SyncGroup, Heartbeat,
     /// LeaveGroup, OffsetCommit, OffsetFetch).
-    Group(GroupRequest),
+    Group(Box<GroupRequest>),
     /// The coordinator's answer, echoing the request id.
-    GroupReply(GroupResponse),
+    GroupReply(Box<GroupResponse>),
     ReplicaFetchRequest(ReplicaFetchRequest),
     ReplicaFetchResponse(ReplicaFetchResponse),
     /// A partition leader asks the controller to change the ISR: the proposed state, and the
     /// broker epoch each ISR member fetched with (KIP-903).
-    AlterPartition(PartitionState, Vec<(BrokerId, u32)>),
+    AlterPartition(Box<PartitionState>, Vec<(BrokerId, u32)>),
     AlterPartitionResponse(TopicPartition, Result<PartitionState, ErrorCode>),
     /// A broker's heartbeat, with its incarnation (how many times its process started).
     BrokerHeartbeat(BrokerId, u32),
@@ -527,5 +527,16 @@ impl Message {
                 HEADER_BYTES + PARTITION_FRAMING_BYTES * states.len() as u64
             }
         }
+    }
+}
+#[cfg(test)]
+mod size_tests {
+    /// Every event is moved by value into and out of the queue (a few times per event): the
+    /// rare, large messages (group requests and replies, ISR changes) are boxed so they do not
+    /// set the size of all the others.
+    #[test]
+    fn events_stay_small() {
+        assert!(std::mem::size_of::<super::Message>() <= 80);
+        assert!(std::mem::size_of::<crate::world::Event>() <= 104);
     }
 }

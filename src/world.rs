@@ -684,12 +684,16 @@ impl World {
                             error: Some(GroupError::NotCoordinator),
                             body: GroupResponseBody::Heartbeat,
                         };
-                        ctx.send(NodeId::Broker(broker), from, Message::GroupReply(reply));
+                        ctx.send(
+                            NodeId::Broker(broker),
+                            from,
+                            Message::GroupReply(Box::new(reply)),
+                        );
                         return;
                     }
                     let committed = match self.modern_groups[group].as_mut() {
-                        Some(modern) => modern.handle(&mut ctx, request),
-                        None => self.groups[group].handle(&mut ctx, request),
+                        Some(modern) => modern.handle(&mut ctx, *request),
+                        None => self.groups[group].handle(&mut ctx, *request),
                     };
                     // Committed offsets let leaders drop data the group no longer needs.
                     for (tp, offset) in committed {
@@ -937,7 +941,7 @@ impl World {
                 }
                 (NodeId::Broker(broker), Message::AlterPartition(proposal, broker_epochs)) => {
                     self.controller
-                        .on_alter_partition(&mut ctx, broker, proposal, &broker_epochs);
+                        .on_alter_partition(&mut ctx, broker, *proposal, &broker_epochs);
                 }
                 (_, other) => panic!("controller got an unexpected message: {other:?}"),
             },

@@ -1319,7 +1319,7 @@ impl Broker {
         ctx.send(
             self.node(),
             NodeId::Controller,
-            Message::AlterPartition(proposal, broker_epochs),
+            Message::AlterPartition(Box::new(proposal), broker_epochs),
         );
     }
 

@@ -431,7 +431,7 @@ impl Consumer {
         ctx.send(
             self.node(),
             NodeId::Broker(self.coordinator),
-            Message::Group(request),
+            Message::Group(Box::new(request)),
         );
         request_id
     }
@@ -922,7 +922,7 @@ impl Consumer {
                 if response.request_id >= self.first_live_request
                     && response.request_id >= self.stale_group_before
                 {
-                    self.on_group_reply(ctx, response);
+                    self.on_group_reply(ctx, *response);
                 }
             }
             Message::MetadataResponse(states) => self.on_metadata_response(ctx, states),

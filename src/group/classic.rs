@@ -228,7 +228,7 @@ impl ClassicGroup {
         ctx.send(
             NodeId::Broker(self.broker),
             NodeId::Consumer(to),
-            Message::GroupReply(response),
+            Message::GroupReply(Box::new(response)),
         );
     }
 

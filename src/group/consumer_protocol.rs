@@ -235,7 +235,7 @@ impl ConsumerGroup {
         ctx.send(
             NodeId::Broker(self.broker),
             NodeId::Consumer(to),
-            Message::GroupReply(response),
+            Message::GroupReply(Box::new(response)),
         );
     }
 
