@@ -18,6 +18,8 @@ impl Consumer {
     pub(super) fn start_owning(&mut self, ctx: &mut Ctx, added: Vec<TopicPartition>) {
         for tp in added {
             self.owned.insert(tp);
+            self.fetch_plan = None;
+            self.all_positioned = false;
             ctx.metrics.ownership_started(
                 self.group,
                 &self.name,

@@ -238,6 +238,13 @@ pub struct Consumer {
     /// `send_fetches`' working lists (partitions with buffered records, requests by leader),
     /// kept between calls: it runs on every poll and fetch response.
     fetch_scratch: (Vec<TopicPartition>, Vec<(BrokerId, Vec<FetchPartition>)>),
+    /// Owned partitions grouped by leader (leaderless first), in partition order within each:
+    /// `send_fetches` only needs the groups whose leader has no fetch in flight, usually one.
+    /// None after ownership or a leader changed: rebuilt at the next `send_fetches`.
+    fetch_plan: Option<Vec<(Option<BrokerId>, Vec<TopicPartition>)>>,
+    /// Every owned partition had a fetch position at the last look; cleared when a partition is
+    /// added or a position dropped, so `request_positions` need not walk them at every poll.
+    all_positioned: bool,
     last_poll_ns: u64,
     last_auto_commit_ns: u64,
     paused_until_ns: u64,
@@ -329,6 +336,8 @@ impl Consumer {
             app: App::Down,
             in_process: Vec::new(),
             fetch_scratch: (Vec::new(), Vec::new()),
+            fetch_plan: None,
+            all_positioned: false,
             last_poll_ns: 0,
             last_auto_commit_ns: 0,
             paused_until_ns: 0,
@@ -542,6 +551,7 @@ impl Consumer {
     /// the committed offsets (fetched anew).
     fn rewind_to_committed(&mut self) {
         let epoch = self.next_request_id;
+        self.all_positioned = false;
         for tp in self.owned.clone() {
             self.fetch_positions.remove(&tp);
             self.consumed.remove(&tp);
@@ -856,14 +866,17 @@ impl Consumer {
             self.find_coordinator(ctx);
             return;
         }
-        // Called at every poll, and usually every owned partition has a position: one merged walk
-        // of the two sorted collections finds that without a lookup per partition.
+        if self.all_positioned {
+            return;
+        }
+        // One merged walk of the two sorted collections, without a lookup per partition.
         let mut positioned = self.fetch_positions.keys().peekable();
         let all_positioned = self.owned.iter().all(|tp| {
             while positioned.next_if(|&known| known < tp).is_some() {}
             positioned.next_if_eq(&tp).is_some()
         });
         if all_positioned {
+            self.all_positioned = true;
             return;
         }
         let missing: Vec<TopicPartition> = self
@@ -1065,6 +1078,9 @@ impl Consumer {
         }
         for state in states {
             if self.topics.iter().any(|(_, id, _)| *id == state.tp.topic) {
+                if self.leaders.get(&state.tp) != state.leader {
+                    self.fetch_plan = None;
+                }
                 match state.leader {
                     Some(leader) => self.leaders.insert(state.tp, leader),
                     None => self.leaders.remove(&state.tp),
@@ -1194,42 +1210,44 @@ impl Consumer {
             }
         }
         let mut leaderless = false;
-        for tp in &self.owned {
-            let leader = self.leaders.get(tp);
+        let plan = (self.fetch_plan.take()).unwrap_or_else(|| self.build_fetch_plan());
+        for (leader, tps) in &plan {
             if leader.is_some_and(|leader| self.fetch_in_flight.contains_key(&leader)) {
                 continue;
             }
-            let offset = if self.reset_latest.contains(tp) {
-                u64::MAX
-            } else if let Some(&offset) = self.fetch_positions.get(tp) {
-                offset
-            } else {
-                continue;
-            };
-            let Some(leader) = leader else {
-                leaderless = true;
-                continue;
-            };
-            if buffered.contains(tp) {
-                continue;
-            }
-            let partition = FetchPartition {
-                tp: *tp,
-                fetch_offset: offset,
-                max_bytes: u64::from(self.config.max_partition_fetch_bytes),
-            };
-            match by_node.iter_mut().find(|(node, _)| *node == leader) {
-                Some((_, partitions)) => partitions.push(partition),
-                None => {
-                    // Sized for every owned partition: no regrowth as the request fills.
-                    let mut partitions = Vec::with_capacity(self.owned.len());
-                    partitions.push(partition);
-                    by_node.push((leader, partitions));
+            for tp in tps {
+                let offset = if self.reset_latest.contains(tp) {
+                    u64::MAX
+                } else if let Some(&offset) = self.fetch_positions.get(tp) {
+                    offset
+                } else {
+                    continue;
+                };
+                let Some(leader) = *leader else {
+                    leaderless = true;
+                    continue;
+                };
+                if buffered.contains(tp) {
+                    continue;
+                }
+                let partition = FetchPartition {
+                    tp: *tp,
+                    fetch_offset: offset,
+                    max_bytes: u64::from(self.config.max_partition_fetch_bytes),
+                };
+                match by_node.last_mut() {
+                    Some((node, partitions)) if *node == leader => partitions.push(partition),
+                    _ => {
+                        // Sized for the leader's partitions: no regrowth as the request fills.
+                        let mut partitions = Vec::with_capacity(tps.len());
+                        partitions.push(partition);
+                        by_node.push((leader, partitions));
+                    }
                 }
             }
         }
-        // Requests go out in broker order.
-        by_node.sort_unstable_by_key(|&(node, _)| node);
+        // Requests go out in broker order (the plan's order).
+        self.fetch_plan = Some(plan);
         if leaderless && ctx.now_ns >= self.next_metadata_ns {
             self.request_metadata(ctx);
         }
@@ -1260,12 +1278,29 @@ impl Consumer {
         }
     }
 
+    fn build_fetch_plan(&self) -> Vec<(Option<BrokerId>, Vec<TopicPartition>)> {
+        let mut by_leader: Vec<(Option<BrokerId>, TopicPartition)> = (self.owned.iter())
+            .map(|&tp| (self.leaders.get(&tp), tp))
+            .collect();
+        by_leader.sort_unstable();
+        let mut plan: Vec<(Option<BrokerId>, Vec<TopicPartition>)> = Vec::new();
+        for (leader, tp) in by_leader {
+            match plan.last_mut() {
+                Some((last, tps)) if *last == leader => tps.push(tp),
+                _ => plan.push((leader, vec![tp])),
+            }
+        }
+        plan
+    }
+
     /// Stops owning partitions: fetch state dropped, ownership span closed.
     fn drop_partitions(&mut self, ctx: &mut Ctx, tps: &BTreeSet<TopicPartition>) {
         for tp in tps {
             if !self.owned.remove(tp) {
                 continue;
             }
+            self.fetch_plan = None;
+            self.all_positioned = false;
             self.fetch_positions.remove(tp);
             self.consumed.remove(tp);
             self.awaiting_offsets.remove(tp);
