@@ -1199,8 +1199,8 @@ impl Consumer {
         if self.phase == Phase::Unjoined {
             return;
         }
-        // Called on every poll and fetch response: plain vectors, not trees, and partitions whose
-        // leader already has a fetch in flight are passed over first (the usual case).
+        // Called on every poll and fetch response: plain vectors, not trees, and only the
+        // partitions of leaders with no fetch in flight (usually one leader) are looked at.
         let (mut buffered, mut by_node) = std::mem::take(&mut self.fetch_scratch);
         buffered.clear();
         by_node.clear();
@@ -1211,9 +1211,14 @@ impl Consumer {
         }
         let mut leaderless = false;
         let plan = (self.fetch_plan.take()).unwrap_or_else(|| self.build_fetch_plan());
+        // Both are in broker order: one merged walk finds the leaders with a fetch in flight.
+        let mut in_flight = self.fetch_in_flight.keys().peekable();
         for (leader, tps) in &plan {
-            if leader.is_some_and(|leader| self.fetch_in_flight.contains_key(&leader)) {
-                continue;
+            if let Some(leader) = leader {
+                while in_flight.next_if(|&busy| busy < leader).is_some() {}
+                if in_flight.peek() == Some(&leader) {
+                    continue;
+                }
             }
             for tp in tps {
                 let offset = if self.reset_latest.contains(tp) {
