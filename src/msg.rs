@@ -529,6 +529,7 @@ impl Message {
         }
     }
 }
+
 #[cfg(test)]
 mod size_tests {
     /// Every event is moved by value into and out of the queue (a few times per event): the

@@ -1251,7 +1251,7 @@ impl Consumer {
                 }
             }
         }
-        // Requests go out in broker order (the plan's order).
+        // `by_node` follows the plan's broker order, so requests go out in broker order.
         self.fetch_plan = Some(plan);
         if leaderless && ctx.now_ns >= self.next_metadata_ns {
             self.request_metadata(ctx);

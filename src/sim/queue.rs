@@ -3,8 +3,8 @@
 //! cancelled in O(log n) instead of leaving dead events behind (style.md habit 4): they live in a
 //! keyed `priority-queue`. One-off events (messages, processing) are never cancelled, so they need
 //! no key and no index: they live in a plain binary heap, which costs far less per push and pop.
-//! That heap holds only each event's priority and the index of its payload in a slab: events are
-//! a few hundred bytes, and a heap of them moved a whole event at every level of every sift.
+//! That heap holds only each event's priority and the index of its payload in a slab: an event is
+//! about a hundred bytes, and a heap of events moved a whole one at every level of every sift.
 //! `pop` takes whichever head comes first; both share one sequence counter.
 
 use priority_queue::PriorityQueue;
