@@ -133,6 +133,7 @@ fn run_child(path: &Path, variant: Option<&str>) -> ExitCode {
         simulated_s / wall_s,
         events_per_s / bare_per_s
     );
+    print!("{}", world.event_counts.summary(10));
     ExitCode::SUCCESS
 }
 

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod consumer;
 pub mod controller;
 pub mod error;
+pub mod event_counts;
 pub mod group;
 pub mod ids;
 pub mod metrics;

@@ -169,6 +169,68 @@ pub enum Message {
     },
 }
 
+/// A message's variant without its contents: what the run statistics count events by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    ProduceRequest,
+    ProduceResponse,
+    FetchRequest,
+    FetchResponse,
+    Group,
+    GroupReply,
+    ReplicaFetchRequest,
+    ReplicaFetchResponse,
+    AlterPartition,
+    AlterPartitionResponse,
+    BrokerHeartbeat,
+    BrokerRegistered,
+    MetadataUpdate,
+    MetadataRequest,
+    MetadataResponse,
+    FindCoordinator,
+    FindCoordinatorReply,
+    FindTxnCoordinator,
+    FindTxnCoordinatorReply,
+    Txn,
+    TxnReply,
+    WriteTxnMarkers,
+    WriteTxnMarkersReply,
+}
+
+impl MessageKind {
+    pub const COUNT: usize = MessageKind::WriteTxnMarkersReply as usize + 1;
+}
+
+impl Message {
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::ProduceRequest { .. } => MessageKind::ProduceRequest,
+            Message::ProduceResponse { .. } => MessageKind::ProduceResponse,
+            Message::FetchRequest { .. } => MessageKind::FetchRequest,
+            Message::FetchResponse { .. } => MessageKind::FetchResponse,
+            Message::Group { .. } => MessageKind::Group,
+            Message::GroupReply { .. } => MessageKind::GroupReply,
+            Message::ReplicaFetchRequest { .. } => MessageKind::ReplicaFetchRequest,
+            Message::ReplicaFetchResponse { .. } => MessageKind::ReplicaFetchResponse,
+            Message::AlterPartition { .. } => MessageKind::AlterPartition,
+            Message::AlterPartitionResponse { .. } => MessageKind::AlterPartitionResponse,
+            Message::BrokerHeartbeat { .. } => MessageKind::BrokerHeartbeat,
+            Message::BrokerRegistered => MessageKind::BrokerRegistered,
+            Message::MetadataUpdate { .. } => MessageKind::MetadataUpdate,
+            Message::MetadataRequest => MessageKind::MetadataRequest,
+            Message::MetadataResponse { .. } => MessageKind::MetadataResponse,
+            Message::FindCoordinator { .. } => MessageKind::FindCoordinator,
+            Message::FindCoordinatorReply { .. } => MessageKind::FindCoordinatorReply,
+            Message::FindTxnCoordinator { .. } => MessageKind::FindTxnCoordinator,
+            Message::FindTxnCoordinatorReply { .. } => MessageKind::FindTxnCoordinatorReply,
+            Message::Txn { .. } => MessageKind::Txn,
+            Message::TxnReply { .. } => MessageKind::TxnReply,
+            Message::WriteTxnMarkers { .. } => MessageKind::WriteTxnMarkers,
+            Message::WriteTxnMarkersReply { .. } => MessageKind::WriteTxnMarkersReply,
+        }
+    }
+}
+
 /// A partition's state as the controller commits it (KRaft `PartitionRecord`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionState {

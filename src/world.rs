@@ -9,6 +9,7 @@ use crate::broker::{Broker, Effects, BROKER_HEARTBEAT_INTERVAL_NS};
 use crate::consumer::{Consumer, ConsumerSetup};
 use crate::controller::{Controller, BROKER_SESSION_TIMEOUT_NS};
 use crate::error::UserError;
+use crate::event_counts::EventCounts;
 use crate::group::consumer_protocol::ConsumerGroupSettings;
 use crate::group::{coordinator_broker, offsets_replicas, ClassicGroup, ConsumerGroup};
 use crate::ids::{BrokerId, ConsumerId, NodeId, ProducerId, TopicId, TopicPartition};
@@ -425,6 +426,8 @@ pub struct World {
     joined: Vec<u32>,
     pub controller: Controller,
     pub events: u64,
+    /// The same events by kind (for `--stats`).
+    pub event_counts: EventCounts,
     /// Sum over events of the queue length when each was popped (for the mean, in benchmarks).
     pending_events_sum: u128,
     /// Per partition, the high watermark up to which replicas were last checked to agree.
@@ -540,6 +543,7 @@ impl World {
             joined: scenario.consumer_groups.iter().map(|g| g.members).collect(),
             controller,
             events: 0,
+            event_counts: EventCounts::default(),
             pending_events_sum: 0,
             checked_up_to: BTreeMap::new(),
             group_request_order: BTreeMap::new(),
@@ -604,6 +608,7 @@ impl World {
             }
             let (at_ns, event) = self.queue.pop().expect("peeked");
             self.events += 1;
+            self.event_counts.count(&event);
             self.pending_events_sum += self.queue.len() as u128;
             if self.events > limits.events_max {
                 return Err(LimitExceeded {

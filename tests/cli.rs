@@ -41,6 +41,57 @@ fn run_writes_a_report_and_prints_a_summary() {
 }
 
 #[test]
+fn stats_break_every_event_down_by_kind() {
+    let dir = TempDir::new("cli-stats");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.json");
+    let output = kafkasim()
+        .args([
+            "run",
+            scenario,
+            "--set",
+            "cluster::duration_ms=2000",
+            "--stats",
+            "--out",
+        ])
+        .arg(dir.0.join("report"))
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let events: u64 = (stdout.lines())
+        .find_map(|line| line.strip_prefix("stats: "))
+        .and_then(|stats| {
+            stats
+                .split(", ")
+                .find_map(|part| part.strip_prefix("events "))
+        })
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no event count in {stdout}"));
+    let kinds: Vec<(u64, &str)> = (stdout.lines())
+        .skip_while(|line| *line != "events by kind:")
+        .skip(1)
+        .map(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let count = fields.next().and_then(|count| count.parse().ok());
+            (count.unwrap_or_else(|| panic!("bad line {line:?}")), line)
+        })
+        .collect();
+    // Every event is counted once, the most frequent kind first (the rest share the last
+    // line); fetch round trips lead.
+    assert_eq!(kinds.iter().map(|(count, _)| count).sum::<u64>(), events);
+    let named = &kinds[..kinds.len() - 1];
+    assert!(
+        named.windows(2).all(|pair| pair[0].0 >= pair[1].0),
+        "{stdout}"
+    );
+    assert!(
+        kinds[kinds.len() - 1].1.ends_with("other kinds"),
+        "{stdout}"
+    );
+    assert!(kinds[0].1.contains("Fetch"), "{stdout}");
+}
+
+#[test]
 fn a_bad_scenario_exits_2_and_writes_nothing() {
     let dir = TempDir::new("cli-bad");
     let file = dir.0.join("bad.json");
