@@ -876,7 +876,8 @@ impl World {
                 }
             }
             NodeId::Broker(broker)
-                if is_coordinator_request(&message) && self.brokers[broker.0 as usize].alive =>
+                if is_coordinator_request(&message)
+                    && self.brokers[broker.0 as usize].accepts_connections() =>
             {
                 // Model limit: group requests take I/O-thread time but never wait behind the
                 // connection's other requests (Kafka's consumer uses a separate connection to
@@ -899,9 +900,11 @@ impl World {
             }
             NodeId::Broker(broker) => {
                 let target = &mut self.brokers[broker.0 as usize];
-                if !target.alive {
-                    // A dead process: the peer's TCP connection is reset.
-                    if !matches!(from, NodeId::Controller) {
+                let controller = matches!(from, NodeId::Controller);
+                if !target.alive || (!controller && !target.accepts_connections()) {
+                    // A dead process, or a restarted one not yet registered: the peer's TCP
+                    // connection is reset (the controller's channel is not a peer connection).
+                    if !controller {
                         let reset = ctx.net.transmit(now_ns, to, from, 0);
                         ctx.queue.schedule(
                             reset.deliver_at_ns,

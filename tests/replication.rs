@@ -267,6 +267,63 @@ fn a_dead_leader_refuses_connections_so_only_the_requests_in_flight_are_retried(
 }
 
 #[test]
+fn a_restarted_broker_refuses_connections_until_registered_and_clients_back_off() {
+    // As above, with broker 0 restarted at 7 s and a consumer reading the partition. The old
+    // process's session is valid until about 14 s, so the controller refuses the new one's
+    // registration until then, and Kafka's broker opens its listeners only once registered and
+    // unfenced: to clients and followers the restarted broker is as dead as before. So again
+    // the producer retries only at the crash's reset until the fencing (13 s at the earliest:
+    // the last heartbeat came at 4 s or later); answers of NOT_LEADER_OR_FOLLOWER from the
+    // restarted process would be retried from 7 s. After the fencing the registered process
+    // is a follower and may answer a producer with stale metadata so.
+    //
+    // Every refused attempt costs a connection reset. With the reconnect backoff (50 ms doubling
+    // to 1 s: five attempts in the first 1.55 s, then one a second) the producer and the
+    // consumer's fetcher each try broker 0 at most about 13 times in the 9 s before the
+    // fencing, the two followers once a second (`replica.fetch.backoff.ms`), and the consumer's
+    // coordinator lookups every `retry.backoff.ms` (100 ms) if broker 0 coordinates the group:
+    // under 200 resets in all, where a client retrying at every round trip (0.2 ms) would
+    // reach tens of thousands.
+    let json = json!({
+        "name": "restarted", "duration_ms": 20000,
+        "cluster": { "brokers": 3, "network": { "latency_ms": fixed(0.1), "bandwidth_mbps": 10000 } },
+        "topics": [ { "name": "t", "partitions": 1, "replication.factor": 3,
+                      "config": { "min.insync.replicas": 2 } } ],
+        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 2000, "arrivals": "constant",
+                         "config": { "acks": "all", "linger.ms": 0 } } ],
+        "consumer_groups": [ { "group.id": "g", "members": 1, "topics": ["t"] } ],
+        "timeline": [ { "at_ms": 5000, "action": "broker-crash", "broker": 0 },
+                      { "at_ms": 7000, "action": "broker-restart", "broker": 0 } ]
+    });
+    let scenario = scenario(&json);
+    let mut world = World::build(&scenario, 1).unwrap_or_else(|error| panic!("{error}"));
+    world.metrics.trace = Some(Vec::new());
+    world.run().expect("no limit");
+    let retried: Vec<u64> = (world.metrics.trace.as_deref().unwrap_or(&[]).iter())
+        .filter_map(|entry| match entry {
+            kafkasim::metrics::TraceEntry::BatchRetried { at_ns, .. } => Some(*at_ns),
+            _ => None,
+        })
+        .collect();
+    let crash_ns = 5_000_000_000;
+    let earliest_fencing_ns = 13_000_000_000;
+    assert!(retried.iter().any(|&at_ns| at_ns < crash_ns + 1_000_000));
+    assert!(
+        !retried
+            .iter()
+            .any(|&at_ns| (crash_ns + 1_000_000..earliest_fencing_ns).contains(&at_ns)),
+        "retries at {retried:?}"
+    );
+    let resets = (world.event_counts.by_kind().into_iter())
+        .find(|(kind, _)| kind == "ConnectionClosed")
+        .map_or(0, |(_, count)| count);
+    assert!((1..200).contains(&resets), "{resets} connection resets");
+    // The consumer read on after the failover.
+    let processed = world.metrics.groups[0].records_processed;
+    assert!(processed > 20_000, "{processed} records processed");
+}
+
+#[test]
 fn follower_fetch_sessions_name_every_partition_once_then_only_changes() {
     // KIP-227. Three brokers, 30 partitions × RF 3: each broker leads 10 and follows the other
     // two brokers' 10 each, so 6 (follower, leader) fetch sessions of 10 partitions. With no

@@ -1484,6 +1484,13 @@ impl Broker {
         lost
     }
 
+    /// Whether peers can connect. Kafka's `BrokerServer` opens its listeners only once the
+    /// controller has registered and unfenced the process, so a restarted broker refuses
+    /// connections, as a dead one does, until then.
+    pub fn accepts_connections(&self) -> bool {
+        self.alive && self.registered
+    }
+
     /// The process starts again; it learns its roles from the controller once registered.
     pub fn restart(&mut self, now_ns: u64) {
         self.alive = true;

@@ -17,6 +17,7 @@ use crate::msg::{
     FetchPartition, FetchRequest, FetchResponse, GroupRequest, GroupRequestBody, Message,
     PartitionState,
 };
+use crate::net::reconnect_backoff_ns;
 use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, GroupProtocol, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
@@ -218,6 +219,9 @@ pub struct Consumer {
     buffered: VecDeque<Buffered>,
     /// Per broker, the fetch in flight: (request id, its `request.timeout.ms` deadline).
     fetch_in_flight: BTreeMap<BrokerId, (u64, u64)>,
+    /// Per broker whose connection failed since it last answered: until when no new
+    /// connection is tried, and the failures in a row (`reconnect.backoff.ms`).
+    reconnect_backoff: BTreeMap<BrokerId, (u64, u32)>,
     metadata_in_flight: bool,
     /// Where the metadata request in flight went (its answer is lost if that broker dies).
     metadata_broker: BrokerId,
@@ -324,6 +328,7 @@ impl Consumer {
             position_epoch: BTreeMap::new(),
             buffered: VecDeque::new(),
             fetch_in_flight: BTreeMap::new(),
+            reconnect_backoff: BTreeMap::new(),
             metadata_in_flight: false,
             metadata_broker: BrokerId(0),
             next_metadata_ns: 0,
@@ -928,6 +933,10 @@ impl Consumer {
         if !self.running {
             return;
         }
+        if !self.reconnect_backoff.is_empty() {
+            // An answer: the connection works again.
+            self.reconnect_backoff.remove(&from);
+        }
         match message {
             Message::FetchResponse(response) => self.on_fetch_response(ctx, from, response),
             Message::GroupReply(response) => {
@@ -963,6 +972,7 @@ impl Consumer {
             self.find_failed(ctx);
         }
         self.connection_lost(ctx, broker);
+        self.arm_request_timer(ctx);
     }
 
     /// The fetch connection to `broker` is gone (reset, or closed after a request timeout): its
@@ -970,6 +980,11 @@ impl Consumer {
     /// update after a disconnect).
     fn connection_lost(&mut self, ctx: &mut Ctx, broker: BrokerId) {
         self.fetch_in_flight.remove(&broker);
+        // Kafka's `NetworkClient` blacks the node out for the reconnect backoff: a dead or
+        // restarting leader is not fetched from again at every round trip.
+        let (until_ns, failed) = self.reconnect_backoff.entry(broker).or_insert((0, 0));
+        *until_ns = ctx.now_ns + reconnect_backoff_ns(*failed);
+        *failed += 1;
         if self.metadata_broker == broker {
             self.metadata_in_flight = false;
         }
@@ -1009,6 +1024,11 @@ impl Consumer {
         if !self.coordinator_known {
             self.find_coordinator(ctx);
         }
+        let backoff_ended =
+            (self.reconnect_backoff.values()).any(|&(until_ns, _)| until_ns <= now_ns);
+        if backoff_ended && self.app == App::InPoll {
+            self.send_fetches(ctx);
+        }
         self.arm_request_timer(ctx);
     }
 
@@ -1026,7 +1046,15 @@ impl Consumer {
         let find = self.find_in_flight.map(|(_, _, deadline_ns)| deadline_ns);
         let lookup = (!self.coordinator_known && self.find_in_flight.is_none())
             .then_some(self.next_find_ns.max(ctx.now_ns));
-        let at_ns = group.chain(fetch).chain(find).chain(lookup).min();
+        let reconnect = (self.reconnect_backoff.values())
+            .map(|&(until_ns, _)| until_ns)
+            .filter(|&until_ns| until_ns > ctx.now_ns);
+        let at_ns = (group
+            .chain(fetch)
+            .chain(find)
+            .chain(lookup)
+            .chain(reconnect))
+        .min();
         ctx.set_consumer_request_timer(self.id, at_ns);
     }
 
@@ -1216,7 +1244,7 @@ impl Consumer {
         for (leader, tps) in &plan {
             if let Some(leader) = leader {
                 while in_flight.next_if(|&busy| busy < leader).is_some() {}
-                if in_flight.peek() == Some(&leader) {
+                if in_flight.peek() == Some(&leader) || self.backing_off(leader, ctx.now_ns) {
                     continue;
                 }
             }
@@ -1281,6 +1309,12 @@ impl Consumer {
         if sent {
             self.arm_request_timer(ctx);
         }
+    }
+
+    /// Whether a new connection to `broker` waits for the reconnect backoff.
+    fn backing_off(&self, broker: &BrokerId, now_ns: u64) -> bool {
+        !self.reconnect_backoff.is_empty()
+            && (self.reconnect_backoff.get(broker)).is_some_and(|&(until_ns, _)| now_ns < until_ns)
     }
 
     fn build_fetch_plan(&self) -> Vec<(Option<BrokerId>, Vec<TopicPartition>)> {

@@ -6,7 +6,7 @@
 use crate::ids::NodeId;
 use crate::scenario::model::{Dist, Network as NetworkSpec};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
-use crate::sim::time::{f64_to_ns, NS_PER_SEC};
+use crate::sim::time::{f64_to_ns, NS_PER_MS, NS_PER_SEC};
 
 /// Where each kind of node starts in the flat node index.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,19 @@ impl NodeLayout {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Kafka's `reconnect.backoff.ms` default: a closed connection is retried after this long.
+pub const RECONNECT_BACKOFF_NS: u64 = 50 * NS_PER_MS;
+/// `reconnect.backoff.max.ms` default.
+const RECONNECT_BACKOFF_MAX_NS: u64 = 1000 * NS_PER_MS;
+
+/// A client's wait before its next connection attempt to a node, after `failed_in_a_row`
+/// earlier attempts failed since the last connection that worked (Kafka's
+/// `ClusterConnectionStates`): `reconnect.backoff.ms` doubling per failure up to
+/// `reconnect.backoff.max.ms`. Model limit: without Kafka's ±20% jitter.
+pub fn reconnect_backoff_ns(failed_in_a_row: u32) -> u64 {
+    (RECONNECT_BACKOFF_NS << failed_in_a_row.min(5)).min(RECONNECT_BACKOFF_MAX_NS)
 }
 
 /// When a message leaves its sender and when it arrives.

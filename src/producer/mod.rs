@@ -20,10 +20,11 @@ use crate::msg::{
     ErrorCode, Message, PartitionState, ProduceRequest, ProduceResponse, TxnError, TxnRequest,
     TxnRequestBody, TxnResponse,
 };
+use crate::net::{reconnect_backoff_ns, RECONNECT_BACKOFF_NS};
 use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::scenario::model::{Acks, Keys, Partitioner, ProducerConfig, ProducerSpec};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
-use crate::sim::time::{f64_to_ns, NS_PER_MS};
+use crate::sim::time::f64_to_ns;
 use crate::world::{Ctx, Metadata};
 use accumulator::{all_batches_full, Accumulator, AccumulatorConfig, AppendOutcome};
 use batch::{BatchData, ProducerBatch};
@@ -33,10 +34,6 @@ use std::rc::Rc;
 use transactional::{Phase, TxnClient};
 use workload::{PendingRecord, Workload};
 
-/// Kafka's `reconnect.backoff.ms` default: a closed connection is retried after this long.
-const RECONNECT_BACKOFF_NS: u64 = 50 * NS_PER_MS;
-/// `reconnect.backoff.max.ms` default.
-const RECONNECT_BACKOFF_MAX_NS: u64 = 1000 * NS_PER_MS;
 /// Kafka's retry backoff jitter (`CommonClientConfigs.RETRY_BACKOFF_JITTER`).
 const BACKOFF_JITTER: f64 = 0.2;
 
@@ -346,13 +343,11 @@ impl Producer {
     /// sent the requests the model put on it: their batches go back to the accumulator as they
     /// were (no attempt, no retry counted), and the node is not ready again until the reconnect
     /// backoff, which doubles per refusal from `reconnect.backoff.ms` (50 ms) up to
-    /// `reconnect.backoff.max.ms` (1 s). Model limit: without Kafka's ±20% jitter.
+    /// `reconnect.backoff.max.ms` (1 s).
     fn connection_refused(&mut self, ctx: &mut Ctx, index: usize) {
         let connection = &mut self.connections[index];
-        let doublings = connection.refused.min(5);
+        connection.reconnect_at_ns = ctx.now_ns + reconnect_backoff_ns(connection.refused);
         connection.refused += 1;
-        let backoff_ns = (RECONNECT_BACKOFF_NS << doublings).min(RECONNECT_BACKOFF_MAX_NS);
-        connection.reconnect_at_ns = ctx.now_ns + backoff_ns;
         let requests: Vec<InFlight> = connection.in_flight.drain(..).collect();
         // Newest first: a batch without a sequence goes to the front of its queue, so the
         // oldest ends up first again.
