@@ -10,22 +10,23 @@ fn kafkasim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kafkasim"))
 }
 
+/// `kafkasim run` on the shipped quickstart scenario shortened to 2 s, into `out`.
+fn run_short_quickstart(out: &std::path::Path, extra_args: &[&str]) -> std::process::Output {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.json");
+    kafkasim()
+        .args(["run", scenario, "--set", "cluster::duration_ms=2000"])
+        .args(extra_args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("binary runs")
+}
+
 #[test]
 fn run_writes_a_report_and_prints_a_summary() {
     let dir = TempDir::new("cli-run");
     let out = dir.0.join("report");
-    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.json");
-    let output = kafkasim()
-        .args([
-            "run",
-            scenario,
-            "--set",
-            "cluster::duration_ms=2000",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .expect("binary runs");
+    let output = run_short_quickstart(&out, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -43,19 +44,7 @@ fn run_writes_a_report_and_prints_a_summary() {
 #[test]
 fn stats_break_every_event_down_by_kind() {
     let dir = TempDir::new("cli-stats");
-    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.json");
-    let output = kafkasim()
-        .args([
-            "run",
-            scenario,
-            "--set",
-            "cluster::duration_ms=2000",
-            "--stats",
-            "--out",
-        ])
-        .arg(dir.0.join("report"))
-        .output()
-        .expect("binary runs");
+    let output = run_short_quickstart(&dir.0.join("report"), &["--stats"]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let events: u64 = (stdout.lines())

@@ -6,7 +6,7 @@
 //! Method: small scenarios with fixed latencies and costs where the outcome can be derived by
 //! hand (derivations in each test), plus a sweep of seeds for the no-loss guarantee.
 
-use super::util::scenario;
+use super::util::{run_traced, scenario, trace};
 use kafkasim::world::World;
 use serde_json::{json, Value};
 
@@ -211,6 +211,31 @@ fn a_power_loss_loses_what_was_never_flushed() {
     );
 }
 
+/// Broker 0 leads the one partition of `t` (RF 3, min.insync.replicas 2), written with acks=all
+/// at 2,000 records/s; fixed 0.1 ms latency; 20 s.
+fn leader_crash_scenario(timeline: Value, consumer_groups: Value) -> Value {
+    json!({
+        "name": "leader-crash", "duration_ms": 20000,
+        "cluster": { "brokers": 3, "network": { "latency_ms": fixed(0.1), "bandwidth_mbps": 10000 } },
+        "topics": [ { "name": "t", "partitions": 1, "replication.factor": 3,
+                      "config": { "min.insync.replicas": 2 } } ],
+        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 2000, "arrivals": "constant",
+                         "config": { "acks": "all", "linger.ms": 0 } } ],
+        "consumer_groups": consumer_groups,
+        "timeline": timeline
+    })
+}
+
+/// When the producer retried a batch, from the batch trace.
+fn retries_ns(world: &World) -> Vec<u64> {
+    (trace(world).iter())
+        .filter_map(|entry| match entry {
+            kafkasim::metrics::TraceEntry::BatchRetried { at_ns, .. } => Some(*at_ns),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_dead_leader_refuses_connections_so_only_the_requests_in_flight_are_retried() {
     // Broker 0 leads the one partition and dies at 5 s; the controller fences it about 9 s
@@ -220,30 +245,9 @@ fn a_dead_leader_refuses_connections_so_only_the_requests_in_flight_are_retried(
     // request goes out: the partition's batches wait in the accumulator, uncounted, while the
     // reconnect backoff grows from 50 ms to 1 s. So all retries fall at the crash's reset
     // (within a millisecond), none in the ~9 s before the new leader is known.
-    let json = json!({
-        "name": "refused", "duration_ms": 20000,
-        "cluster": { "brokers": 3, "network": { "latency_ms": fixed(0.1), "bandwidth_mbps": 10000 } },
-        "topics": [ { "name": "t", "partitions": 1, "replication.factor": 3,
-                      "config": { "min.insync.replicas": 2 } } ],
-        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 2000, "arrivals": "constant",
-                         "config": { "acks": "all", "linger.ms": 0 } } ],
-        "timeline": [ { "at_ms": 5000, "action": "broker-crash", "broker": 0 } ]
-    });
-    let scenario = scenario(&json);
-    let mut world = World::build(&scenario, 1).unwrap_or_else(|error| panic!("{error}"));
-    world.metrics.trace = Some(Vec::new());
-    world.run().expect("no limit");
-    let retried: Vec<u64> = world
-        .metrics
-        .trace
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|entry| match entry {
-            kafkasim::metrics::TraceEntry::BatchRetried { at_ns, .. } => Some(*at_ns),
-            _ => None,
-        })
-        .collect();
+    let timeline = json!([ { "at_ms": 5000, "action": "broker-crash", "broker": 0 } ]);
+    let world = run_traced(&scenario(&leader_crash_scenario(timeline, json!([]))));
+    let retried = retries_ns(&world);
     assert!(
         !retried.is_empty(),
         "the requests in flight at the crash are retried"
@@ -284,27 +288,11 @@ fn a_restarted_broker_refuses_connections_until_registered_and_clients_back_off(
     // coordinator lookups every `retry.backoff.ms` (100 ms) if broker 0 coordinates the group:
     // under 200 resets in all, where a client retrying at every round trip (0.2 ms) would
     // reach tens of thousands.
-    let json = json!({
-        "name": "restarted", "duration_ms": 20000,
-        "cluster": { "brokers": 3, "network": { "latency_ms": fixed(0.1), "bandwidth_mbps": 10000 } },
-        "topics": [ { "name": "t", "partitions": 1, "replication.factor": 3,
-                      "config": { "min.insync.replicas": 2 } } ],
-        "producers": [ { "name": "p", "topic": "t", "rate_per_sec": 2000, "arrivals": "constant",
-                         "config": { "acks": "all", "linger.ms": 0 } } ],
-        "consumer_groups": [ { "group.id": "g", "members": 1, "topics": ["t"] } ],
-        "timeline": [ { "at_ms": 5000, "action": "broker-crash", "broker": 0 },
-                      { "at_ms": 7000, "action": "broker-restart", "broker": 0 } ]
-    });
-    let scenario = scenario(&json);
-    let mut world = World::build(&scenario, 1).unwrap_or_else(|error| panic!("{error}"));
-    world.metrics.trace = Some(Vec::new());
-    world.run().expect("no limit");
-    let retried: Vec<u64> = (world.metrics.trace.as_deref().unwrap_or(&[]).iter())
-        .filter_map(|entry| match entry {
-            kafkasim::metrics::TraceEntry::BatchRetried { at_ns, .. } => Some(*at_ns),
-            _ => None,
-        })
-        .collect();
+    let timeline = json!([ { "at_ms": 5000, "action": "broker-crash", "broker": 0 },
+                           { "at_ms": 7000, "action": "broker-restart", "broker": 0 } ]);
+    let groups = json!([ { "group.id": "g", "members": 1, "topics": ["t"] } ]);
+    let world = run_traced(&scenario(&leader_crash_scenario(timeline, groups)));
+    let retried = retries_ns(&world);
     let crash_ns = 5_000_000_000;
     let earliest_fencing_ns = 13_000_000_000;
     assert!(retried.iter().any(|&at_ns| at_ns < crash_ns + 1_000_000));
