@@ -30,6 +30,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Anchored on the last variant: a new kind goes before `PipelineNote`.
     const COUNT: usize = EventKind::PipelineNote as usize + 1;
 }
 

@@ -198,6 +198,7 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Anchored on the last variant: a new kind goes before `WriteTxnMarkersReply`.
     pub const COUNT: usize = MessageKind::WriteTxnMarkersReply as usize + 1;
 }
 
