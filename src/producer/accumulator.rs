@@ -266,7 +266,15 @@ impl Accumulator {
             drained_ns: None,
         };
         self.next_record_id[index] += 1;
-        self.deques[index].push_back(batch);
+        let deque = &mut self.deques[index];
+        if deque.capacity() == 0 {
+            // A deque usually holds one batch at a time (a full batch or linger.ms drains it),
+            // and a producer with null keys touches thousands of partitions: room for one
+            // batch, not the four a first push reserves, keeps bench-wide's 200 producers x
+            // 10,000 partitions from holding about 0.5 GiB of empty slots.
+            deque.reserve_exact(1);
+        }
+        deque.push_back(batch);
         self.nonempty.insert(partition);
         AppendOutcome::Appended(placement)
     }
