@@ -2,7 +2,7 @@
 //! bytes for the network. Contents are never modelled, only identities and sizes.
 
 use crate::assignor::AssignorName;
-use crate::broker::log::LogBatch;
+use crate::broker::log::LogBatches;
 use crate::ids::{BrokerId, ConsumerId, ProducerId, TopicPartition};
 use crate::producer::batch::BatchData;
 use crate::scenario::model::Acks;
@@ -274,7 +274,7 @@ pub struct ReplicaFetched {
     pub high_watermark: u64,
     /// The leader's log start: followers trim up to it (and their high watermark).
     pub log_start_offset: u64,
-    pub batches: Vec<LogBatch>,
+    pub batches: LogBatches,
     /// The follower's log diverges: truncate to the end offset of this epoch.
     pub diverging: Option<(u32, u64)>,
     pub error: Option<ErrorCode>,
@@ -338,7 +338,7 @@ pub struct FetchedPartition {
     pub high_watermark: u64,
     /// The last stable offset (read_committed fetches read up to it).
     pub last_stable_offset: u64,
-    pub batches: Vec<LogBatch>,
+    pub batches: LogBatches,
     /// read_committed: the aborted transactions overlapping the returned batches, as
     /// (producer id, first offset), which the consumer drops (Kafka's `AbortedTransaction`).
     pub aborted: Vec<(u64, u64)>,
@@ -351,7 +351,7 @@ pub struct FetchResponse {
 }
 
 /// A fetch response's size: its batches plus per-partition framing.
-fn data_bytes<'a>(batches: impl Iterator<Item = &'a Vec<LogBatch>>, partitions: usize) -> u64 {
+fn data_bytes<'a>(batches: impl Iterator<Item = &'a LogBatches>, partitions: usize) -> u64 {
     let data: u64 = batches.flatten().map(|batch| batch.data.wire_bytes).sum();
     HEADER_BYTES + data + PARTITION_FRAMING_BYTES * partitions as u64
 }

@@ -22,7 +22,7 @@ use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
 use fetch_session::{FetcherSession, LeaderSession};
-use log::LogBatch;
+use log::{LogBatch, LogBatches};
 use purgatory::{Parked, Purgatory};
 use replica::{LeaderState, Replica, Role, SequenceCheck};
 use replica_set::ReplicaSet;
@@ -780,7 +780,7 @@ impl Broker {
                     error: Some(ErrorCode::NotLeaderOrFollower),
                     high_watermark: 0,
                     last_stable_offset: 0,
-                    batches: Vec::new(),
+                    batches: LogBatches::new(),
                     aborted: Vec::new(),
                 });
                 continue;
@@ -941,7 +941,7 @@ impl Broker {
                     tp,
                     high_watermark: 0,
                     log_start_offset: 0,
-                    batches: Vec::new(),
+                    batches: LogBatches::new(),
                     diverging: None,
                     error: Some(ErrorCode::NotLeaderOrFollower),
                 });
@@ -950,7 +950,7 @@ impl Broker {
             let log = &replica.log;
             let diverging = diverging(replica, partition);
             let batches = if diverging.is_some() {
-                Vec::new()
+                LogBatches::new()
             } else {
                 let limit = self.config.replica_fetch_max_bytes.min(remaining);
                 log.read(partition.fetch_offset, log.log_end_offset, limit, true)
