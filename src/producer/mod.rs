@@ -9,6 +9,7 @@
 pub mod accumulator;
 pub mod batch;
 pub mod idempotence;
+pub mod lookahead;
 pub mod partitioner;
 pub mod transactional;
 pub mod workload;
@@ -28,8 +29,9 @@ use crate::sim::time::f64_to_ns;
 use crate::world::{Ctx, Metadata};
 use accumulator::{all_batches_full, Accumulator, AccumulatorConfig, AppendOutcome};
 use batch::{BatchData, ProducerBatch};
+use lookahead::LookaheadScratch;
 use partitioner::{partition_for_key_index, to_positive};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use transactional::{Phase, TxnClient};
 use workload::{PendingRecord, Workload};
@@ -97,6 +99,8 @@ pub struct Producer {
     available_partitions: Vec<u32>,
     next_request_id: u64,
     round_robin_counter: u32,
+    /// `next_trigger_ns`'s copy of the open batches, kept between wake-ups.
+    lookahead: LookaheadScratch,
     partitioner_rng: SimRng,
     backoff_rng: SimRng,
     /// Since when the application thread has been blocked on buffer memory.
@@ -239,6 +243,7 @@ impl Producer {
             available_partitions: Vec::new(),
             next_request_id: 0,
             round_robin_counter: 0,
+            lookahead: LookaheadScratch::default(),
             partitioner_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Partitioner),
             backoff_rng: SimRng::new(seed, StreamKind::Producer, stream, Purpose::Backoff),
             blocked_since_ns: None,
@@ -1346,7 +1351,18 @@ impl Producer {
     /// a record that fills a batch (or switches the sticky partition), or the linger expiry of a
     /// batch that a pending record creates. Runs on a scratch copy of the open batches.
     fn next_trigger_ns(&mut self, horizon_ns: u64) -> Option<u64> {
-        let mut scratch: BTreeMap<u32, (Option<batch::BatchBuilder>, usize)> = BTreeMap::new();
+        let mut scratch = std::mem::take(&mut self.lookahead);
+        let trigger_ns = self.play_pending_records(&mut scratch, horizon_ns);
+        scratch.clear();
+        self.lookahead = scratch;
+        trigger_ns
+    }
+
+    fn play_pending_records(
+        &mut self,
+        scratch: &mut LookaheadScratch,
+        horizon_ns: u64,
+    ) -> Option<u64> {
         let mut sticky = self.accumulator.sticky.clone();
         let mut round_robin = self.round_robin_counter;
         let linger_ns = self.config.linger_ns;
@@ -1375,7 +1391,7 @@ impl Producer {
                     let Some(current) = sticky.current else {
                         return Some(record.append_ns);
                     };
-                    let entry = scratch.entry(current).or_insert_with(|| {
+                    let entry = scratch.entry(current, || {
                         (
                             self.accumulator.last_builder(current).copied(),
                             self.accumulator.deque_len(current),
@@ -1389,7 +1405,7 @@ impl Producer {
                     current
                 }
             };
-            let entry = scratch.entry(partition).or_insert_with(|| {
+            let entry = scratch.entry(partition, || {
                 (
                     self.accumulator.last_builder(partition).copied(),
                     self.accumulator.deque_len(partition),
