@@ -1227,6 +1227,7 @@ impl Broker {
         } else {
             session.touched.sort_unstable();
             session.touched.dedup();
+            partitions.reserve_exact(session.touched.len());
             for &tp in &session.touched {
                 let Ok(index) = session.sent.binary_search_by_key(&tp, |cached| cached.tp) else {
                     continue;

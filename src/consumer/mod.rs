@@ -460,8 +460,11 @@ impl Consumer {
     }
 
     fn finish_processing(&mut self, ctx: &mut Ctx) {
-        let records = std::mem::take(&mut self.in_process);
+        let mut records = std::mem::take(&mut self.in_process);
         self.record_processed(ctx, &records);
+        // Kept for the next poll's records: one vector for the member's lifetime.
+        records.clear();
+        self.in_process = records;
         if self.pipeline.is_some() && std::mem::take(&mut self.cycle_aborted) {
             self.rewind_to_committed();
             self.app = App::InPoll;

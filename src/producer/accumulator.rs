@@ -387,6 +387,7 @@ impl Accumulator {
         }));
         // A full circle leaves the index on the position before the start.
         self.drain_index[node_index] = (start + count - 1) % count;
+        drained.reserve_exact(visits.len());
         let mut size_bytes = 0;
         for &(position, partition) in &visits {
             match self.drain_one(
