@@ -1224,44 +1224,19 @@ impl World {
         tp: TopicPartition,
         leader: &PartitionLog,
         follower: &PartitionLog,
-        (from, high_watermark): (u64, u64),
+        range: (u64, u64),
         (leader_id, member): (BrokerId, BrokerId),
     ) {
-        let identity = |batch: &LogBatch| {
-            (
-                batch.leader_epoch,
-                batch.data.producer,
-                batch.data.first_record_id,
-            )
-        };
-        let theirs: BTreeMap<u64, (u32, u32, u64)> = follower
-            .batches_from(from)
-            .take_while(|batch| batch.base_offset < high_watermark)
-            .map(|batch| (batch.base_offset, identity(batch)))
-            .collect();
-        let held = follower.log_start_offset..follower.log_end_offset;
-        let below_hw = leader
-            .batches_from(from)
-            .take_while(|batch| batch.next_offset() <= high_watermark);
-        for batch in below_hw {
-            match theirs.get(&batch.base_offset) {
-                Some(other) => assert_eq!(
-                    *other,
-                    identity(batch),
-                    "seed {}: {tp:?} offset {} differs between leader {} and ISR member {}",
-                    self.seed,
-                    batch.base_offset,
-                    leader_id.0,
-                    member.0
-                ),
-                None => assert!(
-                    !held.contains(&batch.base_offset),
-                    "seed {}: {tp:?} offset {} below the HW is missing on ISR member {}",
-                    self.seed,
-                    batch.base_offset,
-                    member.0
-                ),
-            }
+        match first_disagreement(leader, follower, range) {
+            None => {}
+            Some(LogDisagreement::Differs(offset)) => panic!(
+                "seed {}: {tp:?} offset {offset} differs between leader {} and ISR member {}",
+                self.seed, leader_id.0, member.0
+            ),
+            Some(LogDisagreement::Missing(offset)) => panic!(
+                "seed {}: {tp:?} offset {offset} below the HW is missing on ISR member {}",
+                self.seed, member.0
+            ),
         }
     }
 
@@ -1610,6 +1585,57 @@ impl World {
             .map(|(_, replica)| replica.log.batches_held())
             .sum()
     }
+}
+
+/// How a follower's log disagrees with its leader's below the high watermark.
+#[derive(Debug, PartialEq)]
+enum LogDisagreement {
+    /// Both hold a batch at this offset, from different appends.
+    Differs(u64),
+    /// The follower lacks the batch at this offset though its log spans it.
+    Missing(u64),
+}
+
+/// The first leader batch in `[from, high_watermark)` that the follower does not hold as the
+/// same append (leader epoch, producer and first record id) at the same offset.
+fn first_disagreement(
+    leader: &PartitionLog,
+    follower: &PartitionLog,
+    (from, high_watermark): (u64, u64),
+) -> Option<LogDisagreement> {
+    let identity = |batch: &LogBatch| {
+        (
+            batch.leader_epoch,
+            batch.data.producer,
+            batch.data.first_record_id,
+        )
+    };
+    // Both logs are in offset order: one merged walk pairs the batches at equal offsets.
+    let mut theirs = follower
+        .batches_from(from)
+        .take_while(|batch| batch.base_offset < high_watermark)
+        .peekable();
+    let held = follower.log_start_offset..follower.log_end_offset;
+    let below_hw = leader
+        .batches_from(from)
+        .take_while(|batch| batch.next_offset() <= high_watermark);
+    for batch in below_hw {
+        while theirs
+            .next_if(|other| other.base_offset < batch.base_offset)
+            .is_some()
+        {}
+        match theirs.next_if(|other| other.base_offset == batch.base_offset) {
+            Some(other) if identity(other) != identity(batch) => {
+                return Some(LogDisagreement::Differs(batch.base_offset))
+            }
+            Some(_) => {}
+            None if held.contains(&batch.base_offset) => {
+                return Some(LogDisagreement::Missing(batch.base_offset))
+            }
+            None => {}
+        }
+    }
+    None
 }
 
 fn instance_matches(
@@ -2005,4 +2031,67 @@ fn unflushed_window_ns(scenario: &Scenario, broker: BrokerId) -> u64 {
         })
         .max()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TopicId;
+    use crate::producer::batch::BatchData;
+    use std::rc::Rc;
+
+    /// A log of `records`-record batches from offset 0, each (leader epoch, first record id).
+    fn log_of(batches: &[(u32, u64)], records: u32) -> PartitionLog {
+        let tp = TopicPartition {
+            topic: TopicId(0),
+            partition: 0,
+        };
+        let mut log = PartitionLog::default();
+        for &(epoch, first_record_id) in batches {
+            let mut data = BatchData::marker(tp, 1, 0, true);
+            data.producer = 0;
+            data.records = records;
+            data.first_record_id = first_record_id;
+            log.append_batch(LogBatch {
+                base_offset: log.log_end_offset,
+                leader_epoch: epoch,
+                append_ns: 0,
+                data: Rc::new(data),
+            });
+        }
+        log
+    }
+
+    #[test]
+    fn replicas_agree_when_the_follower_holds_the_same_appends() {
+        let leader = log_of(&[(0, 0), (0, 2), (1, 4)], 2);
+        let follower = log_of(&[(0, 0), (0, 2), (1, 4)], 2);
+        assert_eq!(first_disagreement(&leader, &follower, (0, 6)), None);
+        // A follower behind the high watermark's range is not held to it.
+        let short = log_of(&[(0, 0)], 2);
+        assert_eq!(first_disagreement(&leader, &short, (0, 6)), None);
+    }
+
+    #[test]
+    fn a_different_append_or_a_hole_below_the_high_watermark_is_found() {
+        let leader = log_of(&[(0, 0), (0, 2), (1, 4)], 2);
+        let diverged = log_of(&[(0, 0), (0, 2), (2, 4)], 2);
+        assert_eq!(
+            first_disagreement(&leader, &diverged, (0, 6)),
+            Some(LogDisagreement::Differs(4))
+        );
+        // Above the high watermark (4) the last batch is not compared yet.
+        assert_eq!(first_disagreement(&leader, &diverged, (0, 4)), None);
+        // Batches of 3 records on the follower: offsets 0..6 held, no batch at leader offset 2.
+        let misaligned = log_of(&[(0, 0), (0, 3)], 3);
+        assert_eq!(
+            first_disagreement(&leader, &misaligned, (0, 6)),
+            Some(LogDisagreement::Missing(2))
+        );
+        let mut trimmed = log_of(&[(0, 0), (0, 2), (1, 4)], 2);
+        trimmed.trim_before(4, u64::MAX);
+        let mut leader_trimmed = log_of(&[(0, 0), (0, 2), (1, 4)], 2);
+        leader_trimmed.trim_before(2, u64::MAX);
+        assert_eq!(first_disagreement(&leader_trimmed, &trimmed, (2, 6)), None);
+    }
 }
