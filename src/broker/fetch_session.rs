@@ -84,10 +84,6 @@ impl LeaderSession {
         self.find(tp).ok().map(|index| &self.partitions[index])
     }
 
-    pub fn get_mut(&mut self, tp: TopicPartition) -> Option<&mut SessionPartition> {
-        self.find(tp).ok().map(|index| &mut self.partitions[index])
-    }
-
     /// An incremental request: its partitions are added or updated and pending; forgotten
     /// ones leave the session.
     pub fn update(&mut self, requested: &[ReplicaFetchPartition], forgotten: &[TopicPartition]) {
@@ -141,30 +137,40 @@ impl LeaderSession {
         self.pending.iter().filter_map(|&tp| self.get(tp))
     }
 
-    /// The pending partitions' positions, in partition order, into `positions` (cleared
-    /// first; the caller keeps it between fetches).
-    pub fn pending_positions(&mut self, positions: &mut Vec<ReplicaFetchPartition>) {
+    /// The pending partitions' positions, in partition order, each with its index in the
+    /// session, into `positions` (cleared first; the caller keeps it between fetches). The
+    /// indices hold until the session next changes.
+    pub fn pending_positions(&mut self, positions: &mut Vec<(usize, ReplicaFetchPartition)>) {
         self.pending.sort_unstable();
         positions.clear();
-        positions.extend(
-            (self.pending.iter())
-                .filter_map(|&tp| self.get(tp))
-                .map(SessionPartition::position),
-        );
+        let partitions = &self.partitions;
+        positions.extend(self.pending.iter().filter_map(|&tp| {
+            let index = partitions
+                .binary_search_by_key(&tp, |partition| partition.tp)
+                .ok()?;
+            Some((index, partitions[index].position()))
+        }));
     }
 
-    /// Partitions that need no reading until something changes stop being pending.
-    pub fn settle(&mut self, quiet: &[TopicPartition]) {
-        for &tp in quiet {
-            if let Ok(index) = self.find(tp) {
-                self.partitions[index].pending = false;
-            }
+    /// The partition at `index` (as `pending_positions` gave it).
+    pub fn at_mut(&mut self, index: usize) -> &mut SessionPartition {
+        &mut self.partitions[index]
+    }
+
+    /// After an answer that read the `read` partitions (from `pending_positions`, with no
+    /// change to the session since), the `quiet` ones (indices) need no reading until
+    /// something changes: they stop being pending, and the rest of `read` stays pending.
+    pub fn settle(&mut self, read: &[(usize, ReplicaFetchPartition)], quiet: &[usize]) {
+        for &index in quiet {
+            self.partitions[index].pending = false;
         }
         let partitions = &self.partitions;
-        self.pending.retain(|&tp| {
-            (partitions.binary_search_by_key(&tp, |partition| partition.tp))
-                .is_ok_and(|index| partitions[index].pending)
-        });
+        self.pending.clear();
+        self.pending.extend(
+            (read.iter())
+                .filter(|&&(index, _)| partitions[index].pending)
+                .map(|&(index, _)| partitions[index].tp),
+        );
     }
 }
 
@@ -184,4 +190,48 @@ pub struct FetcherSession {
     pub touched: Vec<TopicPartition>,
     /// The followed partitions changed: the next request compares all of them.
     pub rescan: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TopicId;
+
+    fn tp(partition: u32) -> TopicPartition {
+        TopicPartition {
+            topic: TopicId(0),
+            partition,
+        }
+    }
+
+    fn at(partition: u32, fetch_offset: u64) -> ReplicaFetchPartition {
+        ReplicaFetchPartition {
+            tp: tp(partition),
+            fetch_offset,
+            last_fetched_epoch: None,
+        }
+    }
+
+    #[test]
+    fn a_read_settles_its_quiet_partitions_and_keeps_the_rest_pending() {
+        let mut session = LeaderSession::new(1, 0, &[at(5, 50), at(1, 10), at(3, 30)]);
+        let mut read = Vec::new();
+        session.pending_positions(&mut read);
+        // In partition order, each with its index in the session.
+        let positions: Vec<(usize, u32, u64)> = (read.iter())
+            .map(|(index, position)| (*index, position.tp.partition, position.fetch_offset))
+            .collect();
+        assert_eq!(positions, vec![(0, 1, 10), (1, 3, 30), (2, 5, 50)]);
+        session.at_mut(1).sent_high_watermark = Some(30);
+        session.settle(&read, &[0, 2]);
+        let pending: Vec<u32> = session.pending_iter().map(|p| p.tp.partition).collect();
+        assert_eq!(pending, vec![3]);
+        assert_eq!(session.get(tp(3)).unwrap().sent_high_watermark, Some(30));
+        // A change makes a settled partition pending again, once.
+        assert_eq!(session.make_pending(tp(5)), Some(50));
+        assert_eq!(session.make_pending(tp(5)), None);
+        session.pending_positions(&mut read);
+        let partitions: Vec<u32> = read.iter().map(|(_, p)| p.tp.partition).collect();
+        assert_eq!(partitions, vec![3, 5]);
+    }
 }

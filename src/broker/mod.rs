@@ -104,8 +104,8 @@ pub struct Broker {
     /// `complete_parked`'s list of fetches to answer, kept to save an allocation per call.
     ready_scratch: Vec<u64>,
     /// A follower fetch's pending partitions and the ones it leaves quiet, kept likewise.
-    pending_scratch: Vec<ReplicaFetchPartition>,
-    quiet_scratch: Vec<TopicPartition>,
+    pending_scratch: Vec<(usize, ReplicaFetchPartition)>,
+    quiet_scratch: Vec<usize>,
     /// `delayed_waiting_on`'s list, kept likewise.
     delayed_scratch: Vec<u64>,
     delayed: BTreeMap<u64, DelayedProduce>,
@@ -864,7 +864,7 @@ impl Broker {
         session.pending_positions(&mut pending);
         let mut has_answer = false;
         let mut available_bytes = 0;
-        for partition in &pending {
+        for (_, partition) in &pending {
             let tp = partition.tp;
             let Some(replica) = self
                 .replicas
@@ -934,7 +934,7 @@ impl Broker {
         let mut partitions = Vec::with_capacity(pending.len());
         let mut quiet = std::mem::take(&mut self.quiet_scratch);
         quiet.clear();
-        for partition in &pending {
+        for &(index, ref partition) in &pending {
             let tp = partition.tp;
             let Some(replica) = self.replicas.get(&tp).filter(|replica| replica.is_leader()) else {
                 partitions.push(ReplicaFetched {
@@ -957,16 +957,14 @@ impl Broker {
             };
             remaining =
                 remaining.saturating_sub(batches.iter().map(|batch| batch.data.wire_bytes).sum());
-            let cached = session
-                .get_mut(tp)
-                .expect("a pending partition is in its session");
+            let cached = session.at_mut(index);
             let told = cached.sent_high_watermark == Some(log.high_watermark)
                 && cached.sent_log_start_offset == Some(log.log_start_offset);
             if diverging.is_none()
                 && partition.fetch_offset == log.log_end_offset
                 && log.high_watermark == log.log_end_offset
             {
-                quiet.push(tp);
+                quiet.push(index);
             }
             if batches.is_empty() && diverging.is_none() && told {
                 continue;
@@ -982,7 +980,7 @@ impl Broker {
                 error: None,
             });
         }
-        session.settle(&quiet);
+        session.settle(&pending, &quiet);
         self.pending_scratch = pending;
         self.quiet_scratch = quiet;
         self.fetch_session_stats.partitions_answered += partitions.len() as u64;
