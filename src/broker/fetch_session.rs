@@ -58,8 +58,9 @@ pub struct LeaderSession {
     pub last_fetch_ns: u64,
     /// In partition order.
     partitions: Vec<SessionPartition>,
-    /// The pending partitions, unordered, each once.
-    pending: Vec<TopicPartition>,
+    /// The pending partitions' indices in `partitions`, unordered, each once (rebuilt when a
+    /// partition joins or leaves, which moves the indices).
+    pending: Vec<u32>,
 }
 
 impl LeaderSession {
@@ -87,10 +88,11 @@ impl LeaderSession {
     /// An incremental request: its partitions are added or updated and pending; forgotten
     /// ones leave the session.
     pub fn update(&mut self, requested: &[ReplicaFetchPartition], forgotten: &[TopicPartition]) {
+        let mut moved = false;
         for &tp in forgotten {
             if let Ok(index) = self.find(tp) {
                 self.partitions.remove(index);
-                self.pending.retain(|&pending| pending != tp);
+                moved = true;
             }
         }
         for partition in requested {
@@ -99,14 +101,15 @@ impl LeaderSession {
                 Err(index) => {
                     let new = SessionPartition {
                         tp: partition.tp,
-                        fetch_offset: 0,
-                        last_fetched_epoch: None,
+                        fetch_offset: partition.fetch_offset,
+                        last_fetched_epoch: partition.last_fetched_epoch,
                         sent_high_watermark: None,
                         sent_log_start_offset: None,
-                        pending: false,
+                        pending: true,
                     };
                     self.partitions.insert(index, new);
-                    index
+                    moved = true;
+                    continue;
                 }
             };
             let cached = &mut self.partitions[index];
@@ -114,8 +117,15 @@ impl LeaderSession {
             cached.last_fetched_epoch = partition.last_fetched_epoch;
             if !cached.pending {
                 cached.pending = true;
-                self.pending.push(partition.tp);
+                self.pending.push(index as u32);
             }
+        }
+        if moved {
+            self.pending.clear();
+            let flagged = (self.partitions.iter().enumerate())
+                .filter(|(_, partition)| partition.pending)
+                .map(|(index, _)| index as u32);
+            self.pending.extend(flagged);
         }
     }
 
@@ -128,13 +138,13 @@ impl LeaderSession {
             return None;
         }
         cached.pending = true;
-        self.pending.push(tp);
+        self.pending.push(index as u32);
         Some(cached.fetch_offset)
     }
 
     /// The pending partitions, unordered.
     pub fn pending_iter(&self) -> impl Iterator<Item = &SessionPartition> {
-        self.pending.iter().filter_map(|&tp| self.get(tp))
+        (self.pending.iter()).map(|&index| &self.partitions[index as usize])
     }
 
     /// The pending partitions' positions, in partition order, each with its index in the
@@ -144,11 +154,9 @@ impl LeaderSession {
         self.pending.sort_unstable();
         positions.clear();
         let partitions = &self.partitions;
-        positions.extend(self.pending.iter().filter_map(|&tp| {
-            let index = partitions
-                .binary_search_by_key(&tp, |partition| partition.tp)
-                .ok()?;
-            Some((index, partitions[index].position()))
+        positions.extend((self.pending.iter()).map(|&index| {
+            let index = index as usize;
+            (index, partitions[index].position())
         }));
     }
 
@@ -169,7 +177,7 @@ impl LeaderSession {
         self.pending.extend(
             (read.iter())
                 .filter(|&&(index, _)| partitions[index].pending)
-                .map(|&(index, _)| partitions[index].tp),
+                .map(|&(index, _)| index as u32),
         );
     }
 }
