@@ -106,7 +106,7 @@ pub struct Broker {
     /// A follower fetch's pending partitions and the ones it leaves quiet, kept likewise.
     pending_scratch: Vec<(usize, ReplicaFetchPartition)>,
     quiet_scratch: Vec<usize>,
-    /// `delayed_waiting_on`'s list, kept likewise.
+    /// `complete_delayed_waiting_on`'s list, kept likewise.
     delayed_scratch: Vec<u64>,
     delayed: BTreeMap<u64, DelayedProduce>,
     next_park_id: u64,
@@ -479,7 +479,7 @@ impl Broker {
                 let id = self.next_park_id;
                 self.next_park_id += 1;
                 self.delayed.insert(id, delayed);
-                if !self.try_complete_delayed(ctx, id, None) {
+                if !self.try_complete_delayed(ctx, id) {
                     ctx.set_broker_timer(self.id, id, ctx.now_ns + request.timeout_ns);
                 }
             }
@@ -529,7 +529,7 @@ impl Broker {
         let id = self.next_park_id;
         self.next_park_id += 1;
         self.delayed.insert(id, delayed);
-        if !self.try_complete_delayed(ctx, id, None) {
+        if !self.try_complete_delayed(ctx, id) {
             ctx.set_broker_timer(self.id, id, ctx.now_ns + MARKER_TIMEOUT_NS);
         }
     }
@@ -579,14 +579,9 @@ impl Broker {
     /// Kafka's `DelayedProduce.tryComplete`: done when every appended partition's high watermark
     /// reached its batch, or the partition is no longer led here. A partition's outcome is
     /// settled the first time it is known (Kafka clears `acksPending`) and not looked at again.
-    /// After the first try, a partition's outcome can only change when its own high watermark
-    /// or leadership does, which tries again with `only` set to it: the others need no look.
-    fn try_complete_delayed(
-        &mut self,
-        ctx: &mut Ctx,
-        id: u64,
-        only: Option<TopicPartition>,
-    ) -> bool {
+    /// After this first try, a partition's outcome can only change when its own high watermark
+    /// or leadership does: `complete_delayed_waiting_on` looks at that partition alone.
+    fn try_complete_delayed(&mut self, ctx: &mut Ctx, id: u64) -> bool {
         let Some(delayed) = self.delayed.get_mut(&id) else {
             return true;
         };
@@ -595,33 +590,64 @@ impl Broker {
         let results = &mut delayed.results;
         delayed.waiting.retain(|&(index, required)| {
             let tp = results[index].0;
-            if only.is_some_and(|only| only != tp) {
-                return true;
-            }
-            match replicas.get(&tp) {
-                Some(replica) if replica.is_leader() => {
-                    if replica.log.high_watermark < required {
-                        return true;
+            let min_insync = min_insync_of_topic[tp.topic.0 as usize];
+            match delayed_outcome(replicas.get(&tp), required, min_insync) {
+                None => true,
+                Some(outcome) => {
+                    if let Err(error) = outcome {
+                        results[index].1 = Err(error);
                     }
-                    let maximal = replica
-                        .leader_state()
-                        .map_or(0, LeaderState::maximal_isr_len);
-                    if (maximal as u32) < min_insync_of_topic[tp.topic.0 as usize] {
-                        results[index].1 = Err(ErrorCode::NotEnoughReplicasAfterAppend);
-                    }
+                    false
                 }
-                _ => results[index].1 = Err(ErrorCode::NotLeaderOrFollower),
             }
-            false
         });
-        let pending = !delayed.waiting.is_empty();
-        if pending {
+        if !delayed.waiting.is_empty() {
             return false;
         }
         let delayed = self.delayed.remove(&id).expect("present");
         ctx.cancel_broker_timer(self.id, id);
         self.answer_delayed(ctx, delayed);
         true
+    }
+
+    /// `tp`'s high watermark or leadership changed: the delayed produces waiting on it settle
+    /// their `tp` part, and the ones with nothing left to wait for are answered, oldest first.
+    /// One walk over the delayed produces, and `tp`'s replica looked up once.
+    fn complete_delayed_waiting_on(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
+        let replica = self.replicas.get(&tp);
+        let min_insync = self.min_insync_of_topic[tp.topic.0 as usize];
+        let mut done = std::mem::take(&mut self.delayed_scratch);
+        done.clear();
+        for (&id, delayed) in self.delayed.iter_mut() {
+            let results = &mut delayed.results;
+            let mut waited = false;
+            delayed.waiting.retain(|&(index, required)| {
+                if results[index].0 != tp {
+                    return true;
+                }
+                waited = true;
+                match delayed_outcome(replica, required, min_insync) {
+                    None => true,
+                    Some(outcome) => {
+                        if let Err(error) = outcome {
+                            results[index].1 = Err(error);
+                        }
+                        false
+                    }
+                }
+            });
+            if waited && delayed.waiting.is_empty() {
+                done.push(id);
+            }
+        }
+        // Answering touches no other delayed produce, so answering after the walk sends the
+        // same answers in the same order as answering during it.
+        for &id in &done {
+            let delayed = self.delayed.remove(&id).expect("listed above");
+            ctx.cancel_broker_timer(self.id, id);
+            self.answer_delayed(ctx, delayed);
+        }
+        self.delayed_scratch = done;
     }
 
     /// A parked produce or fetch ran out of time.
@@ -1010,12 +1036,7 @@ impl Broker {
             replica.maybe_advance_high_watermark(ctx.now_ns, lag_max_ns, min_insync, fenced)
         });
         if advanced && !self.delayed.is_empty() {
-            let mut ids = std::mem::take(&mut self.delayed_scratch);
-            self.delayed_waiting_on(tp, &mut ids);
-            for &id in &ids {
-                self.try_complete_delayed(ctx, id, Some(tp));
-            }
-            self.delayed_scratch = ids;
+            self.complete_delayed_waiting_on(ctx, tp);
         }
         let trimmed = self.trim_unread(tp, ctx.now_ns);
         // A follower's own progress changes nothing another follower's fetch session would
@@ -1389,23 +1410,7 @@ impl Broker {
     }
 
     fn fail_delayed_for(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
-        let mut ids = Vec::new();
-        self.delayed_waiting_on(tp, &mut ids);
-        for id in ids {
-            self.try_complete_delayed(ctx, id, Some(tp));
-        }
-    }
-
-    /// The delayed produces still waiting on `tp`, oldest first, into `ids` (cleared first).
-    fn delayed_waiting_on(&self, tp: TopicPartition, ids: &mut Vec<u64>) {
-        ids.clear();
-        ids.extend(
-            (self.delayed.iter())
-                .filter(|(_, delayed)| {
-                    (delayed.waiting.iter()).any(|&(index, _)| delayed.results[index].0 == tp)
-                })
-                .map(|(&id, _)| id),
-        );
+        self.complete_delayed_waiting_on(ctx, tp);
     }
 
     /// The `isr-expiration` task, every `replica.lag.time.max.ms / 2`.
@@ -1566,6 +1571,32 @@ fn diverging(replica: &Replica, partition: &ReplicaFetchPartition) -> Option<(u3
 }
 
 /// `touch_sessions` for a replica already at hand.
+/// A delayed produce's wait on one partition (`required`: the offset its high watermark must
+/// reach): None while it waits, else its outcome. Under `min.insync.replicas` the ISR that
+/// acknowledged it was too small (Kafka checks the maximal ISR at completion).
+fn delayed_outcome(
+    replica: Option<&Replica>,
+    required: u64,
+    min_insync: u32,
+) -> Option<Result<(), ErrorCode>> {
+    match replica {
+        Some(replica) if replica.is_leader() => {
+            if replica.log.high_watermark < required {
+                return None;
+            }
+            let maximal = replica
+                .leader_state()
+                .map_or(0, LeaderState::maximal_isr_len);
+            if (maximal as u32) < min_insync {
+                Some(Err(ErrorCode::NotEnoughReplicasAfterAppend))
+            } else {
+                Some(Ok(()))
+            }
+        }
+        _ => Some(Err(ErrorCode::NotLeaderOrFollower)),
+    }
+}
+
 fn touch_sessions(
     replica: &mut Replica,
     tp: TopicPartition,
