@@ -17,7 +17,7 @@
 //! (`Replica::catch_up_lazily` applies them when the partition changes). Anything that changes
 //! a led partition makes it pending again in every session holding it.
 
-use crate::ids::TopicPartition;
+use crate::ids::{BrokerId, TopicPartition};
 use crate::msg::ReplicaFetchPartition;
 
 /// One partition of a leader's session with a follower (Kafka's `CachedPartition`).
@@ -47,6 +47,11 @@ impl SessionPartition {
     }
 }
 
+/// A partition's name as one number, ordered as `TopicPartition` is.
+fn key(tp: TopicPartition) -> u64 {
+    (u64::from(tp.topic.0) << 32) | u64::from(tp.partition)
+}
+
 /// The leader's side of one follower's fetch session.
 #[derive(Debug, Clone)]
 pub struct LeaderSession {
@@ -58,6 +63,9 @@ pub struct LeaderSession {
     pub last_fetch_ns: u64,
     /// In partition order.
     partitions: Vec<SessionPartition>,
+    /// `partitions`' names as one number each, in the same order: the lookup on every change
+    /// of a led partition searches these, not the wide entries.
+    keys: Vec<u64>,
     /// The pending partitions' indices in `partitions`, unordered, each once (rebuilt when a
     /// partition joins or leaves, which moves the indices).
     pending: Vec<u32>,
@@ -71,6 +79,7 @@ impl LeaderSession {
             broker_epoch,
             last_fetch_ns: 0,
             partitions: Vec::with_capacity(requested.len()),
+            keys: Vec::with_capacity(requested.len()),
             pending: Vec::with_capacity(requested.len()),
         };
         session.update(requested, &[]);
@@ -78,7 +87,7 @@ impl LeaderSession {
     }
 
     fn find(&self, tp: TopicPartition) -> Result<usize, usize> {
-        (self.partitions).binary_search_by_key(&tp, |partition| partition.tp)
+        self.keys.binary_search(&key(tp))
     }
 
     pub fn get(&self, tp: TopicPartition) -> Option<&SessionPartition> {
@@ -92,6 +101,7 @@ impl LeaderSession {
         for &tp in forgotten {
             if let Ok(index) = self.find(tp) {
                 self.partitions.remove(index);
+                self.keys.remove(index);
                 moved = true;
             }
         }
@@ -108,6 +118,7 @@ impl LeaderSession {
                         pending: true,
                     };
                     self.partitions.insert(index, new);
+                    self.keys.insert(index, key(partition.tp));
                     moved = true;
                     continue;
                 }
@@ -182,6 +193,44 @@ impl LeaderSession {
     }
 }
 
+/// A leader's sessions, one per follower broker, found by the follower's number: every change
+/// of a led partition looks up each of its followers' sessions.
+#[derive(Debug, Default)]
+pub struct LeaderSessions {
+    by_follower: Vec<Option<LeaderSession>>,
+    count: usize,
+}
+
+impl LeaderSessions {
+    pub fn get(&self, follower: BrokerId) -> Option<&LeaderSession> {
+        self.by_follower.get(follower.0 as usize)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, follower: BrokerId) -> Option<&mut LeaderSession> {
+        self.by_follower.get_mut(follower.0 as usize)?.as_mut()
+    }
+
+    /// Starts `follower`'s session, replacing any earlier one.
+    pub fn insert(&mut self, follower: BrokerId, session: LeaderSession) {
+        let index = follower.0 as usize;
+        if index >= self.by_follower.len() {
+            self.by_follower.resize_with(index + 1, || None);
+        }
+        if self.by_follower[index].replace(session).is_none() {
+            self.count += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.by_follower.clear();
+        self.count = 0;
+    }
+}
+
 /// The fetcher's side of its session with one leader (Kafka's `FetchSessionHandler`).
 #[derive(Debug, Clone, Default)]
 pub struct FetcherSession {
@@ -241,5 +290,38 @@ mod tests {
         session.pending_positions(&mut read);
         let partitions: Vec<u32> = read.iter().map(|(_, p)| p.tp.partition).collect();
         assert_eq!(partitions, vec![3, 5]);
+    }
+
+    #[test]
+    fn partitions_joining_and_leaving_keep_lookups_and_pending_marks_right() {
+        let mut session = LeaderSession::new(1, 0, &[at(2, 20), at(4, 40), at(6, 60)]);
+        let mut read = Vec::new();
+        session.pending_positions(&mut read);
+        session.settle(&read, &[0, 1, 2]);
+        assert_eq!(session.make_pending(tp(6)), Some(60));
+        // Partition 1 joins before every index, 4 leaves: 6 stays pending at its new index.
+        session.update(&[at(1, 10)], &[tp(4)]);
+        session.pending_positions(&mut read);
+        let positions: Vec<(usize, u32, u64)> = (read.iter())
+            .map(|(index, position)| (*index, position.tp.partition, position.fetch_offset))
+            .collect();
+        assert_eq!(positions, vec![(0, 1, 10), (2, 6, 60)]);
+        assert!(session.get(tp(4)).is_none());
+        assert_eq!(session.make_pending(tp(2)), Some(20));
+        assert_eq!(session.make_pending(tp(4)), None);
+    }
+
+    #[test]
+    fn sessions_are_found_by_follower_and_replaced_by_a_full_request() {
+        let mut sessions = LeaderSessions::default();
+        assert!(sessions.is_empty());
+        assert!(sessions.get(BrokerId(7)).is_none());
+        sessions.insert(BrokerId(2), LeaderSession::new(1, 0, &[at(0, 0)]));
+        sessions.insert(BrokerId(2), LeaderSession::new(2, 0, &[at(0, 0)]));
+        assert!(!sessions.is_empty());
+        assert_eq!(sessions.get(BrokerId(2)).map(|session| session.id), Some(2));
+        assert!(sessions.get(BrokerId(1)).is_none());
+        sessions.clear();
+        assert!(sessions.is_empty());
     }
 }

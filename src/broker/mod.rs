@@ -21,7 +21,7 @@ use crate::scenario::model::{Acks, BrokerConfig, BrokerCosts};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
-use fetch_session::{FetcherSession, LeaderSession};
+use fetch_session::{FetcherSession, LeaderSession, LeaderSessions};
 use log::{LogBatch, LogBatches};
 use purgatory::{Parked, Purgatory};
 use replica::{LeaderState, Replica, Role, SequenceCheck};
@@ -115,7 +115,7 @@ pub struct Broker {
     /// This broker's fetch sessions as a follower, by leader.
     fetcher_sessions: BTreeMap<BrokerId, FetcherSession>,
     /// Fetch sessions of the brokers following this one, by follower.
-    leader_sessions: BTreeMap<BrokerId, LeaderSession>,
+    leader_sessions: LeaderSessions,
     /// Numbers this broker's fetch sessions.
     next_session_id: u32,
     /// Brokers the controller has fenced, as last pushed: never counted as about to join an ISR.
@@ -181,7 +181,7 @@ impl Broker {
             next_park_id: 0,
             fetch_in_flight: BTreeMap::new(),
             fetcher_sessions: BTreeMap::new(),
-            leader_sessions: BTreeMap::new(),
+            leader_sessions: LeaderSessions::default(),
             next_session_id: 0,
             fenced: Vec::new(),
             connections: BTreeMap::new(),
@@ -734,7 +734,7 @@ impl Broker {
     /// Whether a parked follower fetch has enough to read: only its session's pending
     /// partitions can (the others are read to the log end).
     fn follower_fetchable(&self, follower: BrokerId) -> bool {
-        let Some(session) = self.leader_sessions.get(&follower) else {
+        let Some(session) = self.leader_sessions.get(follower) else {
             return true;
         };
         let wanted =
@@ -754,7 +754,7 @@ impl Broker {
             return false;
         }
         let Some(partition) =
-            (self.leader_sessions.get(&follower)).and_then(|session| session.get(tp))
+            (self.leader_sessions.get(follower)).and_then(|session| session.get(tp))
         else {
             return false;
         };
@@ -776,7 +776,7 @@ impl Broker {
         if self.config.replica_fetch_min_bytes > 1 {
             return self.follower_fetchable(follower);
         }
-        let Some(session) = self.leader_sessions.get(&follower) else {
+        let Some(session) = self.leader_sessions.get(follower) else {
             return true;
         };
         // `tp` pending but no longer led here: the fetch is answered with an error.
@@ -874,7 +874,7 @@ impl Broker {
         }
         let Some(session) = self
             .leader_sessions
-            .get_mut(&follower)
+            .get_mut(follower)
             .filter(|session| session.id == request.session_id)
         else {
             // FETCH_SESSION_ID_NOT_FOUND (this leader restarted since the session began).
@@ -949,7 +949,7 @@ impl Broker {
     /// `CachedPartition.maybeUpdateResponseData`; all of them for a new session).
     fn respond_replica_fetch(&mut self, ctx: &mut Ctx, follower: BrokerId) {
         let to = NodeId::Broker(follower);
-        let Some(session) = self.leader_sessions.get_mut(&follower) else {
+        let Some(session) = self.leader_sessions.get_mut(follower) else {
             // Not reached: a parked fetch's session lives as long as the leader process.
             self.unmute(ctx, to);
             return;
@@ -1597,17 +1597,13 @@ fn delayed_outcome(
     }
 }
 
-fn touch_sessions(
-    replica: &mut Replica,
-    tp: TopicPartition,
-    sessions: &mut BTreeMap<BrokerId, LeaderSession>,
-) {
+fn touch_sessions(replica: &mut Replica, tp: TopicPartition, sessions: &mut LeaderSessions) {
     if !replica.is_leader() || sessions.is_empty() {
         return;
     }
     for index in 0..replica.replicas.len() {
         let follower = replica.replicas[index];
-        let Some(session) = sessions.get_mut(&follower) else {
+        let Some(session) = sessions.get_mut(follower) else {
             continue;
         };
         if let Some(fetch_offset) = session.make_pending(tp) {
