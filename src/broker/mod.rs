@@ -411,6 +411,9 @@ impl Broker {
         let mut waiting = Vec::with_capacity(batches);
         let mut touched = Vec::with_capacity(batches);
         effects.appended.reserve(batches);
+        // An acks=all produce parks under this id: each partition it waits on lists it now,
+        // while the partition's replica is at hand.
+        let park_id = (request.acks == Acks::All).then(|| self.take_park_id());
         for mut data in request.batches {
             if self.config.canary_skip_sequence_check {
                 // The planted bug: the batch is appended as if it had no producer state.
@@ -445,6 +448,7 @@ impl Broker {
                     data.records,
                 ) {
                     SequenceCheck::Duplicate(base_offset) => {
+                        watch(replica, park_id, results.len());
                         waiting.push((results.len(), base_offset + records));
                         results.push((tp, Ok(base_offset)));
                         continue;
@@ -458,6 +462,7 @@ impl Broker {
             }
             touch_sessions(replica, tp, &mut self.leader_sessions);
             let base_offset = append_as_leader(replica, tp, data, ctx.now_ns, effects);
+            watch(replica, park_id, results.len());
             waiting.push((results.len(), base_offset + records));
             results.push((tp, Ok(base_offset)));
             touched.push(tp);
@@ -465,10 +470,10 @@ impl Broker {
         for &tp in &touched {
             self.after_leader_change_of_data(ctx, tp, true);
         }
-        match request.acks {
-            Acks::Zero => self.unmute(ctx, from),
-            Acks::One => self.send_produce_response(ctx, from, request.request_id, results),
-            Acks::All => {
+        match park_id {
+            None if request.acks == Acks::Zero => self.unmute(ctx, from),
+            None => self.send_produce_response(ctx, from, request.request_id, results),
+            Some(id) => {
                 let delayed = DelayedProduce {
                     from,
                     request_id: request.request_id,
@@ -476,8 +481,6 @@ impl Broker {
                     waiting,
                     markers_of: None,
                 };
-                let id = self.next_park_id;
-                self.next_park_id += 1;
                 self.delayed.insert(id, delayed);
                 if !self.try_complete_delayed(ctx, id) {
                     ctx.set_broker_timer(self.id, id, ctx.now_ns + request.timeout_ns);
@@ -498,6 +501,7 @@ impl Broker {
     ) {
         let mut results = Vec::new();
         let mut waiting = Vec::new();
+        let id = self.take_park_id();
         for &tp in &markers.partitions {
             let Some(replica) = self
                 .replicas
@@ -515,6 +519,7 @@ impl Broker {
             );
             touch_sessions(replica, tp, &mut self.leader_sessions);
             let base_offset = append_as_leader(replica, tp, data, ctx.now_ns, effects);
+            watch(replica, Some(id), results.len());
             waiting.push((results.len(), base_offset + 1));
             results.push((tp, Ok(base_offset)));
             self.after_leader_change_of_data(ctx, tp, true);
@@ -526,8 +531,6 @@ impl Broker {
             waiting,
             markers_of: Some(markers.txn),
         };
-        let id = self.next_park_id;
-        self.next_park_id += 1;
         self.delayed.insert(id, delayed);
         if !self.try_complete_delayed(ctx, id) {
             ctx.set_broker_timer(self.id, id, ctx.now_ns + MARKER_TIMEOUT_NS);
@@ -610,36 +613,49 @@ impl Broker {
         true
     }
 
+    /// A new id for a parked fetch or delayed produce; ids only grow.
+    fn take_park_id(&mut self) -> u64 {
+        let id = self.next_park_id;
+        self.next_park_id += 1;
+        id
+    }
+
     /// `tp`'s high watermark or leadership changed: the delayed produces waiting on it settle
     /// their `tp` part, and the ones with nothing left to wait for are answered, oldest first.
-    /// One walk over the delayed produces, and `tp`'s replica looked up once.
     fn complete_delayed_waiting_on(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
-        let replica = self.replicas.get(&tp);
+        let Some(replica) = self.replicas.get_mut(&tp) else {
+            return;
+        };
+        if replica.delayed_produces.is_empty() {
+            return;
+        }
+        let mut watching = std::mem::take(&mut replica.delayed_produces);
         let min_insync = self.min_insync_of_topic[tp.topic.0 as usize];
         let mut done = std::mem::take(&mut self.delayed_scratch);
         done.clear();
-        for (&id, delayed) in self.delayed.iter_mut() {
-            let results = &mut delayed.results;
-            let mut waited = false;
-            delayed.waiting.retain(|&(index, required)| {
-                if results[index].0 != tp {
-                    return true;
-                }
-                waited = true;
-                match delayed_outcome(replica, required, min_insync) {
-                    None => true,
-                    Some(outcome) => {
-                        if let Err(error) = outcome {
-                            results[index].1 = Err(error);
-                        }
-                        false
-                    }
-                }
-            });
-            if waited && delayed.waiting.is_empty() {
+        let all_delayed = &mut self.delayed;
+        watching.retain(|&(id, index)| {
+            let Some(delayed) = all_delayed.get_mut(&id) else {
+                return false;
+            };
+            // `waiting` is in result order: this partition's entry is found, not walked to.
+            let Ok(position) = (delayed.waiting).binary_search_by_key(&index, |&(at, _)| at) else {
+                return false;
+            };
+            let required = delayed.waiting[position].1;
+            let Some(outcome) = delayed_outcome(Some(&*replica), required, min_insync) else {
+                return true;
+            };
+            if let Err(error) = outcome {
+                delayed.results[index].1 = Err(error);
+            }
+            delayed.waiting.remove(position);
+            if delayed.waiting.is_empty() {
                 done.push(id);
             }
-        }
+            false
+        });
+        replica.delayed_produces = watching;
         // Answering touches no other delayed produce, so answering after the walk sends the
         // same answers in the same order as answering during it.
         for &id in &done {
@@ -684,8 +700,7 @@ impl Broker {
     }
 
     fn park(&mut self, ctx: &mut Ctx, parked: Parked, timeout_ns: u64) {
-        let id = self.next_park_id;
-        self.next_park_id += 1;
+        let id = self.take_park_id();
         ctx.set_broker_timer(self.id, id, ctx.now_ns + timeout_ns);
         self.parked.insert(id, parked);
     }
@@ -1483,6 +1498,7 @@ impl Broker {
                 lost.push((tp, replica.truncate_to(keep)));
             }
             replica.role = Role::Follower { leader: None };
+            replica.delayed_produces.clear();
         }
         self.followed.clear();
         lost
@@ -1571,6 +1587,14 @@ fn diverging(replica: &Replica, partition: &ReplicaFetchPartition) -> Option<(u3
 }
 
 /// `touch_sessions` for a replica already at hand.
+/// A delayed produce about to park under `park_id` waits on `replica`'s partition, its result
+/// number `index`.
+fn watch(replica: &mut Replica, park_id: Option<u64>, index: usize) {
+    if let Some(id) = park_id {
+        replica.delayed_produces.push((id, index));
+    }
+}
+
 /// A delayed produce's wait on one partition (`required`: the offset its high watermark must
 /// reach): None while it waits, else its outcome. Under `min.insync.replicas` the ISR that
 /// acknowledged it was too small (Kafka checks the maximal ISR at completion).

@@ -156,6 +156,11 @@ pub struct Replica {
     /// The lowest position among the groups reading this topic, once computed (a commit
     /// clears it): trimming asks for it after every follower fetch.
     pub readers_floor: Option<u64>,
+    /// The leader's produce purgatory, watched by partition (Kafka's watcher keys): the
+    /// delayed produces that waited on this partition when parked, as (id, index of this
+    /// partition's result), oldest first. One answered since, or done with this partition, is
+    /// dropped when the list is next read.
+    pub delayed_produces: Vec<(u64, usize)>,
 }
 
 fn next_sequence(sequence: i32) -> i32 {
@@ -179,6 +184,7 @@ impl Replica {
             txns: TxnIndex::default(),
             group_positions: Vec::new(),
             readers_floor: None,
+            delayed_produces: Vec::new(),
         }
     }
 
