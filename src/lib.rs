@@ -15,6 +15,7 @@ pub mod ids;
 pub mod metrics;
 pub mod msg;
 pub mod net;
+pub mod partition_map;
 pub mod pipeline;
 pub mod producer;
 pub mod report;

@@ -18,6 +18,7 @@ use crate::msg::{
     PartitionState,
 };
 use crate::net::reconnect_backoff_ns;
+use crate::partition_map::PartitionMap;
 use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, GroupProtocol, OffsetReset};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
@@ -207,7 +208,8 @@ pub struct Consumer {
     pending_assignment: Option<Vec<TopicPartition>>,
     heartbeat_in_flight: bool,
     // Positions.
-    fetch_positions: BTreeMap<TopicPartition, u64>,
+    /// The next offset to fetch, per partition with a position: read at every fetch round trip.
+    fetch_positions: PartitionMap<u64>,
     /// Offset after the last record handed to the application, per owned partition.
     consumed: BTreeMap<TopicPartition, u64>,
     /// The last offsets this member knows to be committed.
@@ -320,7 +322,7 @@ impl Consumer {
             last_assignment: Vec::new(),
             pending_assignment: None,
             heartbeat_in_flight: false,
-            fetch_positions: BTreeMap::new(),
+            fetch_positions: PartitionMap::default(),
             consumed: BTreeMap::new(),
             known_committed: BTreeMap::new(),
             awaiting_offsets: BTreeSet::new(),
@@ -877,12 +879,7 @@ impl Consumer {
         if self.all_positioned {
             return;
         }
-        // One merged walk of the two sorted collections, without a lookup per partition.
-        let mut positioned = self.fetch_positions.keys().peekable();
-        let all_positioned = self.owned.iter().all(|tp| {
-            while positioned.next_if(|&known| known < tp).is_some() {}
-            positioned.next_if_eq(&tp).is_some()
-        });
+        let all_positioned = (self.owned.iter()).all(|tp| self.fetch_positions.contains_key(tp));
         if all_positioned {
             self.all_positioned = true;
             return;

@@ -1,0 +1,171 @@
+//! A map keyed by partition for state looked up on every fetch: a key is found through a table
+//! indexed by topic, then partition, instead of a tree search (in a wide cluster, a consumer's
+//! tree of a hundred partitions costs a few cache misses per lookup). Entries stay in partition
+//! order, so iteration runs as a `BTreeMap<TopicPartition, _>`'s would; adding or removing a
+//! key is linear in the entries, which suits maps that change at rebalances and are read at
+//! every round trip.
+
+use crate::ids::TopicPartition;
+
+#[derive(Debug, Clone)]
+pub struct PartitionMap<V> {
+    /// `[topic][partition]`: 1 + the entry's index, or 0 if absent.
+    slots: Vec<Vec<u32>>,
+    /// In partition order.
+    entries: Vec<(TopicPartition, V)>,
+}
+
+impl<V> Default for PartitionMap<V> {
+    fn default() -> Self {
+        PartitionMap {
+            slots: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V> PartitionMap<V> {
+    fn index_of(&self, tp: &TopicPartition) -> Option<usize> {
+        let slot = *self
+            .slots
+            .get(tp.topic.0 as usize)?
+            .get(tp.partition as usize)?;
+        (slot != 0).then(|| slot as usize - 1)
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<&V> {
+        let index = self.index_of(tp)?;
+        Some(&self.entries[index].1)
+    }
+
+    pub fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut V> {
+        let index = self.index_of(tp)?;
+        Some(&mut self.entries[index].1)
+    }
+
+    pub fn contains_key(&self, tp: &TopicPartition) -> bool {
+        self.index_of(tp).is_some()
+    }
+
+    /// Sets `tp`'s value; returns the one it replaces.
+    pub fn insert(&mut self, tp: TopicPartition, value: V) -> Option<V> {
+        if let Some(index) = self.index_of(&tp) {
+            return Some(std::mem::replace(&mut self.entries[index].1, value));
+        }
+        let index = self.entries.partition_point(|(key, _)| *key < tp);
+        self.entries.insert(index, (tp, value));
+        self.renumber_from(index);
+        None
+    }
+
+    pub fn remove(&mut self, tp: &TopicPartition) -> Option<V> {
+        let index = self.index_of(tp)?;
+        self.slots[tp.topic.0 as usize][tp.partition as usize] = 0;
+        let (_, value) = self.entries.remove(index);
+        self.renumber_from(index);
+        Some(value)
+    }
+
+    /// Points the slots of entries `from..` at their (moved) indices.
+    fn renumber_from(&mut self, from: usize) {
+        for (index, (tp, _)) in self.entries.iter().enumerate().skip(from) {
+            let topic = tp.topic.0 as usize;
+            let partition = tp.partition as usize;
+            if self.slots.len() <= topic {
+                self.slots.resize_with(topic + 1, Vec::new);
+            }
+            let partitions = &mut self.slots[topic];
+            if partitions.len() <= partition {
+                partitions.resize(partition + 1, 0);
+            }
+            partitions[partition] = index as u32 + 1;
+        }
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.entries.iter().map(|(tp, _)| tp)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&TopicPartition, &V)> {
+        self.entries.iter().map(|(tp, value)| (tp, value))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        for (tp, _) in &self.entries {
+            self.slots[tp.topic.0 as usize][tp.partition as usize] = 0;
+        }
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TopicId;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn tp(topic: u32, partition: u32) -> TopicPartition {
+        TopicPartition {
+            topic: TopicId(topic),
+            partition,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u32, u32, u64),
+        Remove(u32, u32),
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..3u32, 0..40u32, any::<u64>()).prop_map(|(t, p, v)| Op::Insert(t, p, v)),
+            3 => (0..3u32, 0..40u32).prop_map(|(t, p)| Op::Remove(t, p)),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of inserts, removals and clears leaves the same answers and the same
+        /// iteration order as a `BTreeMap`.
+        #[test]
+        fn behaves_as_an_ordered_map(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut map = PartitionMap::default();
+            let mut model = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(t, p, v) => {
+                        prop_assert_eq!(map.insert(tp(t, p), v), model.insert(tp(t, p), v));
+                    }
+                    Op::Remove(t, p) => {
+                        prop_assert_eq!(map.remove(&tp(t, p)), model.remove(&tp(t, p)));
+                    }
+                    Op::Clear => {
+                        map.clear();
+                        model.clear();
+                    }
+                }
+                prop_assert_eq!(map.len(), model.len());
+            }
+            for t in 0..3 {
+                for p in 0..41 {
+                    prop_assert_eq!(map.get(&tp(t, p)), model.get(&tp(t, p)));
+                    prop_assert_eq!(map.contains_key(&tp(t, p)), model.contains_key(&tp(t, p)));
+                }
+            }
+            let entries: Vec<_> = map.iter().map(|(k, v)| (*k, *v)).collect();
+            let expected: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            prop_assert_eq!(entries, expected);
+        }
+    }
+}
