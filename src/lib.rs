@@ -3,6 +3,7 @@
 
 pub mod assignor;
 pub mod broker;
+pub mod broker_map;
 pub mod check;
 pub mod cli;
 pub mod codec;

@@ -17,7 +17,7 @@
 //! (`Replica::catch_up_lazily` applies them when the partition changes). Anything that changes
 //! a led partition makes it pending again in every session holding it.
 
-use crate::ids::{BrokerId, TopicPartition};
+use crate::ids::TopicPartition;
 use crate::msg::ReplicaFetchPartition;
 
 /// One partition of a leader's session with a follower (Kafka's `CachedPartition`).
@@ -193,44 +193,6 @@ impl LeaderSession {
     }
 }
 
-/// A leader's sessions, one per follower broker, found by the follower's number: every change
-/// of a led partition looks up each of its followers' sessions.
-#[derive(Debug, Default)]
-pub struct LeaderSessions {
-    by_follower: Vec<Option<LeaderSession>>,
-    count: usize,
-}
-
-impl LeaderSessions {
-    pub fn get(&self, follower: BrokerId) -> Option<&LeaderSession> {
-        self.by_follower.get(follower.0 as usize)?.as_ref()
-    }
-
-    pub fn get_mut(&mut self, follower: BrokerId) -> Option<&mut LeaderSession> {
-        self.by_follower.get_mut(follower.0 as usize)?.as_mut()
-    }
-
-    /// Starts `follower`'s session, replacing any earlier one.
-    pub fn insert(&mut self, follower: BrokerId, session: LeaderSession) {
-        let index = follower.0 as usize;
-        if index >= self.by_follower.len() {
-            self.by_follower.resize_with(index + 1, || None);
-        }
-        if self.by_follower[index].replace(session).is_none() {
-            self.count += 1;
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    pub fn clear(&mut self) {
-        self.by_follower.clear();
-        self.count = 0;
-    }
-}
-
 /// The fetcher's side of its session with one leader (Kafka's `FetchSessionHandler`).
 #[derive(Debug, Clone, Default)]
 pub struct FetcherSession {
@@ -309,19 +271,5 @@ mod tests {
         assert!(session.get(tp(4)).is_none());
         assert_eq!(session.make_pending(tp(2)), Some(20));
         assert_eq!(session.make_pending(tp(4)), None);
-    }
-
-    #[test]
-    fn sessions_are_found_by_follower_and_replaced_by_a_full_request() {
-        let mut sessions = LeaderSessions::default();
-        assert!(sessions.is_empty());
-        assert!(sessions.get(BrokerId(7)).is_none());
-        sessions.insert(BrokerId(2), LeaderSession::new(1, 0, &[at(0, 0)]));
-        sessions.insert(BrokerId(2), LeaderSession::new(2, 0, &[at(0, 0)]));
-        assert!(!sessions.is_empty());
-        assert_eq!(sessions.get(BrokerId(2)).map(|session| session.id), Some(2));
-        assert!(sessions.get(BrokerId(1)).is_none());
-        sessions.clear();
-        assert!(sessions.is_empty());
     }
 }

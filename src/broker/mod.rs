@@ -11,6 +11,7 @@ pub mod replica;
 mod replica_set;
 pub mod txn_index;
 
+use crate::broker_map::BrokerMap;
 use crate::ids::{BrokerId, NodeId, TopicId, TopicPartition};
 use crate::msg::{
     ErrorCode, FetchRequest, FetchResponse, FetchedPartition, Message, PartitionState,
@@ -21,7 +22,7 @@ use crate::scenario::model::{Acks, BrokerConfig, BrokerCosts};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
-use fetch_session::{FetcherSession, LeaderSession, LeaderSessions};
+use fetch_session::{FetcherSession, LeaderSession};
 use log::{LogBatch, LogBatches};
 use purgatory::{Parked, Purgatory};
 use replica::{LeaderState, Replica, Role, SequenceCheck};
@@ -95,7 +96,7 @@ pub struct Broker {
     replicas: ReplicaSet,
     /// The partitions this broker follows, by leader, in partition order: what each fetcher
     /// asks for. Rebuilt whenever roles may have changed.
-    followed: BTreeMap<BrokerId, Vec<TopicPartition>>,
+    followed: BrokerMap<Vec<TopicPartition>>,
     /// The controller's partition states as last pushed to this broker (answers Metadata).
     metadata: BTreeMap<TopicPartition, PartitionState>,
     /// Groups reading each topic (by topic index), so trimmed data is data nobody needs.
@@ -111,11 +112,11 @@ pub struct Broker {
     delayed: BTreeMap<u64, DelayedProduce>,
     next_park_id: u64,
     /// Leaders this broker's fetcher has a request in flight to.
-    fetch_in_flight: BTreeMap<BrokerId, bool>,
+    fetch_in_flight: BrokerMap<bool>,
     /// This broker's fetch sessions as a follower, by leader.
-    fetcher_sessions: BTreeMap<BrokerId, FetcherSession>,
+    fetcher_sessions: BrokerMap<FetcherSession>,
     /// Fetch sessions of the brokers following this one, by follower.
-    leader_sessions: LeaderSessions,
+    leader_sessions: BrokerMap<LeaderSession>,
     /// Numbers this broker's fetch sessions.
     next_session_id: u32,
     /// Brokers the controller has fenced, as last pushed: never counted as about to join an ISR.
@@ -169,7 +170,7 @@ impl Broker {
                 Purpose::RequestCost,
             ),
             replicas,
-            followed: BTreeMap::new(),
+            followed: BrokerMap::default(),
             metadata: BTreeMap::new(),
             readers_of_topic,
             parked: Purgatory::default(),
@@ -179,9 +180,9 @@ impl Broker {
             delayed_scratch: Vec::new(),
             delayed: BTreeMap::new(),
             next_park_id: 0,
-            fetch_in_flight: BTreeMap::new(),
-            fetcher_sessions: BTreeMap::new(),
-            leader_sessions: LeaderSessions::default(),
+            fetch_in_flight: BrokerMap::default(),
+            fetcher_sessions: BrokerMap::default(),
+            leader_sessions: BrokerMap::default(),
             next_session_id: 0,
             fenced: Vec::new(),
             connections: BTreeMap::new(),
@@ -211,7 +212,7 @@ impl Broker {
                 leader: Some(leader),
             } = replica.role
             {
-                self.followed.entry(leader).or_default().push(tp);
+                self.followed.get_or_default(leader).push(tp);
             }
         }
         for session in self.fetcher_sessions.values_mut() {
@@ -749,7 +750,7 @@ impl Broker {
     /// Whether a parked follower fetch has enough to read: only its session's pending
     /// partitions can (the others are read to the log end).
     fn follower_fetchable(&self, follower: BrokerId) -> bool {
-        let Some(session) = self.leader_sessions.get(follower) else {
+        let Some(session) = self.leader_sessions.get(&follower) else {
             return true;
         };
         let wanted =
@@ -769,7 +770,7 @@ impl Broker {
             return false;
         }
         let Some(partition) =
-            (self.leader_sessions.get(follower)).and_then(|session| session.get(tp))
+            (self.leader_sessions.get(&follower)).and_then(|session| session.get(tp))
         else {
             return false;
         };
@@ -791,7 +792,7 @@ impl Broker {
         if self.config.replica_fetch_min_bytes > 1 {
             return self.follower_fetchable(follower);
         }
-        let Some(session) = self.leader_sessions.get(follower) else {
+        let Some(session) = self.leader_sessions.get(&follower) else {
             return true;
         };
         // `tp` pending but no longer led here: the fetch is answered with an error.
@@ -889,7 +890,7 @@ impl Broker {
         }
         let Some(session) = self
             .leader_sessions
-            .get_mut(follower)
+            .get_mut(&follower)
             .filter(|session| session.id == request.session_id)
         else {
             // FETCH_SESSION_ID_NOT_FOUND (this leader restarted since the session began).
@@ -964,7 +965,7 @@ impl Broker {
     /// `CachedPartition.maybeUpdateResponseData`; all of them for a new session).
     fn respond_replica_fetch(&mut self, ctx: &mut Ctx, follower: BrokerId) {
         let to = NodeId::Broker(follower);
-        let Some(session) = self.leader_sessions.get_mut(follower) else {
+        let Some(session) = self.leader_sessions.get_mut(&follower) else {
             // Not reached: a parked fetch's session lives as long as the leader process.
             self.unmute(ctx, to);
             return;
@@ -1229,7 +1230,7 @@ impl Broker {
                 last_fetched_epoch: replica.last_epoch(),
             }
         };
-        let session = self.fetcher_sessions.entry(leader).or_default();
+        let session = self.fetcher_sessions.get_or_default(leader);
         let full = !session.established;
         let mut partitions = Vec::new();
         let mut forgotten = Vec::new();
@@ -1621,13 +1622,17 @@ fn delayed_outcome(
     }
 }
 
-fn touch_sessions(replica: &mut Replica, tp: TopicPartition, sessions: &mut LeaderSessions) {
+fn touch_sessions(
+    replica: &mut Replica,
+    tp: TopicPartition,
+    sessions: &mut BrokerMap<LeaderSession>,
+) {
     if !replica.is_leader() || sessions.is_empty() {
         return;
     }
     for index in 0..replica.replicas.len() {
         let follower = replica.replicas[index];
-        let Some(session) = sessions.get_mut(follower) else {
+        let Some(session) = sessions.get_mut(&follower) else {
             continue;
         };
         if let Some(fetch_offset) = session.make_pending(tp) {

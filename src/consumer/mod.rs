@@ -10,6 +10,7 @@ mod membership;
 use crate::assignor::AssignorName;
 use crate::broker::log::LogBatch;
 use crate::broker::txn_index::AbortedFilter;
+use crate::broker_map::BrokerMap;
 use crate::codec;
 use crate::ids::{BrokerId, ConsumerId, NodeId, TopicId, TopicPartition};
 use crate::metrics::TraceEntry;
@@ -220,7 +221,7 @@ pub struct Consumer {
     position_epoch: BTreeMap<TopicPartition, u64>,
     buffered: VecDeque<Buffered>,
     /// Per broker, the fetch in flight: (request id, its `request.timeout.ms` deadline).
-    fetch_in_flight: BTreeMap<BrokerId, (u64, u64)>,
+    fetch_in_flight: BrokerMap<(u64, u64)>,
     /// Per broker whose connection failed since it last answered: until when no new
     /// connection is tried, and the failures in a row (`reconnect.backoff.ms`).
     reconnect_backoff: BTreeMap<BrokerId, (u64, u32)>,
@@ -329,7 +330,7 @@ impl Consumer {
             reset_latest: BTreeSet::new(),
             position_epoch: BTreeMap::new(),
             buffered: VecDeque::new(),
-            fetch_in_flight: BTreeMap::new(),
+            fetch_in_flight: BrokerMap::default(),
             reconnect_backoff: BTreeMap::new(),
             metadata_in_flight: false,
             metadata_broker: BrokerId(0),
@@ -1016,7 +1017,7 @@ impl Consumer {
             .fetch_in_flight
             .iter()
             .filter(|(_, &(_, deadline_ns))| deadline_ns <= now_ns)
-            .map(|(&broker, _)| broker)
+            .map(|(broker, _)| broker)
             .collect();
         for broker in timed_out {
             self.connection_lost(ctx, broker);
@@ -1239,12 +1240,10 @@ impl Consumer {
         }
         let mut leaderless = false;
         let plan = (self.fetch_plan.take()).unwrap_or_else(|| self.build_fetch_plan());
-        // Both are in broker order: one merged walk finds the leaders with a fetch in flight.
-        let mut in_flight = self.fetch_in_flight.keys().peekable();
         for (leader, tps) in &plan {
             if let Some(leader) = leader {
-                while in_flight.next_if(|&busy| busy < leader).is_some() {}
-                if in_flight.peek() == Some(&leader) || self.backing_off(leader, ctx.now_ns) {
+                if self.fetch_in_flight.contains_key(leader) || self.backing_off(leader, ctx.now_ns)
+                {
                     continue;
                 }
             }
