@@ -1,8 +1,9 @@
-//! A map keyed by broker, for per-broker state read on every round trip (a leader's fetch
-//! sessions by follower, a consumer's fetches in flight by leader): a slot per broker number
-//! instead of a tree. Iterates in broker order, as a `BTreeMap<BrokerId, _>` would.
+//! Maps keyed by broker or by node, for state read on every round trip (a leader's fetch
+//! sessions by follower, a consumer's fetches in flight by leader, a broker's client
+//! connections): a slot per number instead of a tree. `BrokerMap` iterates in broker order, as
+//! a `BTreeMap<BrokerId, _>` would.
 
-use crate::ids::BrokerId;
+use crate::ids::{BrokerId, NodeId};
 
 #[derive(Debug, Clone)]
 pub struct BrokerMap<V> {
@@ -97,6 +98,75 @@ impl<V> BrokerMap<V> {
     }
 }
 
+/// State per peer node, found by kind and number.
+#[derive(Debug, Clone)]
+pub struct NodeMap<V> {
+    brokers: Vec<Option<V>>,
+    producers: Vec<Option<V>>,
+    consumers: Vec<Option<V>>,
+    controller: Option<V>,
+}
+
+impl<V> Default for NodeMap<V> {
+    fn default() -> Self {
+        NodeMap {
+            brokers: Vec::new(),
+            producers: Vec::new(),
+            consumers: Vec::new(),
+            controller: None,
+        }
+    }
+}
+
+impl<V> NodeMap<V> {
+    fn slot(&self, node: &NodeId) -> Option<&Option<V>> {
+        match *node {
+            NodeId::Broker(broker) => self.brokers.get(broker.0 as usize),
+            NodeId::Producer(producer) => self.producers.get(producer.0 as usize),
+            NodeId::Consumer(consumer) => self.consumers.get(consumer.0 as usize),
+            NodeId::Controller => Some(&self.controller),
+        }
+    }
+
+    /// `node`'s slot; with `grow`, made (empty) if its vector is too short.
+    fn slot_mut(&mut self, node: &NodeId, grow: bool) -> Option<&mut Option<V>> {
+        let (slots, index) = match *node {
+            NodeId::Broker(broker) => (&mut self.brokers, broker.0),
+            NodeId::Producer(producer) => (&mut self.producers, producer.0),
+            NodeId::Consumer(consumer) => (&mut self.consumers, consumer.0),
+            NodeId::Controller => return Some(&mut self.controller),
+        };
+        let index = index as usize;
+        if grow && index >= slots.len() {
+            slots.resize_with(index + 1, || None);
+        }
+        slots.get_mut(index)
+    }
+
+    pub fn get(&self, node: &NodeId) -> Option<&V> {
+        self.slot(node)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, node: &NodeId) -> Option<&mut V> {
+        self.slot_mut(node, false)?.as_mut()
+    }
+
+    /// `node`'s value, made with `Default` if it has none (a tree's `entry().or_default()`).
+    pub fn get_or_default(&mut self, node: NodeId) -> &mut V
+    where
+        V: Default,
+    {
+        (self.slot_mut(&node, true).expect("grown to hold it")).get_or_insert_with(V::default)
+    }
+
+    pub fn clear(&mut self) {
+        self.brokers.clear();
+        self.producers.clear();
+        self.consumers.clear();
+        self.controller = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +210,21 @@ mod tests {
             let expected: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
             prop_assert_eq!(entries, expected);
         }
+    }
+
+    #[test]
+    fn nodes_of_each_kind_have_their_own_slots() {
+        use crate::ids::{ConsumerId, ProducerId};
+        let mut map: NodeMap<u32> = NodeMap::default();
+        *map.get_or_default(NodeId::Producer(ProducerId(3))) += 1;
+        *map.get_or_default(NodeId::Consumer(ConsumerId(3))) += 2;
+        *map.get_or_default(NodeId::Producer(ProducerId(3))) += 4;
+        *map.get_or_default(NodeId::Controller) += 8;
+        assert_eq!(map.get(&NodeId::Producer(ProducerId(3))), Some(&5));
+        assert_eq!(map.get(&NodeId::Consumer(ConsumerId(3))), Some(&2));
+        assert_eq!(map.get(&NodeId::Broker(BrokerId(3))), None);
+        assert_eq!(map.get_mut(&NodeId::Controller), Some(&mut 8));
+        map.clear();
+        assert_eq!(map.get(&NodeId::Controller), None);
     }
 }

@@ -58,6 +58,21 @@ impl<V> PartitionMap<V> {
         None
     }
 
+    /// `tp`'s value, made with `Default` if it has none (a tree's `entry().or_default()`).
+    pub fn get_or_default(&mut self, tp: TopicPartition) -> &mut V
+    where
+        V: Default,
+    {
+        let index = match self.index_of(&tp) {
+            Some(index) => index,
+            None => {
+                self.insert(tp, V::default());
+                self.index_of(&tp).expect("inserted above")
+            }
+        };
+        &mut self.entries[index].1
+    }
+
     pub fn remove(&mut self, tp: &TopicPartition) -> Option<V> {
         let index = self.index_of(tp)?;
         self.slots[tp.topic.0 as usize][tp.partition as usize] = 0;

@@ -11,7 +11,7 @@ pub mod replica;
 mod replica_set;
 pub mod txn_index;
 
-use crate::broker_map::BrokerMap;
+use crate::broker_map::{BrokerMap, NodeMap};
 use crate::ids::{BrokerId, NodeId, TopicId, TopicPartition};
 use crate::msg::{
     ErrorCode, FetchRequest, FetchResponse, FetchedPartition, Message, PartitionState,
@@ -123,7 +123,7 @@ pub struct Broker {
     fenced: Vec<BrokerId>,
     /// Kafka's socket server handles one request per connection at a time: it mutes a channel
     /// after reading a request and unmutes it once the response is sent (even from purgatory).
-    connections: BTreeMap<NodeId, Connection>,
+    connections: NodeMap<Connection>,
     /// Times this broker's process has started; a new one re-registers with the controller.
     incarnation: u32,
     /// Whether the controller accepted this process's registration. A restarted process
@@ -185,7 +185,7 @@ impl Broker {
             leader_sessions: BrokerMap::default(),
             next_session_id: 0,
             fenced: Vec::new(),
-            connections: BTreeMap::new(),
+            connections: NodeMap::default(),
             incarnation: 0,
             registered: true,
             unflushed_window_ns: 0,
@@ -300,7 +300,7 @@ impl Broker {
         from: NodeId,
         message: Message,
     ) -> Option<(u64, Message)> {
-        let connection = self.connections.entry(from).or_default();
+        let connection = self.connections.get_or_default(from);
         if connection.busy {
             connection.queued.push_back(message);
             return None;

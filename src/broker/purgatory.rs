@@ -9,6 +9,7 @@
 
 use crate::ids::{BrokerId, NodeId, TopicPartition};
 use crate::msg::FetchRequest;
+use crate::partition_map::PartitionMap;
 use std::collections::BTreeMap;
 
 /// A fetch waiting for data.
@@ -30,7 +31,7 @@ pub struct Purgatory {
     by_id: BTreeMap<u64, (Parked, Vec<TopicPartition>)>,
     /// Consumer fetch ids waiting on each partition, in increasing order (ids only grow);
     /// possibly empty.
-    by_partition: BTreeMap<TopicPartition, Vec<u64>>,
+    by_partition: PartitionMap<Vec<u64>>,
     /// Parked follower fetch ids with their follower, in increasing id order.
     followers: Vec<(u64, BrokerId)>,
 }
@@ -57,7 +58,7 @@ impl Purgatory {
             }
         };
         for &tp in &partitions {
-            self.by_partition.entry(tp).or_default().push(id);
+            self.by_partition.get_or_default(tp).push(id);
         }
         self.by_id.insert(id, (parked, partitions));
     }
