@@ -105,6 +105,10 @@ impl<V> PartitionMap<V> {
         self.entries.iter().map(|(tp, value)| (tp, value))
     }
 
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, value)| value)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

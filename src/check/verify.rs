@@ -63,7 +63,7 @@ fn producer_anomalies(world: &World) -> Vec<Anomaly> {
     let mut found = Found::new();
     let (mut lost_total, mut duplicate_total, mut reordered_total) = (0, 0, 0);
     let empty = RangeList::default();
-    for (&(producer, tp), acked) in ledger.acked_ranges() {
+    for ((producer, tp), acked) in ledger.acked_ranges() {
         let present = ledger
             .log_ranges()
             .get(&tp)
@@ -82,7 +82,7 @@ fn producer_anomalies(world: &World) -> Vec<Anomaly> {
             |start, end| describe(world, name, tp, start, end),
         );
     }
-    for (&tp, logs) in ledger.log_ranges() {
+    for (&tp, logs) in ledger.log_ranges().iter() {
         for (&producer, list) in logs {
             duplicate_total += list.total() - list.union().iter().map(|(s, e)| e - s).sum::<u64>();
             let reordered = reordered_ranges(list);

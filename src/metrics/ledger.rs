@@ -8,6 +8,7 @@
 
 use crate::broker::log::LogBatch;
 use crate::ids::{BrokerId, TopicPartition};
+use crate::partition_map::PartitionMap;
 use crate::producer::batch::BatchData;
 use std::collections::BTreeMap;
 
@@ -147,10 +148,12 @@ pub struct DeliveryFigures {
 
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
-    acked: BTreeMap<(u32, TopicPartition), RangeList>,
-    logs: BTreeMap<TopicPartition, BTreeMap<u32, RangeList>>,
+    /// Acknowledged record ids, by producer, then partition. Each acknowledgement and each
+    /// leader append looks its partition up: partition maps, not trees.
+    acked: Vec<PartitionMap<RangeList>>,
+    logs: PartitionMap<BTreeMap<u32, RangeList>>,
     /// The broker and leader epoch whose log is the partition's log of record.
-    authority: BTreeMap<TopicPartition, (BrokerId, u32)>,
+    authority: PartitionMap<(BrokerId, u32)>,
     /// Records removed from followers' logs by truncation (KIP-101), for reports.
     pub truncated_records: u64,
     /// Transactional batches, markers and consume-transform-produce outputs of each
@@ -160,16 +163,23 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn acked(&mut self, producer: u32, tp: TopicPartition, first: u64, count: u64) {
-        self.acked
-            .entry((producer, tp))
-            .or_default()
-            .push(first, count);
+        let index = producer as usize;
+        if index >= self.acked.len() {
+            self.acked.resize_with(index + 1, PartitionMap::default);
+        }
+        self.acked[index].get_or_default(tp).push(first, count);
     }
 
     /// A leader appended a batch; it counts if that leader is the partition's authority.
     pub fn appended(&mut self, broker: BrokerId, epoch: u32, batch: &LogBatch) {
         let tp = batch.data.tp;
-        let authority = *self.authority.entry(tp).or_insert((broker, epoch));
+        let authority = match self.authority.get(&tp) {
+            Some(&authority) => authority,
+            None => {
+                self.authority.insert(tp, (broker, epoch));
+                (broker, epoch)
+            }
+        };
         if authority != (broker, epoch) {
             return;
         }
@@ -185,8 +195,7 @@ impl Ledger {
             return;
         }
         self.logs
-            .entry(tp)
-            .or_default()
+            .get_or_default(tp)
             .entry(data.producer)
             .or_default()
             .push(data.first_record_id, u64::from(data.records));
@@ -226,7 +235,7 @@ impl Ledger {
         for batch in dropped.filter(|batch| batch.data.control.is_none()) {
             *removed.entry(batch.data.producer).or_default() += u64::from(batch.data.records);
         }
-        let logs = self.logs.entry(tp).or_default();
+        let logs = self.logs.get_or_default(tp);
         for (producer, count) in removed {
             if let Some(list) = logs.get_mut(&producer) {
                 list.pop_back(count);
@@ -234,13 +243,15 @@ impl Ledger {
         }
     }
 
-    /// Acknowledged record ids per (producer, partition), for the checker.
-    pub fn acked_ranges(&self) -> &BTreeMap<(u32, TopicPartition), RangeList> {
-        &self.acked
+    /// Acknowledged record ids per (producer, partition), in that order, for the checker.
+    pub fn acked_ranges(&self) -> impl Iterator<Item = ((u32, TopicPartition), &RangeList)> {
+        (self.acked.iter().enumerate()).flat_map(|(producer, by_partition)| {
+            (by_partition.iter()).map(move |(&tp, acked)| ((producer as u32, tp), acked))
+        })
     }
 
     /// Record ids per producer in each partition's log of record, in log order, for the checker.
-    pub fn log_ranges(&self) -> &BTreeMap<TopicPartition, BTreeMap<u32, RangeList>> {
+    pub fn log_ranges(&self) -> &PartitionMap<BTreeMap<u32, RangeList>> {
         &self.logs
     }
 
@@ -251,11 +262,11 @@ impl Ledger {
 
     pub fn figures(&self) -> DeliveryFigures {
         let mut figures = DeliveryFigures::default();
-        for ((producer, tp), acked) in &self.acked {
+        for ((producer, tp), acked) in self.acked_ranges() {
             let present = self
                 .logs
-                .get(tp)
-                .and_then(|logs| logs.get(producer))
+                .get(&tp)
+                .and_then(|logs| logs.get(&producer))
                 .map(RangeList::union)
                 .unwrap_or_default();
             figures.lost_acked += difference_count(&acked.union(), &present);
