@@ -8,7 +8,7 @@ use super::partitioner::StickyPartitioner;
 use super::workload::PendingRecord;
 use crate::ids::{BrokerId, TopicId, TopicPartition};
 use crate::sim::time::NS_PER_MS;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 /// Kafka's compression-ratio estimate steps (`CompressionRatioEstimator`).
 const RATIO_IMPROVING_STEP: f32 = 0.005;
@@ -73,7 +73,7 @@ pub struct Accumulator {
     /// partitioning waits until every partition has one).
     has_deque: Vec<bool>,
     deques_created: u32,
-    nonempty: BTreeSet<u32>,
+    nonempty: SortedPartitions,
     muted: Vec<bool>,
     pub sticky: StickyPartitioner,
     /// Kafka keeps the estimate as a float.
@@ -110,7 +110,7 @@ impl Accumulator {
             deques: (0..partitions).map(|_| VecDeque::new()).collect(),
             has_deque: vec![false; partitions],
             deques_created: 0,
-            nonempty: BTreeSet::new(),
+            nonempty: SortedPartitions::default(),
             muted: vec![false; partitions],
             sticky: StickyPartitioner::new(config.batch_size_bytes),
             ratio_estimate: 1.0,
@@ -303,8 +303,9 @@ impl Accumulator {
         &mut self,
         now_ns: u64,
         leader_of: impl Fn(u32) -> Option<BrokerId>,
-    ) -> (BTreeSet<BrokerId>, u64) {
-        let mut ready = BTreeSet::new();
+    ) -> (Vec<BrokerId>, u64) {
+        // Few leaders are ready at once: a short vector, sorted at the end, not a tree.
+        let mut ready = Vec::new();
         let mut next_check_ns = u64::MAX;
         let collect_stats = self.adaptive_ready();
         let mut queue_sizes = Vec::new();
@@ -317,7 +318,7 @@ impl Accumulator {
                 }
             }
         }
-        for &partition in &self.nonempty {
+        for &partition in self.nonempty.iter() {
             let Some(leader) = leader_of(partition) else {
                 continue;
             };
@@ -337,7 +338,7 @@ impl Accumulator {
             let expired = waited_ns >= wait_ns;
             let sendable = full || expired || self.exhausted;
             if sendable && !backing_off {
-                ready.insert(leader);
+                ready.push(leader);
             } else {
                 next_check_ns = next_check_ns.min(head.last_attempt_ns + wait_ns);
             }
@@ -351,6 +352,8 @@ impl Accumulator {
         } else {
             self.sticky.load_stats = None;
         }
+        // The sender sends in broker order.
+        ready.sort_unstable();
         (ready, next_check_ns)
     }
 
@@ -379,8 +382,8 @@ impl Accumulator {
         let start_partition = node_partitions[start];
         let mut visits = std::mem::take(&mut self.drain_scratch);
         visits.clear();
-        let rotated =
-            (self.nonempty.range(start_partition..)).chain(self.nonempty.range(..start_partition));
+        let (before, from_start) = self.nonempty.split_at(start_partition);
+        let rotated = from_start.iter().chain(before);
         visits.extend(rotated.filter_map(|partition| {
             let position = node_partitions.binary_search(partition).ok()?;
             Some((position, *partition))
@@ -440,7 +443,7 @@ impl Accumulator {
         let deque = &mut self.deques[partition as usize];
         let mut batch = deque.pop_front().expect("head exists");
         if deque.is_empty() {
-            self.nonempty.remove(&partition);
+            self.nonempty.remove(partition);
         }
         if batch.drained_ns.is_none() {
             self.close_batch(&mut batch);
@@ -535,8 +538,8 @@ impl Accumulator {
     pub fn expire(&mut self, now_ns: u64, delivery_timeout_ns: u64) -> (Vec<ProducerBatch>, u64) {
         let mut expired = Vec::new();
         let mut next_expiry_ns = u64::MAX;
-        let partitions: Vec<u32> = self.nonempty.iter().copied().collect();
-        for partition in partitions {
+        let mut index = 0;
+        while let Some(&partition) = self.nonempty.0.get(index) {
             let deque = &mut self.deques[partition as usize];
             while let Some(head) = deque.front() {
                 let expiry_ns = head.created_ns.saturating_add(delivery_timeout_ns);
@@ -550,7 +553,9 @@ impl Accumulator {
                 }
             }
             if deque.is_empty() {
-                self.nonempty.remove(&partition);
+                self.nonempty.0.remove(index);
+            } else {
+                index += 1;
             }
         }
         (expired, next_expiry_ns)
@@ -558,5 +563,62 @@ impl Accumulator {
 
     pub fn has_queued(&self) -> bool {
         !self.nonempty.is_empty()
+    }
+}
+
+/// The partitions with a queued batch, in increasing order: a sorted vector, as a producer has
+/// few at a time and walks them at every wake-up.
+#[derive(Debug, Clone, Default)]
+struct SortedPartitions(Vec<u32>);
+
+impl SortedPartitions {
+    fn insert(&mut self, partition: u32) {
+        if let Err(position) = self.0.binary_search(&partition) {
+            self.0.insert(position, partition);
+        }
+    }
+
+    fn remove(&mut self, partition: u32) {
+        if let Ok(position) = self.0.binary_search(&partition) {
+            self.0.remove(position);
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, u32> {
+        self.0.iter()
+    }
+
+    /// (those below `partition`, those from it on).
+    fn split_at(&self, partition: u32) -> (&[u32], &[u32]) {
+        self.0.split_at(self.0.partition_point(|&p| p < partition))
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SortedPartitions;
+
+    #[test]
+    fn sorted_partitions_stay_sorted_and_split_for_the_rotating_drain() {
+        let mut set = SortedPartitions::default();
+        for partition in [7, 2, 9, 2, 4] {
+            set.insert(partition);
+        }
+        assert_eq!(set.iter().copied().collect::<Vec<_>>(), vec![2, 4, 7, 9]);
+        set.remove(4);
+        set.remove(5);
+        assert_eq!(set.split_at(7), (&[2][..], &[7, 9][..]));
+        assert_eq!(set.split_at(8), (&[2, 7][..], &[9][..]));
+        assert_eq!(set.split_at(10), (&[2, 7, 9][..], &[][..]));
+        set.clear();
+        assert!(set.is_empty());
     }
 }
