@@ -5,6 +5,7 @@
 //! leader's ISR shrink and expand through the controller; heartbeats to the controller.
 
 mod fetch_session;
+mod id_window;
 pub mod log;
 mod purgatory;
 pub mod replica;
@@ -23,6 +24,7 @@ use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
 use fetch_session::{FetcherSession, LeaderSession};
+use id_window::IdWindow;
 use log::{LogBatch, LogBatches};
 use purgatory::{Parked, Purgatory};
 use replica::{LeaderState, Replica, Role, SequenceCheck};
@@ -109,7 +111,7 @@ pub struct Broker {
     quiet_scratch: Vec<usize>,
     /// `complete_delayed_waiting_on`'s list, kept likewise.
     delayed_scratch: Vec<u64>,
-    delayed: BTreeMap<u64, DelayedProduce>,
+    delayed: IdWindow<DelayedProduce>,
     next_park_id: u64,
     /// Leaders this broker's fetcher has a request in flight to.
     fetch_in_flight: BrokerMap<bool>,
@@ -178,7 +180,7 @@ impl Broker {
             pending_scratch: Vec::new(),
             quiet_scratch: Vec::new(),
             delayed_scratch: Vec::new(),
-            delayed: BTreeMap::new(),
+            delayed: IdWindow::default(),
             next_park_id: 0,
             fetch_in_flight: BrokerMap::default(),
             fetcher_sessions: BrokerMap::default(),
@@ -586,7 +588,7 @@ impl Broker {
     /// After this first try, a partition's outcome can only change when its own high watermark
     /// or leadership does: `complete_delayed_waiting_on` looks at that partition alone.
     fn try_complete_delayed(&mut self, ctx: &mut Ctx, id: u64) -> bool {
-        let Some(delayed) = self.delayed.get_mut(&id) else {
+        let Some(delayed) = self.delayed.get_mut(id) else {
             return true;
         };
         let replicas = &self.replicas;
@@ -608,7 +610,7 @@ impl Broker {
         if !delayed.waiting.is_empty() {
             return false;
         }
-        let delayed = self.delayed.remove(&id).expect("present");
+        let delayed = self.delayed.remove(id).expect("present");
         ctx.cancel_broker_timer(self.id, id);
         self.answer_delayed(ctx, delayed);
         true
@@ -636,7 +638,7 @@ impl Broker {
         done.clear();
         let all_delayed = &mut self.delayed;
         watching.retain(|&(id, index)| {
-            let Some(delayed) = all_delayed.get_mut(&id) else {
+            let Some(delayed) = all_delayed.get_mut(id) else {
                 return false;
             };
             // `waiting` is in result order: this partition's entry is found, not walked to.
@@ -660,7 +662,7 @@ impl Broker {
         // Answering touches no other delayed produce, so answering after the walk sends the
         // same answers in the same order as answering during it.
         for &id in &done {
-            let delayed = self.delayed.remove(&id).expect("listed above");
+            let delayed = self.delayed.remove(id).expect("listed above");
             ctx.cancel_broker_timer(self.id, id);
             self.answer_delayed(ctx, delayed);
         }
@@ -669,7 +671,7 @@ impl Broker {
 
     /// A parked produce or fetch ran out of time.
     pub fn on_timer(&mut self, ctx: &mut Ctx, id: u64) {
-        if let Some(mut delayed) = self.delayed.remove(&id) {
+        if let Some(mut delayed) = self.delayed.remove(id) {
             // The data stays in the log: the client only learns the wait expired.
             for &(index, _) in &delayed.waiting {
                 if delayed.results[index].1.is_ok() {
@@ -1478,7 +1480,7 @@ impl Broker {
         lose_unflushed_after_ns: Option<u64>,
     ) -> Vec<(TopicPartition, Vec<LogBatch>)> {
         self.alive = false;
-        for id in self.parked.ids().chain(self.delayed.keys().copied()) {
+        for id in self.parked.ids().chain(self.delayed.ids()) {
             ctx.cancel_broker_timer(self.id, id);
         }
         self.parked.clear();

@@ -7,10 +7,10 @@
 //! follower broker is parked: they are kept in a short list, and the broker asks the follower's
 //! session whether it waits on a partition.
 
+use super::id_window::IdWindow;
 use crate::ids::{BrokerId, NodeId, TopicPartition};
 use crate::msg::FetchRequest;
 use crate::partition_map::PartitionMap;
-use std::collections::BTreeMap;
 
 /// A fetch waiting for data.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub enum Parked {
 #[derive(Debug, Default)]
 pub struct Purgatory {
     /// Each fetch with the partitions it is indexed under (none for a follower fetch).
-    by_id: BTreeMap<u64, (Parked, Vec<TopicPartition>)>,
+    by_id: IdWindow<(Parked, Vec<TopicPartition>)>,
     /// Consumer fetch ids waiting on each partition, in increasing order (ids only grow);
     /// possibly empty.
     by_partition: PartitionMap<Vec<u64>>,
@@ -64,7 +64,7 @@ impl Purgatory {
     }
 
     pub fn remove(&mut self, id: u64) -> Option<Parked> {
-        let (parked, partitions) = self.by_id.remove(&id)?;
+        let (parked, partitions) = self.by_id.remove(id)?;
         if matches!(parked, Parked::Follower { .. }) {
             self.followers.retain(|&(follower, _)| follower != id);
         }
@@ -107,12 +107,13 @@ impl Purgatory {
             let Some(id) = id else {
                 break;
             };
-            visit(id, &self.by_id[&id].0);
+            let (parked, _) = self.by_id.get(id).expect("a waiter is parked");
+            visit(id, parked);
         }
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.by_id.keys().copied()
+        self.by_id.ids()
     }
 
     pub fn clear(&mut self) {
