@@ -1,9 +1,10 @@
-//! A map keyed by partition for state looked up on every fetch: a key is found through a table
-//! indexed by topic, then partition, instead of a tree search (in a wide cluster, a consumer's
-//! tree of a hundred partitions costs a few cache misses per lookup). Entries stay in partition
-//! order, so iteration runs as a `BTreeMap<TopicPartition, _>`'s would; adding or removing a
-//! key is linear in the entries, which suits maps that change at rebalances and are read at
-//! every round trip.
+//! A map keyed by partition for state looked up on every fetch, append or acknowledgement: a
+//! key is found through a table indexed by topic, then partition, instead of a tree search (in
+//! a wide cluster, a consumer's tree of a hundred partitions costs a few cache misses per
+//! lookup). Adding and removing a key take constant time (entries sit in insertion order, a
+//! removed one's place taken by the last). Iteration walks the table, so it runs in partition
+//! order as a `BTreeMap<TopicPartition, _>`'s would, at a cost that grows with the partitions
+//! the table spans: it is for reports and checks at the end of a run, not for hot paths.
 
 use crate::ids::TopicPartition;
 
@@ -11,7 +12,7 @@ use crate::ids::TopicPartition;
 pub struct PartitionMap<V> {
     /// `[topic][partition]`: 1 + the entry's index, or 0 if absent.
     slots: Vec<Vec<u32>>,
-    /// In partition order.
+    /// In insertion order, but for removals.
     entries: Vec<(TopicPartition, V)>,
 }
 
@@ -52,9 +53,17 @@ impl<V> PartitionMap<V> {
         if let Some(index) = self.index_of(&tp) {
             return Some(std::mem::replace(&mut self.entries[index].1, value));
         }
-        let index = self.entries.partition_point(|(key, _)| *key < tp);
-        self.entries.insert(index, (tp, value));
-        self.renumber_from(index);
+        let topic = tp.topic.0 as usize;
+        let partition = tp.partition as usize;
+        if self.slots.len() <= topic {
+            self.slots.resize_with(topic + 1, Vec::new);
+        }
+        let partitions = &mut self.slots[topic];
+        if partitions.len() <= partition {
+            partitions.resize(partition + 1, 0);
+        }
+        self.entries.push((tp, value));
+        partitions[partition] = self.entries.len() as u32;
         None
     }
 
@@ -67,7 +76,7 @@ impl<V> PartitionMap<V> {
             Some(index) => index,
             None => {
                 self.insert(tp, V::default());
-                self.index_of(&tp).expect("inserted above")
+                self.entries.len() - 1
             }
         };
         &mut self.entries[index].1
@@ -76,37 +85,25 @@ impl<V> PartitionMap<V> {
     pub fn remove(&mut self, tp: &TopicPartition) -> Option<V> {
         let index = self.index_of(tp)?;
         self.slots[tp.topic.0 as usize][tp.partition as usize] = 0;
-        let (_, value) = self.entries.remove(index);
-        self.renumber_from(index);
+        let (_, value) = self.entries.swap_remove(index);
+        if let Some((moved, _)) = self.entries.get(index) {
+            self.slots[moved.topic.0 as usize][moved.partition as usize] = index as u32 + 1;
+        }
         Some(value)
     }
 
-    /// Points the slots of entries `from..` at their (moved) indices.
-    fn renumber_from(&mut self, from: usize) {
-        for (index, (tp, _)) in self.entries.iter().enumerate().skip(from) {
-            let topic = tp.topic.0 as usize;
-            let partition = tp.partition as usize;
-            if self.slots.len() <= topic {
-                self.slots.resize_with(topic + 1, Vec::new);
-            }
-            let partitions = &mut self.slots[topic];
-            if partitions.len() <= partition {
-                partitions.resize(partition + 1, 0);
-            }
-            partitions[partition] = index as u32 + 1;
-        }
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &TopicPartition> {
-        self.entries.iter().map(|(tp, _)| tp)
-    }
-
+    /// Every entry, in partition order.
     pub fn iter(&self) -> impl Iterator<Item = (&TopicPartition, &V)> {
-        self.entries.iter().map(|(tp, value)| (tp, value))
+        (self.slots.iter().flatten())
+            .filter(|&&slot| slot != 0)
+            .map(|&slot| {
+                let (tp, value) = &self.entries[slot as usize - 1];
+                (tp, value)
+            })
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|(_, value)| value)
+        self.iter().map(|(_, value)| value)
     }
 
     pub fn len(&self) -> usize {
