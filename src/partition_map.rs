@@ -8,6 +8,20 @@
 
 use crate::ids::TopicPartition;
 
+/// `tp`'s slot in a `[topic][partition]` table, the table grown with `empty` slots to hold it.
+pub fn table_slot<T>(table: &mut Vec<Vec<T>>, tp: TopicPartition, empty: impl Fn() -> T) -> &mut T {
+    let topic = tp.topic.0 as usize;
+    let partition = tp.partition as usize;
+    if table.len() <= topic {
+        table.resize_with(topic + 1, Vec::new);
+    }
+    let partitions = &mut table[topic];
+    if partitions.len() <= partition {
+        partitions.resize_with(partition + 1, empty);
+    }
+    &mut partitions[partition]
+}
+
 #[derive(Debug, Clone)]
 pub struct PartitionMap<V> {
     /// `[topic][partition]`: 1 + the entry's index, or 0 if absent.
@@ -53,17 +67,8 @@ impl<V> PartitionMap<V> {
         if let Some(index) = self.index_of(&tp) {
             return Some(std::mem::replace(&mut self.entries[index].1, value));
         }
-        let topic = tp.topic.0 as usize;
-        let partition = tp.partition as usize;
-        if self.slots.len() <= topic {
-            self.slots.resize_with(topic + 1, Vec::new);
-        }
-        let partitions = &mut self.slots[topic];
-        if partitions.len() <= partition {
-            partitions.resize(partition + 1, 0);
-        }
         self.entries.push((tp, value));
-        partitions[partition] = self.entries.len() as u32;
+        *table_slot(&mut self.slots, tp, || 0) = self.entries.len() as u32;
         None
     }
 

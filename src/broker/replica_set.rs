@@ -4,6 +4,7 @@
 
 use super::replica::Replica;
 use crate::ids::{TopicId, TopicPartition};
+use crate::partition_map::table_slot;
 
 #[derive(Debug, Default)]
 pub struct ReplicaSet {
@@ -23,16 +24,7 @@ impl FromIterator<(TopicPartition, Replica)> for ReplicaSet {
 
 impl ReplicaSet {
     pub fn insert(&mut self, tp: TopicPartition, replica: Replica) {
-        let topic = tp.topic.0 as usize;
-        let partition = tp.partition as usize;
-        if self.by_topic.len() <= topic {
-            self.by_topic.resize_with(topic + 1, Vec::new);
-        }
-        let partitions = &mut self.by_topic[topic];
-        if partitions.len() <= partition {
-            partitions.resize_with(partition + 1, || None);
-        }
-        partitions[partition] = Some(Box::new(replica));
+        *table_slot(&mut self.by_topic, tp, || None) = Some(Box::new(replica));
     }
 
     pub fn get(&self, tp: &TopicPartition) -> Option<&Replica> {
