@@ -113,6 +113,10 @@ pub struct Broker {
     delayed_scratch: Vec<u64>,
     delayed: IdWindow<DelayedProduce>,
     next_park_id: u64,
+    /// The id a produce or WriteTxnMarkers request will park under, while its appends run: its
+    /// partitions list it before it is parked, and a high-watermark move meanwhile must leave
+    /// those entries for its first try.
+    appending_park_id: Option<u64>,
     /// Leaders this broker's fetcher has a request in flight to.
     fetch_in_flight: BrokerMap<bool>,
     /// This broker's fetch sessions as a follower, by leader.
@@ -182,6 +186,7 @@ impl Broker {
             delayed_scratch: Vec::new(),
             delayed: IdWindow::default(),
             next_park_id: 0,
+            appending_park_id: None,
             fetch_in_flight: BrokerMap::default(),
             fetcher_sessions: BrokerMap::default(),
             leader_sessions: BrokerMap::default(),
@@ -417,6 +422,7 @@ impl Broker {
         // An acks=all produce parks under this id: each partition it waits on lists it now,
         // while the partition's replica is at hand.
         let park_id = (request.acks == Acks::All).then(|| self.take_park_id());
+        self.appending_park_id = park_id;
         for mut data in request.batches {
             if self.config.canary_skip_sequence_check {
                 // The planted bug: the batch is appended as if it had no producer state.
@@ -473,6 +479,7 @@ impl Broker {
         for &tp in &touched {
             self.after_leader_change_of_data(ctx, tp, true);
         }
+        self.appending_park_id = None;
         match park_id {
             None if request.acks == Acks::Zero => self.unmute(ctx, from),
             None => self.send_produce_response(ctx, from, request.request_id, results),
@@ -505,6 +512,7 @@ impl Broker {
         let mut results = Vec::new();
         let mut waiting = Vec::new();
         let id = self.take_park_id();
+        self.appending_park_id = Some(id);
         for &tp in &markers.partitions {
             let Some(replica) = self
                 .replicas
@@ -534,6 +542,7 @@ impl Broker {
             waiting,
             markers_of: Some(markers.txn),
         };
+        self.appending_park_id = None;
         self.delayed.insert(id, delayed);
         if !self.try_complete_delayed(ctx, id) {
             ctx.set_broker_timer(self.id, id, ctx.now_ns + MARKER_TIMEOUT_NS);
@@ -637,9 +646,11 @@ impl Broker {
         let mut done = std::mem::take(&mut self.delayed_scratch);
         done.clear();
         let all_delayed = &mut self.delayed;
+        let appending = self.appending_park_id;
         watching.retain(|&(id, index)| {
             let Some(delayed) = all_delayed.get_mut(id) else {
-                return false;
+                // Answered since, or not parked yet (its first try will look).
+                return Some(id) == appending;
             };
             // `waiting` is in result order: this partition's entry is found, not walked to.
             let Ok(position) = (delayed.waiting).binary_search_by_key(&index, |&(at, _)| at) else {
@@ -1410,7 +1421,7 @@ impl Broker {
                 if was_leader && !is_leader {
                     self.touch_sessions(tp);
                     // As Kafka's ReplicaManager does on becoming follower: answer what waits here.
-                    self.fail_delayed_for(ctx, tp);
+                    self.complete_delayed_waiting_on(ctx, tp);
                     self.complete_parked(ctx, tp);
                 }
                 if is_leader {
@@ -1425,10 +1436,6 @@ impl Broker {
         for leader in leaders {
             self.send_replica_fetch(ctx, leader);
         }
-    }
-
-    fn fail_delayed_for(&mut self, ctx: &mut Ctx, tp: TopicPartition) {
-        self.complete_delayed_waiting_on(ctx, tp);
     }
 
     /// The `isr-expiration` task, every `replica.lag.time.max.ms / 2`.
@@ -1589,7 +1596,6 @@ fn diverging(replica: &Replica, partition: &ReplicaFetchPartition) -> Option<(u3
     }
 }
 
-/// `touch_sessions` for a replica already at hand.
 /// A delayed produce about to park under `park_id` waits on `replica`'s partition, its result
 /// number `index`.
 fn watch(replica: &mut Replica, park_id: Option<u64>, index: usize) {
@@ -1624,6 +1630,7 @@ fn delayed_outcome(
     }
 }
 
+/// `touch_sessions` for a replica already at hand.
 fn touch_sessions(
     replica: &mut Replica,
     tp: TopicPartition,
