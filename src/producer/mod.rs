@@ -985,6 +985,10 @@ impl Producer {
     /// `acks=0`: a batch is done once its bytes are written to the socket.
     fn complete_unacknowledged_sends(&mut self, ctx: &mut Ctx) {
         for index in 0..self.connections.len() {
+            // These walks run at every wake-up over a connection per broker, most of them idle.
+            if self.connections[index].in_flight.is_empty() {
+                continue;
+            }
             while let Some(position) = self.connections[index]
                 .in_flight
                 .iter()
@@ -1005,6 +1009,9 @@ impl Producer {
     /// closes its connection, and every request in flight on it fails with a network error.
     fn check_request_timeouts(&mut self, ctx: &mut Ctx) {
         for index in 0..self.connections.len() {
+            if self.connections[index].in_flight.is_empty() {
+                continue;
+            }
             let timed_out = self.connections[index].in_flight.iter().any(|request| {
                 request.expects_response
                     && ctx.now_ns - request.sent_ns >= self.config.request_timeout_ns
@@ -1026,6 +1033,9 @@ impl Producer {
     fn connection_deadline_ns(&self) -> u64 {
         let mut deadline_ns = u64::MAX;
         for connection in &self.connections {
+            if connection.in_flight.is_empty() {
+                continue;
+            }
             for request in &connection.in_flight {
                 let at_ns = if request.expects_response {
                     request
@@ -1317,6 +1327,9 @@ impl Producer {
         }
         let mut expired_in_flight = Vec::new();
         for connection in &mut self.connections {
+            if connection.in_flight.is_empty() {
+                continue;
+            }
             for request in &mut connection.in_flight {
                 let expired = |batch: &ProducerBatch| {
                     batch.created_ns.saturating_add(timeout_ns) <= ctx.now_ns
