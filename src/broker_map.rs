@@ -59,10 +59,6 @@ impl<V> BrokerMap<V> {
             .filter_map(|(index, slot)| Some((BrokerId(index as u32), slot.as_ref()?)))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = BrokerId> + '_ {
-        self.iter().map(|(broker, _)| broker)
-    }
-
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.by_broker.iter().flatten()
     }
