@@ -218,7 +218,7 @@ pub struct Consumer {
     awaiting_offsets: BTreeSet<TopicPartition>,
     reset_latest: BTreeSet<TopicPartition>,
     /// Fetch responses to requests older than this id carry data for an earlier position.
-    position_epoch: BTreeMap<TopicPartition, u64>,
+    position_epoch: PartitionMap<u64>,
     buffered: VecDeque<Buffered>,
     /// Per broker, the fetch in flight: (request id, its `request.timeout.ms` deadline).
     fetch_in_flight: BrokerMap<(u64, u64)>,
@@ -328,7 +328,7 @@ impl Consumer {
             known_committed: BTreeMap::new(),
             awaiting_offsets: BTreeSet::new(),
             reset_latest: BTreeSet::new(),
-            position_epoch: BTreeMap::new(),
+            position_epoch: PartitionMap::default(),
             buffered: VecDeque::new(),
             fetch_in_flight: BrokerMap::default(),
             reconnect_backoff: BTreeMap::new(),
@@ -1150,7 +1150,9 @@ impl Consumer {
             .filter(|partition| partition.error.is_none())
         {
             let tp = partition.tp;
-            if !self.owned.contains(&tp)
+            // Only owned partitions have a fetch position, so the set is searched only without.
+            let position = self.fetch_positions.get(&tp).copied();
+            if (position.is_none() && !self.owned.contains(&tp))
                 || self
                     .position_epoch
                     .get(&tp)
@@ -1158,12 +1160,16 @@ impl Consumer {
             {
                 continue;
             }
+            debug_assert!(
+                self.owned.contains(&tp),
+                "{tp:?} has a position but is not owned"
+            );
             if self.reset_latest.remove(&tp) {
                 self.set_position(tp, partition.high_watermark);
                 self.position_epoch.insert(tp, self.next_request_id);
                 continue;
             }
-            let Some(position) = self.fetch_positions.get(&tp).copied() else {
+            let Some(position) = position else {
                 continue;
             };
             let mut next_position = position;
