@@ -155,11 +155,10 @@ fn group_anomalies(world: &World) -> Vec<Anomaly> {
             for (&tp, &committed) in coordinator.committed() {
                 // Offsets the application never sees (transaction markers, aborted records
                 // under read_committed) are not skipped records.
-                let key = (tp.topic.0, tp.partition);
-                let mut seen = metrics.processed.get(&key).cloned().unwrap_or_default();
+                let mut seen = metrics.processed.get(&tp).cloned().unwrap_or_default();
                 for (start, end) in metrics
                     .skipped
-                    .get(&key)
+                    .get(&tp)
                     .into_iter()
                     .flat_map(|s| s.ranges())
                 {

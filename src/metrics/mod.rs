@@ -3,6 +3,8 @@
 
 pub mod ledger;
 
+use crate::ids::{TopicId, TopicPartition};
+use crate::partition_map::PartitionMap;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
@@ -133,11 +135,12 @@ pub struct GroupMetrics {
     pub records_lag_max: u64,
     /// Partitions revoked by members (`onPartitionsRevoked`; lost partitions not counted).
     pub revoked_total: u64,
-    /// Distinct processed offsets per (topic, partition), as merged ranges.
-    pub processed: BTreeMap<(u32, u32), RangeSet>,
+    /// Distinct processed offsets per partition, as merged ranges (a dense table: every
+    /// processed record range looks its partition up).
+    pub processed: PartitionMap<RangeSet>,
     /// Offsets fetched but never returned to the application: transaction markers, and under
     /// read_committed aborted transactions' records.
-    pub skipped: BTreeMap<(u32, u32), RangeSet>,
+    pub skipped: PartitionMap<RangeSet>,
     /// End-to-end latency of this group's processed records (creation to processed).
     pub end_to_end: Latency,
     /// The first processed ranges (topic, partition, start, end) that overlapped earlier
@@ -565,11 +568,11 @@ impl Recorder {
         end: u64,
     ) {
         if let Some(metrics) = self.groups.get_mut(group) {
-            let overlap = metrics
-                .processed
-                .entry((topic, partition))
-                .or_default()
-                .insert(start, end);
+            let tp = TopicPartition {
+                topic: TopicId(topic),
+                partition,
+            };
+            let overlap = metrics.processed.get_or_default(tp).insert(start, end);
             if overlap > 0 && metrics.reprocessed.len() < REPROCESSED_KEPT {
                 metrics.reprocessed.push((topic, partition, start, end));
             }
@@ -586,11 +589,11 @@ impl Recorder {
         end: u64,
     ) {
         if let Some(metrics) = self.groups.get_mut(group) {
-            metrics
-                .skipped
-                .entry((topic, partition))
-                .or_default()
-                .insert(start, end);
+            let tp = TopicPartition {
+                topic: TopicId(topic),
+                partition,
+            };
+            metrics.skipped.get_or_default(tp).insert(start, end);
         }
     }
 

@@ -1,6 +1,7 @@
 //! Group figures computed at the end of a run from the recorder: pause time from ownership
 //! spans, rebalance records, and processing duplicates and gaps from processed offset ranges.
 
+use crate::ids::TopicPartition;
 use crate::metrics::{OwnershipSpan, Recorder};
 use crate::sim::time::ns_to_ms_f64;
 use crate::world::World;
@@ -66,7 +67,7 @@ pub fn delivery_of_group(world: &World, group: usize) -> (u64, u64) {
     for &topic in &world.scenario.consumer_groups[group].topics {
         let meta = world.metadata.topic(topic);
         for partition in 0..meta.partitions() {
-            let tp = crate::ids::TopicPartition {
+            let tp = TopicPartition {
                 topic: meta.id,
                 partition,
             };
@@ -88,11 +89,11 @@ pub fn delivery_of_group(world: &World, group: usize) -> (u64, u64) {
             };
             let done = figures
                 .processed
-                .get(&(meta.id.0, partition))
+                .get(&tp)
                 .map_or(0, |set| set.count_below(end));
             let skipped = figures
                 .skipped
-                .get(&(meta.id.0, partition))
+                .get(&tp)
                 .map_or(0, |set| set.count_below(end));
             unprocessed += end.saturating_sub(done + skipped);
         }
