@@ -1146,7 +1146,7 @@ impl World {
                             for &group in &readers {
                                 let seen = self.metrics.groups[group]
                                     .processed
-                                    .get(&tp)
+                                    .get(tp)
                                     .map_or(0, |set| set.count_below(end) - set.count_below(start));
                                 assert_eq!(
                                     seen, 0,
