@@ -10,6 +10,7 @@
 //! Kafka's read_committed consumer filters them (`report::transactions`).
 
 use crate::util;
+use kafkasim::ids::{TopicId, TopicPartition};
 use kafkasim::report::transactions::output_figures;
 use kafkasim::scenario::model::Scenario;
 use kafkasim::world::World;
@@ -154,7 +155,10 @@ fn aborted_offsets(world: &World) -> Vec<(u32, u64)> {
 fn processed(world: &World, group: usize, (partition, offset): (u32, u64)) -> bool {
     world.metrics.groups[group]
         .processed
-        .get(&(0, partition))
+        .get(&TopicPartition {
+            topic: TopicId(0),
+            partition,
+        })
         .is_some_and(|set| set.count_below(offset + 1) > set.count_below(offset))
 }
 
