@@ -20,7 +20,7 @@ use crate::msg::{
     ReplicaFetchResponse, ReplicaFetched, TxnMarkers,
 };
 use crate::scenario::model::{Acks, BrokerConfig, BrokerCosts};
-use crate::sim::rng::{Purpose, SimRng, StreamKind};
+use crate::sim::rng::{Purpose, Sampler, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
 use crate::world::Ctx;
 use fetch_session::{FetcherSession, LeaderSession};
@@ -92,6 +92,8 @@ pub struct Broker {
     stalled_until_ns: u64,
     config: BrokerConfig,
     costs: BrokerCosts,
+    /// `costs.request_ns`, ready to draw from.
+    request_cost_ns: Sampler,
     min_insync_of_topic: Vec<u32>,
     io_threads_free_ns: Vec<u64>,
     cost_rng: SimRng,
@@ -168,6 +170,7 @@ impl Broker {
             io_threads_free_ns: vec![0; config.num_io_threads.max(1) as usize],
             config: config.clone(),
             costs: costs.clone(),
+            request_cost_ns: Sampler::from(&costs.request_ns),
             min_insync_of_topic,
             cost_rng: SimRng::new(
                 seed,
@@ -362,7 +365,7 @@ impl Broker {
             .min_by_key(|&(index, free_ns)| (free_ns, index))
             .expect("at least one I/O thread");
         let start_ns = now_ns.max(free_ns).max(self.stalled_until_ns);
-        let cost_ns = f64_to_ns(self.cost_rng.sample(&self.costs.request_ns))
+        let cost_ns = f64_to_ns(self.cost_rng.sample(&self.request_cost_ns))
             + self.costs.per_kib_ns * bytes / 1024;
         let done_ns = start_ns + cost_ns;
         self.io_threads_free_ns[thread] = done_ns;

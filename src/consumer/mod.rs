@@ -22,7 +22,7 @@ use crate::net::reconnect_backoff_ns;
 use crate::partition_map::PartitionMap;
 use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::scenario::model::{CommitPolicy, ConsumerConfig, Dist, GroupProtocol, OffsetReset};
-use crate::sim::rng::{Purpose, SimRng, StreamKind};
+use crate::sim::rng::{Purpose, Sampler, SimRng, StreamKind};
 use crate::sim::time::f64_to_ns;
 use crate::world::Ctx;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -167,7 +167,7 @@ pub struct Consumer {
     pub group: usize,
     config: ConsumerConfig,
     commit_policy: CommitPolicy,
-    processing_ns: Dist,
+    processing_ns: Sampler,
     /// The coordinator FindCoordinator last named (valid while `coordinator_known`).
     coordinator: BrokerId,
     coordinator_known: bool,
@@ -295,7 +295,7 @@ impl Consumer {
             group: setup.group,
             config: setup.config,
             commit_policy: setup.commit,
-            processing_ns: setup.processing_ns,
+            processing_ns: Sampler::from(&setup.processing_ns),
             coordinator: setup.coordinator,
             coordinator_known: false,
             find_in_flight: None,

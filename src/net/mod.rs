@@ -4,8 +4,8 @@
 //! FIFO, as on a TCP connection.
 
 use crate::ids::NodeId;
-use crate::scenario::model::{Dist, Network as NetworkSpec};
-use crate::sim::rng::{Purpose, SimRng, StreamKind};
+use crate::scenario::model::Network as NetworkSpec;
+use crate::sim::rng::{Purpose, Sampler, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, NS_PER_MS, NS_PER_SEC};
 
 /// Where each kind of node starts in the flat node index.
@@ -83,7 +83,7 @@ pub enum LinkFault {
 
 pub struct Network {
     layout: NodeLayout,
-    latency_ns: Dist,
+    latency_ns: Sampler,
     bandwidth_bytes_per_sec: u64,
     /// One latency stream per sending node (common random numbers across variants).
     latency_rng: Vec<SimRng>,
@@ -103,7 +103,7 @@ impl Network {
             .collect();
         Network {
             layout,
-            latency_ns: spec.latency_ns.clone(),
+            latency_ns: Sampler::from(&spec.latency_ns),
             bandwidth_bytes_per_sec: spec.bandwidth_bytes_per_sec.max(1),
             latency_rng,
             link_free_at_ns: vec![0; layout.len()],
@@ -199,6 +199,7 @@ impl Network {
 mod tests {
     use super::*;
     use crate::ids::{BrokerId, ProducerId};
+    use crate::scenario::model::Dist;
 
     fn network(latency: f64, bandwidth_bytes_per_sec: u64) -> Network {
         let spec = NetworkSpec {

@@ -4,7 +4,7 @@
 use crate::codec;
 use crate::producer::partitioner::key_index_hash;
 use crate::scenario::model::{Arrivals, Compression, Keys, ProducerSpec};
-use crate::sim::rng::{Purpose, SimRng, StreamKind};
+use crate::sim::rng::{Purpose, Sampler, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, NS_PER_SEC};
 use std::collections::VecDeque;
 
@@ -42,7 +42,7 @@ pub struct Workload {
     arrivals_drawn: u64,
     start_ns: u64,
     stop_ns: u64,
-    record_bytes: crate::scenario::model::Dist,
+    record_bytes: Sampler,
     keys: KeySampler,
     codec: Compression,
     app_free_ns: u64,
@@ -71,7 +71,7 @@ impl Workload {
             arrivals_drawn: 0,
             start_ns: spec.start_ns,
             stop_ns,
-            record_bytes: spec.record_bytes.clone(),
+            record_bytes: Sampler::from(&spec.record_bytes),
             keys,
             codec: spec.config.compression_type,
             app_free_ns: 0,

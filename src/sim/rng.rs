@@ -93,17 +93,38 @@ impl SimRng {
     }
 
     /// One draw from a distribution, in the distribution's unit; never negative.
-    pub fn sample(&mut self, dist: &Dist) -> f64 {
-        let value = match *dist {
-            Dist::Fixed { value } => value,
-            Dist::Uniform { min, max } => min + (max - min) * self.unit(),
-            Dist::Exponential { mean } => self.exponential(mean),
-            Dist::Lognormal { p50, p99 } => {
-                let sigma = (p99 / p50).ln() / Z_99;
-                p50 * (sigma * self.standard_normal()).exp()
-            }
+    pub fn sample(&mut self, sampler: &Sampler) -> f64 {
+        let value = match *sampler {
+            Sampler::Fixed(value) => value,
+            Sampler::Uniform { min, max } => min + (max - min) * self.unit(),
+            Sampler::Exponential { mean } => self.exponential(mean),
+            Sampler::Lognormal { p50, sigma } => p50 * (sigma * self.standard_normal()).exp(),
         };
         value.max(0.0)
+    }
+}
+
+/// A distribution ready to draw from: the log-normal's sigma (a logarithm) is worked out once
+/// rather than at every draw (network latency draws one per message); the draws are the same.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampler {
+    Fixed(f64),
+    Uniform { min: f64, max: f64 },
+    Exponential { mean: f64 },
+    Lognormal { p50: f64, sigma: f64 },
+}
+
+impl From<&Dist> for Sampler {
+    fn from(dist: &Dist) -> Self {
+        match *dist {
+            Dist::Fixed { value } => Sampler::Fixed(value),
+            Dist::Uniform { min, max } => Sampler::Uniform { min, max },
+            Dist::Exponential { mean } => Sampler::Exponential { mean },
+            Dist::Lognormal { p50, p99 } => Sampler::Lognormal {
+                p50,
+                sigma: (p99 / p50).ln() / Z_99,
+            },
+        }
     }
 }
 
@@ -143,7 +164,9 @@ mod tests {
             p50: 2.0,
             p99: 10.0,
         };
-        let mut draws: Vec<f64> = (0..200_000).map(|_| rng.sample(&dist)).collect();
+        let mut draws: Vec<f64> = (0..200_000)
+            .map(|_| rng.sample(&Sampler::from(&dist)))
+            .collect();
         draws.sort_by(f64::total_cmp);
         let p50 = draws[100_000];
         let p99 = draws[198_000];
