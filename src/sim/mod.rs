@@ -4,4 +4,3 @@
 pub mod queue;
 pub mod rng;
 pub mod time;
-pub mod timers;

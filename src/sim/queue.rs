@@ -1,13 +1,14 @@
 //! The event queue, ordered by (time, insertion sequence), so ties fire in the order they were
 //! scheduled and a run never depends on heap internals. Timers have keys and can be moved or
-//! cancelled in O(log n) instead of leaving dead events behind (style.md habit 4): they live in
-//! `Timers`, a heap indexed by key. One-off events (messages, processing) are never cancelled, so they need
+//! cancelled in O(log n) instead of leaving dead events behind (style.md habit 4): they live in a
+//! keyed `priority-queue`. One-off events (messages, processing) are never cancelled, so they need
 //! no key and no index: they live in a plain binary heap, which costs far less per push and pop.
 //! That heap holds only each event's priority and the index of its payload in a slab: an event is
 //! about a hundred bytes, and a heap of events moved a whole one at every level of every sift.
 //! `pop` takes whichever head comes first; both share one sequence counter.
 
-use super::timers::Timers;
+use priority_queue::PriorityQueue;
+use std::borrow::Borrow;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -65,6 +66,29 @@ impl Ord for Plain {
     }
 }
 
+/// A timer: identified by its key alone, the payload rides along.
+struct Timer<E, T> {
+    key: T,
+    event: E,
+}
+
+impl<E, T: PartialEq> PartialEq for Timer<E, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl<E, T: Eq> Eq for Timer<E, T> {}
+impl<E, T: Hash> Hash for Timer<E, T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+impl<E, T> Borrow<T> for Timer<E, T> {
+    fn borrow(&self) -> &T {
+        &self.key
+    }
+}
+
 /// Pending events of type `E`, with timers keyed by `T`.
 pub struct EventQueue<E, T: Hash + Eq> {
     plain: BinaryHeap<Plain>,
@@ -72,8 +96,7 @@ pub struct EventQueue<E, T: Hash + Eq> {
     /// first, so the next payload lands in memory just touched).
     slots: Vec<Option<E>>,
     free_slots: Vec<u32>,
-    /// By (time, sequence), smallest first.
-    timers: Timers<E, T, (u64, u64), BuildHasherDefault<FastHasher>>,
+    timers: PriorityQueue<Timer<E, T>, Priority, BuildHasherDefault<FastHasher>>,
     next_seq: u64,
     now_ns: u64,
 }
@@ -90,7 +113,7 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
             plain: BinaryHeap::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
-            timers: Timers::default(),
+            timers: PriorityQueue::with_default_hasher(),
             next_seq: 0,
             now_ns: 0,
         }
@@ -142,7 +165,12 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
         let priority = self.priority(at_ns);
         // A pending timer is moved in place: cheaper than removing it and pushing it again, and
         // the pop order depends only on the (time, sequence) priorities either way.
-        self.timers.set(key, priority.0, event);
+        if let Some((timer, _)) = self.timers.get_mut(&key) {
+            timer.event = event;
+            self.timers.change_priority(&key, priority);
+        } else {
+            self.timers.push(Timer { key, event }, priority);
+        }
     }
 
     /// Cancels timer `key`; returns whether it was pending.
@@ -152,13 +180,13 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
 
     /// When timer `key` fires, if pending.
     pub fn timer_at(&self, key: T) -> Option<u64> {
-        self.timers.priority_of(&key).map(|(at_ns, _)| at_ns)
+        self.timers.get_priority(&key).map(|priority| priority.0 .0)
     }
 
     /// The priority of the next event, if any (the larger `Reverse` comes first).
     fn next_priority(&self) -> Option<Priority> {
         let plain = self.plain.peek().map(|entry| entry.priority);
-        let timer = self.timers.peek().map(Reverse);
+        let timer = self.timers.peek().map(|(_, priority)| *priority);
         plain.max(timer)
     }
 
@@ -180,7 +208,7 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
                 self.slots[entry.slot as usize].take()
             })
         } else {
-            self.timers.pop().map(|(_, event)| event)
+            self.timers.pop().map(|(timer, _)| timer.event)
         }?;
         let at_ns = next.0 .0;
         assert!(
