@@ -97,14 +97,12 @@ impl<V> PartitionMap<V> {
         Some(value)
     }
 
-    /// Every entry, in partition order.
+    /// Every entry, in partition order (sorted here: walking the table would cost a slot per
+    /// partition of the topic, where a consumer's map holds a few of its thousands).
     pub fn iter(&self) -> impl Iterator<Item = (&TopicPartition, &V)> {
-        (self.slots.iter().flatten())
-            .filter(|&&slot| slot != 0)
-            .map(|&slot| {
-                let (tp, value) = &self.entries[slot as usize - 1];
-                (tp, value)
-            })
+        let mut sorted: Vec<&(TopicPartition, V)> = self.entries.iter().collect();
+        sorted.sort_unstable_by_key(|(tp, _)| *tp);
+        sorted.into_iter().map(|(tp, value)| (tp, value))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {

@@ -1086,7 +1086,10 @@ impl World {
             // A partition's position: its owner's, else the group's committed offset, else 0.
             let mut positions = self.committed_offsets(index).clone();
             for &consumer in &self.group_members[index] {
-                for (&tp, &position) in self.consumers[consumer.0 as usize].consumed_positions() {
+                for (&tp, &position) in self.consumers[consumer.0 as usize]
+                    .consumed_positions()
+                    .iter()
+                {
                     positions.insert(tp, position);
                 }
             }

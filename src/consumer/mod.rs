@@ -212,7 +212,7 @@ pub struct Consumer {
     /// The next offset to fetch, per partition with a position: read at every fetch round trip.
     fetch_positions: PartitionMap<u64>,
     /// Offset after the last record handed to the application, per owned partition.
-    consumed: BTreeMap<TopicPartition, u64>,
+    consumed: PartitionMap<u64>,
     /// The last offsets this member knows to be committed.
     known_committed: BTreeMap<TopicPartition, u64>,
     awaiting_offsets: BTreeSet<TopicPartition>,
@@ -324,7 +324,7 @@ impl Consumer {
             pending_assignment: None,
             heartbeat_in_flight: false,
             fetch_positions: PartitionMap::default(),
-            consumed: BTreeMap::new(),
+            consumed: PartitionMap::default(),
             known_committed: BTreeMap::new(),
             awaiting_offsets: BTreeSet::new(),
             reset_latest: BTreeSet::new(),
@@ -372,7 +372,7 @@ impl Consumer {
     }
 
     /// Positions (offset after the last record returned) of the partitions this member owns.
-    pub fn consumed_positions(&self) -> &BTreeMap<TopicPartition, u64> {
+    pub fn consumed_positions(&self) -> &PartitionMap<u64> {
         &self.consumed
     }
 
