@@ -8,6 +8,7 @@
 
 pub mod accumulator;
 pub mod batch;
+mod busy;
 pub mod idempotence;
 pub mod lookahead;
 pub mod partitioner;
@@ -29,6 +30,7 @@ use crate::sim::time::f64_to_ns;
 use crate::world::{Ctx, Metadata};
 use accumulator::{all_batches_full, Accumulator, AccumulatorConfig, AppendOutcome};
 use batch::{BatchData, ProducerBatch};
+use busy::BusyConnections;
 use lookahead::LookaheadScratch;
 use partitioner::{partition_for_key_index, to_positive};
 use std::collections::VecDeque;
@@ -92,6 +94,8 @@ pub struct Producer {
     rule: PartitionRule,
     key_width: u32,
     connections: Vec<Connection>,
+    /// Connections that may have requests in flight (all that do, perhaps a few more).
+    busy: BusyConnections,
     /// Leader of each partition as this producer's metadata says (None: unknown or offline).
     leaders: Vec<Option<BrokerId>>,
     /// Partitions of the topic led by each broker, in partition order.
@@ -238,6 +242,7 @@ impl Producer {
             rule,
             key_width: spec.key_bytes,
             connections: (0..brokers).map(|_| Connection::default()).collect(),
+            busy: BusyConnections::default(),
             leaders: Vec::new(),
             node_partitions: Vec::new(),
             available_partitions: Vec::new(),
@@ -940,6 +945,11 @@ impl Producer {
         if self.crashed || (self.pipeline.is_some() && !self.pipeline_running) {
             return;
         }
+        debug_assert!(
+            (self.connections.iter().enumerate())
+                .all(|(index, c)| c.in_flight.is_empty() || self.busy.contains(index)),
+            "a connection with requests in flight is missing from the busy set"
+        );
         self.complete_unacknowledged_sends(ctx);
         self.check_request_timeouts(ctx);
         self.append_due(ctx);
@@ -984,11 +994,9 @@ impl Producer {
 
     /// `acks=0`: a batch is done once its bytes are written to the socket.
     fn complete_unacknowledged_sends(&mut self, ctx: &mut Ctx) {
-        for index in 0..self.connections.len() {
-            // These walks run at every wake-up over a connection per broker, most of them idle.
-            if self.connections[index].in_flight.is_empty() {
-                continue;
-            }
+        let mut from = 0;
+        while let Some(index) = self.next_busy(from) {
+            from = index + 1;
             while let Some(position) = self.connections[index]
                 .in_flight
                 .iter()
@@ -1008,10 +1016,9 @@ impl Producer {
     /// Kafka's `NetworkClient.handleTimedOutRequests`: a request older than `request.timeout.ms`
     /// closes its connection, and every request in flight on it fails with a network error.
     fn check_request_timeouts(&mut self, ctx: &mut Ctx) {
-        for index in 0..self.connections.len() {
-            if self.connections[index].in_flight.is_empty() {
-                continue;
-            }
+        let mut from = 0;
+        while let Some(index) = self.next_busy(from) {
+            from = index + 1;
             let timed_out = self.connections[index].in_flight.iter().any(|request| {
                 request.expects_response
                     && ctx.now_ns - request.sent_ns >= self.config.request_timeout_ns
@@ -1029,14 +1036,27 @@ impl Producer {
         }
     }
 
+    /// The first connection from `from` on with requests in flight; idle ones met on the way
+    /// leave the busy set.
+    fn next_busy(&mut self, from: usize) -> Option<usize> {
+        let mut next = self.busy.next_from(from);
+        while let Some(index) = next {
+            if !self.connections[index].in_flight.is_empty() {
+                return Some(index);
+            }
+            self.busy.remove(index);
+            next = self.busy.next_from(index + 1);
+        }
+        None
+    }
+
     /// The earliest request timeout or unacknowledged send completion.
     fn connection_deadline_ns(&self) -> u64 {
         let mut deadline_ns = u64::MAX;
-        for connection in &self.connections {
-            if connection.in_flight.is_empty() {
-                continue;
-            }
-            for request in &connection.in_flight {
+        let mut from = 0;
+        while let Some(index) = self.busy.next_from(from) {
+            from = index + 1;
+            for request in &self.connections[index].in_flight {
                 let at_ns = if request.expects_response {
                     request
                         .sent_ns
@@ -1277,6 +1297,7 @@ impl Producer {
             NodeId::Broker(node),
             Message::ProduceRequest(request),
         );
+        self.busy.insert(node.0 as usize);
         self.connections[node.0 as usize]
             .in_flight
             .push_back(InFlight {
@@ -1326,11 +1347,10 @@ impl Producer {
             self.fail_batch(ctx, batch);
         }
         let mut expired_in_flight = Vec::new();
-        for connection in &mut self.connections {
-            if connection.in_flight.is_empty() {
-                continue;
-            }
-            for request in &mut connection.in_flight {
+        let mut from = 0;
+        while let Some(index) = self.next_busy(from) {
+            from = index + 1;
+            for request in &mut self.connections[index].in_flight {
                 let expired = |batch: &ProducerBatch| {
                     batch.created_ns.saturating_add(timeout_ns) <= ctx.now_ns
                 };
