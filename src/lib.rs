@@ -2,6 +2,7 @@
 //! consumer groups. Scenario in, metrics out; same scenario and seed, same bytes.
 
 pub mod assignor;
+pub mod bitset;
 pub mod broker;
 pub mod broker_map;
 pub mod check;

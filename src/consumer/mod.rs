@@ -161,6 +161,16 @@ pub struct ConsumerSetup {
     pub pipeline: Option<PipelineLink>,
 }
 
+/// Owned partitions grouped by leader (leaderless first), in partition order within each. The
+/// leaders sit in their own array: `send_fetches` walks them at every poll and fetch response
+/// to find the few with no fetch in flight, and reads only those groups' partitions.
+#[derive(Debug, Default)]
+struct FetchPlan {
+    leaders: Vec<Option<BrokerId>>,
+    /// One group per leader, in the same order.
+    partitions: Vec<Vec<TopicPartition>>,
+}
+
 pub struct Consumer {
     pub id: ConsumerId,
     pub name: String,
@@ -245,10 +255,8 @@ pub struct Consumer {
     /// `send_fetches`' working lists (partitions with buffered records, requests by leader),
     /// kept between calls: it runs on every poll and fetch response.
     fetch_scratch: (Vec<TopicPartition>, Vec<(BrokerId, Vec<FetchPartition>)>),
-    /// Owned partitions grouped by leader (leaderless first), in partition order within each:
-    /// `send_fetches` only needs the groups whose leader has no fetch in flight, usually one.
     /// None after ownership or a leader changed: rebuilt at the next `send_fetches`.
-    fetch_plan: Option<Vec<(Option<BrokerId>, Vec<TopicPartition>)>>,
+    fetch_plan: Option<FetchPlan>,
     /// Every owned partition had a fetch position at the last look; cleared when a partition is
     /// added or a position dropped, so `request_positions` need not walk them at every poll.
     all_positioned: bool,
@@ -1246,8 +1254,8 @@ impl Consumer {
         }
         let mut leaderless = false;
         let plan = (self.fetch_plan.take()).unwrap_or_else(|| self.build_fetch_plan());
-        for (leader, tps) in &plan {
-            if let Some(leader) = leader {
+        for (&leader, tps) in plan.leaders.iter().zip(&plan.partitions) {
+            if let Some(leader) = &leader {
                 if self.fetch_in_flight.contains_key(leader) || self.backing_off(leader, ctx.now_ns)
                 {
                     continue;
@@ -1261,7 +1269,7 @@ impl Consumer {
                 } else {
                     continue;
                 };
-                let Some(leader) = *leader else {
+                let Some(leader) = leader else {
                     leaderless = true;
                     continue;
                 };
@@ -1322,16 +1330,21 @@ impl Consumer {
             && (self.reconnect_backoff.get(broker)).is_some_and(|&(until_ns, _)| now_ns < until_ns)
     }
 
-    fn build_fetch_plan(&self) -> Vec<(Option<BrokerId>, Vec<TopicPartition>)> {
+    fn build_fetch_plan(&self) -> FetchPlan {
         let mut by_leader: Vec<(Option<BrokerId>, TopicPartition)> = (self.owned.iter())
             .map(|&tp| (self.leaders.get(&tp), tp))
             .collect();
         by_leader.sort_unstable();
-        let mut plan: Vec<(Option<BrokerId>, Vec<TopicPartition>)> = Vec::new();
+        let mut plan = FetchPlan::default();
         for (leader, tp) in by_leader {
-            match plan.last_mut() {
-                Some((last, tps)) if *last == leader => tps.push(tp),
-                _ => plan.push((leader, vec![tp])),
+            match plan.leaders.last() {
+                Some(&last) if last == leader => {
+                    plan.partitions.last_mut().expect("one per leader").push(tp)
+                }
+                _ => {
+                    plan.leaders.push(leader);
+                    plan.partitions.push(vec![tp]);
+                }
             }
         }
         plan
