@@ -950,7 +950,8 @@ impl Producer {
         }
         debug_assert!(
             (self.connections.iter().enumerate())
-                .all(|(index, c)| c.in_flight.is_empty() || self.busy.contains(index)),
+                .all(|(index, connection)| connection.in_flight.is_empty()
+                    || self.busy.contains(index)),
             "a connection with requests in flight is missing from the busy set"
         );
         self.complete_unacknowledged_sends(ctx);
