@@ -130,14 +130,11 @@ impl From<&Dist> for Sampler {
 
 /// The mean of a distribution, for closed-form checks and for reports.
 pub fn dist_mean(dist: &Dist) -> f64 {
-    match *dist {
-        Dist::Fixed { value } => value,
-        Dist::Uniform { min, max } => (min + max) / 2.0,
-        Dist::Exponential { mean } => mean,
-        Dist::Lognormal { p50, p99 } => {
-            let sigma = (p99 / p50).ln() / Z_99;
-            p50 * (sigma * sigma / 2.0).exp()
-        }
+    match Sampler::from(dist) {
+        Sampler::Fixed(value) => value,
+        Sampler::Uniform { min, max } => (min + max) / 2.0,
+        Sampler::Exponential { mean } => mean,
+        Sampler::Lognormal { p50, sigma } => p50 * (sigma * sigma / 2.0).exp(),
     }
 }
 
