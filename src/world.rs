@@ -21,7 +21,7 @@ use crate::pipeline::{PipelineLink, PipelineNote, PipelineWork};
 use crate::producer::workload::ZIPF_KEYS_MAX;
 use crate::producer::{Producer, TxnPolicy};
 use crate::scenario::model::{Action, GroupProtocol, Keys, NodeRef, Scenario};
-use crate::sim::queue::EventQueue;
+use crate::sim::queue::{Deadline, EventQueue};
 use crate::sim::rng::{Purpose, SimRng, StreamKind};
 use crate::txn::{MarkerTarget, TxnCoordinator};
 use std::collections::BTreeMap;
@@ -192,16 +192,22 @@ impl Ctx<'_> {
         self.queue.cancel_timer(TimerKey::Group(group as u32, kind));
     }
 
-    pub fn set_broker_timer(&mut self, broker: BrokerId, id: u64, at_ns: u64) {
-        self.queue.set_timer(
+    /// A parked request's timeout: set once, nearly always cancelled before it fires.
+    pub fn set_broker_deadline(
+        &mut self,
+        broker: BrokerId,
+        id: u64,
+        at_ns: u64,
+    ) -> Deadline<TimerKey> {
+        self.queue.set_deadline(
             TimerKey::Broker(broker.0, id),
             at_ns,
             Event::BrokerTimer { broker, id },
-        );
+        )
     }
 
-    pub fn cancel_broker_timer(&mut self, broker: BrokerId, id: u64) {
-        self.queue.cancel_timer(TimerKey::Broker(broker.0, id));
+    pub fn cancel_deadline(&mut self, deadline: Deadline<TimerKey>) {
+        self.queue.cancel_deadline(deadline);
     }
 
     pub fn set_fetcher_backoff(&mut self, broker: BrokerId, leader: BrokerId, at_ns: u64) {

@@ -63,11 +63,10 @@ impl<V> IdWindow<V> {
         Some(value)
     }
 
-    /// Every id, in increasing order.
-    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+    /// Every (id, value), in increasing id order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &V)> + '_ {
         (self.slots.iter().enumerate())
-            .filter(|(_, slot)| slot.is_some())
-            .map(|(index, _)| self.base + index as u64)
+            .filter_map(|(index, slot)| Some((self.base + index as u64, slot.as_ref()?)))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -108,7 +107,10 @@ mod tests {
             for id in 0..next_id + 2 {
                 prop_assert_eq!(window.get(id), model.get(&id));
             }
-            prop_assert_eq!(window.ids().collect::<Vec<_>>(), model.keys().copied().collect::<Vec<_>>());
+            prop_assert_eq!(
+                window.iter().collect::<Vec<_>>(),
+                model.iter().map(|(&id, value)| (id, value)).collect::<Vec<_>>()
+            );
         }
     }
 }

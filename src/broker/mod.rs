@@ -20,9 +20,10 @@ use crate::msg::{
     ReplicaFetchResponse, ReplicaFetched, TxnMarkers,
 };
 use crate::scenario::model::{Acks, BrokerConfig, BrokerCosts};
+use crate::sim::queue::Deadline;
 use crate::sim::rng::{Purpose, Sampler, SimRng, StreamKind};
 use crate::sim::time::{f64_to_ns, ms_to_ns};
-use crate::world::Ctx;
+use crate::world::{Ctx, TimerKey};
 use fetch_session::{FetcherSession, LeaderSession};
 use id_window::IdWindow;
 use log::{LogBatch, LogBatches};
@@ -114,6 +115,8 @@ pub struct Broker {
     /// `complete_delayed_waiting_on`'s list, kept likewise.
     delayed_scratch: Vec<u64>,
     delayed: IdWindow<DelayedProduce>,
+    /// The timeout of each parked fetch and delayed produce, by id, to cancel when answered.
+    deadlines: IdWindow<Deadline<TimerKey>>,
     next_park_id: u64,
     /// The id a produce or WriteTxnMarkers request will park under, while its appends run: its
     /// partitions list it before it is parked, and a high-watermark move meanwhile must leave
@@ -188,6 +191,7 @@ impl Broker {
             quiet_scratch: Vec::new(),
             delayed_scratch: Vec::new(),
             delayed: IdWindow::default(),
+            deadlines: IdWindow::default(),
             next_park_id: 0,
             appending_park_id: None,
             fetch_in_flight: BrokerMap::default(),
@@ -496,7 +500,7 @@ impl Broker {
                 };
                 self.delayed.insert(id, delayed);
                 if !self.try_complete_delayed(ctx, id) {
-                    ctx.set_broker_timer(self.id, id, ctx.now_ns + request.timeout_ns);
+                    self.set_deadline(ctx, id, ctx.now_ns + request.timeout_ns);
                 }
             }
         }
@@ -548,7 +552,7 @@ impl Broker {
         self.appending_park_id = None;
         self.delayed.insert(id, delayed);
         if !self.try_complete_delayed(ctx, id) {
-            ctx.set_broker_timer(self.id, id, ctx.now_ns + MARKER_TIMEOUT_NS);
+            self.set_deadline(ctx, id, ctx.now_ns + MARKER_TIMEOUT_NS);
         }
     }
 
@@ -623,9 +627,20 @@ impl Broker {
             return false;
         }
         let delayed = self.delayed.remove(id).expect("present");
-        ctx.cancel_broker_timer(self.id, id);
+        self.cancel_deadline(ctx, id);
         self.answer_delayed(ctx, delayed);
         true
+    }
+
+    fn set_deadline(&mut self, ctx: &mut Ctx, id: u64, at_ns: u64) {
+        let deadline = ctx.set_broker_deadline(self.id, id, at_ns);
+        self.deadlines.insert(id, deadline);
+    }
+
+    fn cancel_deadline(&mut self, ctx: &mut Ctx, id: u64) {
+        if let Some(deadline) = self.deadlines.remove(id) {
+            ctx.cancel_deadline(deadline);
+        }
     }
 
     /// A new id for a parked fetch or delayed produce; ids only grow.
@@ -677,7 +692,7 @@ impl Broker {
         // same answers in the same order as answering during it.
         for &id in &done {
             let delayed = self.delayed.remove(id).expect("listed above");
-            ctx.cancel_broker_timer(self.id, id);
+            self.cancel_deadline(ctx, id);
             self.answer_delayed(ctx, delayed);
         }
         self.delayed_scratch = done;
@@ -685,6 +700,7 @@ impl Broker {
 
     /// A parked produce or fetch ran out of time.
     pub fn on_timer(&mut self, ctx: &mut Ctx, id: u64) {
+        self.deadlines.remove(id);
         if let Some(mut delayed) = self.delayed.remove(id) {
             // The data stays in the log: the client only learns the wait expired.
             for &(index, _) in &delayed.waiting {
@@ -718,7 +734,7 @@ impl Broker {
 
     fn park(&mut self, ctx: &mut Ctx, parked: Parked, timeout_ns: u64) {
         let id = self.take_park_id();
-        ctx.set_broker_timer(self.id, id, ctx.now_ns + timeout_ns);
+        self.set_deadline(ctx, id, ctx.now_ns + timeout_ns);
         self.parked.insert(id, parked);
     }
 
@@ -1101,7 +1117,7 @@ impl Broker {
         });
         for &id in &ready {
             let parked = self.parked.remove(id).expect("listed above");
-            ctx.cancel_broker_timer(self.id, id);
+            self.cancel_deadline(ctx, id);
             self.answer_parked(ctx, parked);
         }
         self.ready_scratch = ready;
@@ -1490,8 +1506,8 @@ impl Broker {
         lose_unflushed_after_ns: Option<u64>,
     ) -> Vec<(TopicPartition, Vec<LogBatch>)> {
         self.alive = false;
-        for id in self.parked.ids().chain(self.delayed.ids()) {
-            ctx.cancel_broker_timer(self.id, id);
+        for (_, &deadline) in std::mem::take(&mut self.deadlines).iter() {
+            ctx.cancel_deadline(deadline);
         }
         self.parked.clear();
         self.delayed.clear();

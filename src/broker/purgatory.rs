@@ -112,10 +112,6 @@ impl Purgatory {
         }
     }
 
-    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.by_id.ids()
-    }
-
     pub fn clear(&mut self) {
         self.by_id.clear();
         self.by_partition.clear();

@@ -5,12 +5,15 @@
 //! no key and no index: they live in a plain binary heap, which costs far less per push and pop.
 //! That heap holds only each event's priority and the index of its payload in a slab: an event is
 //! about a hundred bytes, and a heap of events moved a whole one at every level of every sift.
-//! `pop` takes whichever head comes first; both share one sequence counter.
+//! Deadlines (a parked request's timeout) are set once, a fixed time ahead, and nearly always
+//! cancelled before they fire: they live in lanes, one per distance ahead, each a queue in
+//! firing order, where setting is a push at the back and cancelling marks the entry dead.
+//! `pop` takes whichever head comes first; all share one sequence counter.
 
 use priority_queue::PriorityQueue;
 use std::borrow::Borrow;
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// A small multiplicative hasher: the timer index only needs speed, and a fixed hash keeps every
@@ -89,9 +92,58 @@ impl<E, T> Borrow<T> for Timer<E, T> {
     }
 }
 
+/// At most this many lanes: a run sets deadlines only a few distances ahead (the request
+/// timeouts and fetch waits of its configs); any others go to the keyed timers.
+const MAX_LANES: usize = 8;
+/// The slot of a cancelled lane entry.
+const DEAD: u32 = u32::MAX;
+
+/// A lane entry: the payload waits in the slab, like a one-off event's.
+#[derive(Clone, Copy)]
+struct LaneEntry {
+    at_ns: u64,
+    seq: u64,
+    slot: u32,
+}
+
+/// Deadlines set `after_ns` ahead: the time is now + `after_ns` and now never goes back, so
+/// appending keeps the entries in (time, sequence) order. The front entry is never dead.
+struct Lane {
+    after_ns: u64,
+    /// The number of `entries[0]`; entries are numbered from 0 in the order they were set.
+    first: u64,
+    entries: VecDeque<LaneEntry>,
+}
+
+impl Lane {
+    fn drop_dead_front(&mut self) {
+        while self.entries.front().is_some_and(|entry| entry.slot == DEAD) {
+            self.entries.pop_front();
+            self.first += 1;
+        }
+    }
+}
+
+/// How to cancel a deadline: its lane entry, or its key among the timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline<T> {
+    Lane { lane: u32, number: u64 },
+    Timer(T),
+}
+
+/// Where the next event waits.
+enum Head {
+    Plain,
+    Timer,
+    Lane(usize),
+}
+
 /// Pending events of type `E`, with timers keyed by `T`.
 pub struct EventQueue<E, T: Hash + Eq> {
     plain: BinaryHeap<Plain>,
+    lanes: Vec<Lane>,
+    /// Live (not cancelled) lane entries.
+    lane_len: usize,
     /// Payloads of the one-off events, by slot; a popped event's slot is reused (last freed
     /// first, so the next payload lands in memory just touched).
     slots: Vec<Option<E>>,
@@ -111,6 +163,8 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     pub fn new() -> Self {
         EventQueue {
             plain: BinaryHeap::new(),
+            lanes: Vec::new(),
+            lane_len: 0,
             slots: Vec::new(),
             free_slots: Vec::new(),
             timers: PriorityQueue::with_default_hasher(),
@@ -125,11 +179,11 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     }
 
     pub fn len(&self) -> usize {
-        self.plain.len() + self.timers.len()
+        self.plain.len() + self.timers.len() + self.lane_len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.plain.is_empty() && self.timers.is_empty()
+        self.len() == 0
     }
 
     fn priority(&mut self, at_ns: u64) -> Priority {
@@ -146,18 +200,89 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     /// Schedules a one-off event.
     pub fn schedule(&mut self, at_ns: u64, event: E) {
         let priority = self.priority(at_ns);
-        let slot = match self.free_slots.pop() {
+        let slot = self.store(event);
+        self.plain.push(Plain { priority, slot });
+    }
+
+    /// Puts a payload in the slab.
+    fn store(&mut self, event: E) -> u32 {
+        match self.free_slots.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(event);
                 slot
             }
             None => {
-                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 pending events");
+                let slot = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&slot| slot != DEAD)
+                    .expect("fewer than 2^32 - 1 pending events");
                 self.slots.push(Some(event));
                 slot
             }
+        }
+    }
+
+    /// Takes a payload out of the slab.
+    fn take(&mut self, slot: u32) -> Option<E> {
+        self.free_slots.push(slot);
+        self.slots[slot as usize].take()
+    }
+
+    /// Schedules `event` at `at_ns` as a deadline: cheap to set and to cancel, for timeouts that
+    /// are set once and rarely fire. Falls back to a timer under `key` when the run already
+    /// has `MAX_LANES` distances ahead.
+    pub fn set_deadline(&mut self, key: T, at_ns: u64, event: E) -> Deadline<T> {
+        let after_ns = at_ns.saturating_sub(self.now_ns);
+        let lane = match self.lanes.iter().position(|lane| lane.after_ns == after_ns) {
+            Some(lane) => lane,
+            None if self.lanes.len() < MAX_LANES => {
+                self.lanes.push(Lane {
+                    after_ns,
+                    first: 0,
+                    entries: VecDeque::new(),
+                });
+                self.lanes.len() - 1
+            }
+            None => {
+                self.set_timer(key, at_ns, event);
+                return Deadline::Timer(key);
+            }
         };
-        self.plain.push(Plain { priority, slot });
+        let Reverse((at_ns, seq)) = self.priority(at_ns);
+        let slot = self.store(event);
+        let lane_entries = &mut self.lanes[lane];
+        let number = lane_entries.first + lane_entries.entries.len() as u64;
+        lane_entries
+            .entries
+            .push_back(LaneEntry { at_ns, seq, slot });
+        self.lane_len += 1;
+        Deadline::Lane {
+            lane: lane as u32,
+            number,
+        }
+    }
+
+    /// Cancels a deadline; returns whether it was pending.
+    pub fn cancel_deadline(&mut self, deadline: Deadline<T>) -> bool {
+        let (lane, number) = match deadline {
+            Deadline::Timer(key) => return self.cancel_timer(key),
+            Deadline::Lane { lane, number } => (lane as usize, number),
+        };
+        let Some(lane) = self.lanes.get_mut(lane) else {
+            return false;
+        };
+        let Some(entry) = number
+            .checked_sub(lane.first)
+            .and_then(|index| lane.entries.get_mut(index as usize))
+            .filter(|entry| entry.slot != DEAD)
+        else {
+            return false;
+        };
+        let slot = std::mem::replace(&mut entry.slot, DEAD);
+        lane.drop_dead_front();
+        self.lane_len -= 1;
+        self.take(slot);
+        true
     }
 
     /// Sets timer `key` to fire at `at_ns` with `event`, replacing any pending timer of that key.
@@ -183,32 +308,48 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
         self.timers.get_priority(&key).map(|priority| priority.0 .0)
     }
 
-    /// The priority of the next event, if any (the larger `Reverse` comes first).
-    fn next_priority(&self) -> Option<Priority> {
-        let plain = self.plain.peek().map(|entry| entry.priority);
-        let timer = self.timers.peek().map(|(_, priority)| *priority);
-        plain.max(timer)
+    /// The priority of the next event and where it waits, if any (the larger `Reverse` comes
+    /// first).
+    fn next(&self) -> Option<(Priority, Head)> {
+        let mut next = self.plain.peek().map(|entry| (entry.priority, Head::Plain));
+        let mut consider = |priority: Priority, head: Head| {
+            if next.as_ref().is_none_or(|(best, _)| priority > *best) {
+                next = Some((priority, head));
+            }
+        };
+        if let Some((_, &priority)) = self.timers.peek() {
+            consider(priority, Head::Timer);
+        }
+        for (index, lane) in self.lanes.iter().enumerate() {
+            if let Some(entry) = lane.entries.front() {
+                consider(Reverse((entry.at_ns, entry.seq)), Head::Lane(index));
+            }
+        }
+        next
     }
 
     /// The time of the next event, if any.
     pub fn peek_at(&self) -> Option<u64> {
-        self.next_priority().map(|priority| priority.0 .0)
+        self.next().map(|(priority, _)| priority.0 .0)
     }
 
     /// Removes and returns the next event; time never goes back.
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        let next = self.next_priority()?;
-        let event = if self
-            .plain
-            .peek()
-            .is_some_and(|entry| entry.priority == next)
-        {
-            self.plain.pop().and_then(|entry| {
-                self.free_slots.push(entry.slot);
-                self.slots[entry.slot as usize].take()
-            })
-        } else {
-            self.timers.pop().map(|(timer, _)| timer.event)
+        let (next, head) = self.next()?;
+        let event = match head {
+            Head::Plain => {
+                let entry = self.plain.pop()?;
+                self.take(entry.slot)
+            }
+            Head::Timer => self.timers.pop().map(|(timer, _)| timer.event),
+            Head::Lane(index) => {
+                let lane = &mut self.lanes[index];
+                let entry = lane.entries.pop_front()?;
+                lane.first += 1;
+                lane.drop_dead_front();
+                self.lane_len -= 1;
+                self.take(entry.slot)
+            }
         }?;
         let at_ns = next.0 .0;
         assert!(
@@ -263,6 +404,120 @@ mod tests {
         let order: Vec<&str> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, ["early", "a", "b", "t8", "t7-again"]);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn deadlines_fire_in_order_with_events_and_timers_unless_cancelled() {
+        let mut queue: EventQueue<&str, u32> = EventQueue::new();
+        let first = queue.set_deadline(1, 10, "d1");
+        queue.schedule(10, "a");
+        let second = queue.set_deadline(2, 10, "d2");
+        let far = queue.set_deadline(3, 30, "far");
+        queue.set_timer(9, 10, "t9");
+        assert_eq!(queue.len(), 5);
+        assert!(queue.cancel_deadline(second));
+        assert!(!queue.cancel_deadline(second));
+        assert_eq!(queue.len(), 4);
+        assert_eq!(queue.pop(), Some((10, "d1")));
+        assert!(!queue.cancel_deadline(first), "already fired");
+        // Set at time 10, 20 ahead: the lane of deadlines 10 ahead does not take it.
+        let later = queue.set_deadline(4, 30, "later");
+        assert!(matches!(later, Deadline::Lane { lane: 2, number: 0 }));
+        let order: Vec<&str> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, ["a", "t9", "far", "later"]);
+        assert!(!queue.cancel_deadline(far));
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn deadlines_beyond_the_lanes_become_keyed_timers() {
+        let mut queue: EventQueue<u64, u64> = EventQueue::new();
+        let deadlines: Vec<Deadline<u64>> = (1..=MAX_LANES as u64 + 2)
+            .map(|after| queue.set_deadline(after, after, after))
+            .collect();
+        assert!(matches!(deadlines[MAX_LANES - 1], Deadline::Lane { .. }));
+        assert_eq!(deadlines[MAX_LANES], Deadline::Timer(MAX_LANES as u64 + 1));
+        assert!(queue.cancel_deadline(deadlines[MAX_LANES]));
+        assert!(queue.cancel_deadline(deadlines[0]));
+        let order: Vec<u64> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
+        let expected: Vec<u64> = (2..=MAX_LANES as u64)
+            .chain([MAX_LANES as u64 + 2])
+            .collect();
+        assert_eq!(order, expected);
+    }
+
+    use proptest::prelude::*;
+
+    /// One step of a run: pop, schedule or set a deadline some way ahead, or cancel the n-th
+    /// deadline set so far.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Pop,
+        Schedule(u64),
+        Deadline(u64),
+        Cancel(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Pop),
+            (0..20u64).prop_map(Op::Schedule),
+            // Eleven distances: more than the lanes, so some deadlines become timers.
+            (0..11u64).prop_map(|step| Op::Deadline(step * 7)),
+            (0..64usize).prop_map(Op::Cancel),
+        ]
+    }
+
+    proptest! {
+        /// Against a model that keeps every pending event in one list and pops the least
+        /// (time, sequence): the same events in the same order, at the same times.
+        #[test]
+        fn pops_match_a_sorted_list(ops in proptest::collection::vec(op(), 0..300)) {
+            let mut queue: EventQueue<u64, u64> = EventQueue::new();
+            let mut model: Vec<(u64, u64)> = Vec::new();
+            let mut deadlines: Vec<(Deadline<u64>, u64)> = Vec::new();
+            let mut seq = 0;
+            let mut now_ns = 0;
+            for op in ops {
+                match op {
+                    Op::Pop => {
+                        let least = (model.iter().enumerate())
+                            .min_by_key(|(_, &entry)| entry)
+                            .map(|(index, _)| index);
+                        let expected = least.map(|index| model.remove(index));
+                        let popped = queue.pop();
+                        prop_assert_eq!(popped.map(|(_, id)| id), expected.map(|(_, id)| id));
+                        if let Some((at_ns, _)) = popped {
+                            now_ns = at_ns;
+                        }
+                        continue;
+                    }
+                    Op::Schedule(after_ns) => queue.schedule(now_ns + after_ns, seq),
+                    Op::Deadline(after_ns) => {
+                        let deadline = queue.set_deadline(seq, now_ns + after_ns, seq);
+                        deadlines.push((deadline, seq));
+                    }
+                    Op::Cancel(n) => {
+                        if let Some(&(deadline, id)) = deadlines.get(n) {
+                            let pending = model.iter().position(|&(_, entry)| entry == id);
+                            prop_assert_eq!(queue.cancel_deadline(deadline), pending.is_some());
+                            if let Some(index) = pending {
+                                model.remove(index);
+                            }
+                        }
+                        continue;
+                    }
+                }
+                let after_ns = match op {
+                    Op::Schedule(after_ns) | Op::Deadline(after_ns) => after_ns,
+                    _ => unreachable!("handled above"),
+                };
+                // Model entries are (time << 32 | sequence, id): sequences stay small here.
+                model.push(((now_ns + after_ns) << 32 | seq, seq));
+                seq += 1;
+                prop_assert_eq!(queue.len(), model.len());
+            }
+        }
     }
 
     #[test]
