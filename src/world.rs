@@ -608,11 +608,7 @@ impl World {
     pub fn run(&mut self) -> Result<(), LimitExceeded> {
         let end_ns = self.scenario.duration_ns;
         let limits = self.scenario.limits.clone();
-        while let Some(at_ns) = self.queue.peek_at() {
-            if at_ns > end_ns {
-                break;
-            }
-            let (at_ns, event) = self.queue.pop().expect("peeked");
+        while let Some((at_ns, event)) = self.queue.pop_through(end_ns) {
             self.events += 1;
             self.event_counts.count(&event);
             self.pending_events_sum += self.queue.len() as u128;

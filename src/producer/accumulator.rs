@@ -379,15 +379,16 @@ impl Accumulator {
         }
         let node_index = node.0 as usize;
         let start = self.drain_index[node_index] % count;
-        let start_partition = node_partitions[start];
         let mut visits = std::mem::take(&mut self.drain_scratch);
         visits.clear();
-        let (before, from_start) = self.nonempty.split_at(start_partition);
-        let rotated = from_start.iter().chain(before);
-        visits.extend(rotated.filter_map(|partition| {
-            let position = node_partitions.binary_search(partition).ok()?;
-            Some((position, *partition))
-        }));
+        let deques = &self.deques;
+        drain_visits(
+            node_partitions,
+            start,
+            &self.nonempty,
+            |partition| !deques[partition as usize].is_empty(),
+            &mut visits,
+        );
         // A full circle leaves the index on the position before the start.
         self.drain_index[node_index] = (start + count - 1) % count;
         drained.reserve_exact(visits.len());
@@ -566,6 +567,33 @@ impl Accumulator {
     }
 }
 
+/// The node's partitions from position `start` on, in a circle, that have a batch, as
+/// (position, partition) into `visits`. `node_partitions` and `nonempty` (the partitions with a
+/// batch, which `has_batch` tells apart) are sorted. With few partitions queued (null keys)
+/// this walks those and finds each in the node's list; with most of them queued (keyed records)
+/// it walks the node's list: the same visits in the same order.
+fn drain_visits(
+    node_partitions: &[u32],
+    start: usize,
+    nonempty: &SortedPartitions,
+    has_batch: impl Fn(u32) -> bool,
+    visits: &mut Vec<(usize, u32)>,
+) {
+    let count = node_partitions.len();
+    if nonempty.len() > count {
+        visits.extend((start..count).chain(0..start).filter_map(|position| {
+            let partition = node_partitions[position];
+            has_batch(partition).then_some((position, partition))
+        }));
+    } else {
+        let (before, from_start) = nonempty.split_at(node_partitions[start]);
+        visits.extend(from_start.iter().chain(before).filter_map(|partition| {
+            let position = node_partitions.binary_search(partition).ok()?;
+            Some((position, *partition))
+        }));
+    }
+}
+
 /// The partitions with a queued batch, in increasing order: a sorted vector, as a producer has
 /// few at a time and walks them at every wake-up.
 #[derive(Debug, Clone, Default)]
@@ -597,6 +625,10 @@ impl SortedPartitions {
         self.0.clear();
     }
 
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -604,7 +636,37 @@ impl SortedPartitions {
 
 #[cfg(test)]
 mod tests {
-    use super::SortedPartitions;
+    use super::{drain_visits, SortedPartitions};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Both walks visit the same partitions in the same order: a node's partitions (a
+        /// sorted subset of 0..64) with batches on a random subset of all partitions.
+        #[test]
+        fn drain_walks_agree(
+            node_mask in any::<u64>(),
+            queued_mask in any::<u64>(),
+            start_seed in any::<usize>(),
+        ) {
+            let node_partitions: Vec<u32> = (0..64).filter(|p| node_mask >> p & 1 == 1).collect();
+            prop_assume!(!node_partitions.is_empty());
+            let start = start_seed % node_partitions.len();
+            let has_batch = |partition: u32| queued_mask >> partition & 1 == 1;
+            let mut nonempty = SortedPartitions::default();
+            for partition in (0..64).filter(|&p| has_batch(p)) {
+                nonempty.insert(partition);
+            }
+            let mut visits = Vec::new();
+            drain_visits(&node_partitions, start, &nonempty, has_batch, &mut visits);
+            // The plain definition: the node's positions from `start` round, those with a batch.
+            let expected: Vec<(usize, u32)> = (start..node_partitions.len())
+                .chain(0..start)
+                .map(|position| (position, node_partitions[position]))
+                .filter(|&(_, partition)| has_batch(partition))
+                .collect();
+            prop_assert_eq!(visits, expected);
+        }
+    }
 
     #[test]
     fn sorted_partitions_stay_sorted_and_split_for_the_rotating_drain() {

@@ -328,14 +328,15 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
         next
     }
 
-    /// The time of the next event, if any.
-    pub fn peek_at(&self) -> Option<u64> {
-        self.next().map(|(priority, _)| priority.0 .0)
-    }
-
     /// Removes and returns the next event; time never goes back.
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        let (next, head) = self.next()?;
+        self.pop_through(u64::MAX)
+    }
+
+    /// Removes and returns the next event if it is due by `end_ns` (one look at the heads
+    /// instead of a peek and a pop).
+    pub fn pop_through(&mut self, end_ns: u64) -> Option<(u64, E)> {
+        let (next, head) = self.next().filter(|(next, _)| next.0 .0 <= end_ns)?;
         let event = match head {
             Head::Plain => {
                 let entry = self.plain.pop()?;
@@ -400,7 +401,9 @@ mod tests {
         queue.set_timer(7, 10, "t7-again");
         queue.schedule(3, "early");
         assert_eq!(queue.len(), 5);
-        assert_eq!(queue.peek_at(), Some(3));
+        // Nothing is due by time 2, and asking leaves the queue as it was.
+        assert_eq!(queue.pop_through(2), None);
+        assert_eq!(queue.len(), 5);
         let order: Vec<&str> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, ["early", "a", "b", "t8", "t7-again"]);
         assert!(queue.is_empty());
