@@ -2,7 +2,7 @@
 //! partition (only the last accepts appends), the buffer pool, the ready check (full, linger
 //! expired, memory exhausted; held back in retry backoff) and the drain of one request per node.
 
-use super::batch::{batch_size_upper_bound, BatchBuilder, ProducerBatch};
+use super::batch::{batch_size_upper_bound, BatchBuilder, ProducerBatch, RecordTimes};
 use super::idempotence::Idempotence;
 use super::partitioner::StickyPartitioner;
 use super::workload::PendingRecord;
@@ -96,6 +96,12 @@ enum DrainStep {
     Skip,
     /// Kafka breaks out of the node's loop (request full, or idempotence must wait).
     Stop,
+}
+
+/// As many records of this one's size as its batch holds: a batch that outgrows its inline
+/// room for creation times makes room for them all at once.
+fn expected_records(placement: &Placement) -> usize {
+    (placement.write_limit_bytes / placement.record_bytes.max(1)).clamp(1, 4096) as usize
 }
 
 /// Whether the last batch of a deque is full, or the deque is empty (Kafka's `allBatchesFull`).
@@ -222,7 +228,13 @@ impl Accumulator {
                 .back_mut()
                 .expect("placement used the last batch");
             batch.builder = placement.builder_after;
-            batch.record_created_ns.push(record.created_ns);
+            let times = &mut batch.record_created_ns;
+            if times.len() == times.capacity() {
+                // Out of room (inline, at first): room for the rest of what the batch holds.
+                let wanted = expected_records(&placement).max(times.len() * 2);
+                times.reserve_exact(wanted - times.len());
+            }
+            times.push(record.created_ns);
             batch.record_origins.extend(record.origin);
             self.next_record_id[index] += 1;
             return AppendOutcome::Appended(placement);
@@ -242,10 +254,7 @@ impl Accumulator {
             self.has_deque[index] = true;
             self.deques_created += 1;
         }
-        // Room for as many records of this size as the batch holds: appends never regrow it.
-        let expected_records =
-            (placement.write_limit_bytes / placement.record_bytes.max(1)).clamp(1, 4096) as usize;
-        let mut record_created_ns = Vec::with_capacity(expected_records);
+        let mut record_created_ns = RecordTimes::new();
         record_created_ns.push(record.created_ns);
         let batch = ProducerBatch {
             tp: TopicPartition {
@@ -666,6 +675,51 @@ mod tests {
                 .collect();
             prop_assert_eq!(visits, expected);
         }
+    }
+
+    #[test]
+    fn creation_times_outgrow_their_inline_room_in_one_step() {
+        use super::{Accumulator, AccumulatorConfig, AppendOutcome};
+        use crate::ids::TopicId;
+        use crate::producer::workload::PendingRecord;
+        let config = AccumulatorConfig {
+            topic: TopicId(0),
+            partitions: 1,
+            batch_size_bytes: 16_384,
+            linger_ns: 5_000_000,
+            buffer_memory_bytes: 32 << 20,
+            compressed: false,
+            compression_ratio: 1.0,
+            key_bytes: 0,
+            adaptive_partitioning: false,
+            guarantee_order: false,
+        };
+        let mut accumulator = Accumulator::new(config, 1);
+        let mut capacities = Vec::new();
+        for index in 0..12 {
+            let record = PendingRecord {
+                created_ns: 1_000 + index,
+                append_ns: 1_000 + index,
+                value_bytes: 1_000,
+                key: None,
+                key_hash: 0,
+                origin: None,
+            };
+            let outcome = accumulator.append(0, &record, 1_000 + index);
+            assert!(matches!(outcome, AppendOutcome::Appended(_)));
+            let batch = accumulator.deques[0].back().expect("a batch");
+            capacities.push(batch.record_created_ns.capacity());
+        }
+        // One batch of 1,000-byte values (about 1,008 bytes as records): four inline, then room
+        // for the 16 that a 16,384-byte batch holds (16,384 / 1,008 = 16.3), in one step.
+        assert_eq!(accumulator.deques[0].len(), 1);
+        let times: Vec<u64> = accumulator.deques[0][0].record_created_ns.to_vec();
+        assert_eq!(times, (1_000..1_012).collect::<Vec<u64>>());
+        assert_eq!(capacities[..4], [4, 4, 4, 4]);
+        assert!(capacities[4..]
+            .iter()
+            .all(|&capacity| capacity == capacities[4]));
+        assert_eq!(capacities[4], 16, "{capacities:?}");
     }
 
     #[test]

@@ -141,6 +141,11 @@ impl BatchBuilder {
     }
 }
 
+/// Creation times of a batch's records (the `send()` calls), for latency histograms. Held
+/// inline for the few records most batches hold: a vector per batch in the producer and a copy
+/// per batch sent were two of the three allocations every batch cost.
+pub type RecordTimes = smallvec::SmallVec<[u64; 4]>;
+
 /// A batch of records for one partition, from the accumulator to the broker and back.
 #[derive(Debug, Clone)]
 pub struct ProducerBatch {
@@ -152,8 +157,7 @@ pub struct ProducerBatch {
     pub attempts: u32,
     /// Backoff before the next attempt, drawn when the batch was re-queued.
     pub backoff_ns: u64,
-    /// Creation time of each record (the `send()` call), for latency histograms.
-    pub record_created_ns: Vec<u64>,
+    pub record_created_ns: RecordTimes,
     /// Id of the first record among this producer's records for this partition; the batch holds
     /// ids `first_record_id..+records`, in send order.
     pub first_record_id: u64,
@@ -212,8 +216,7 @@ pub struct BatchData {
     pub uncompressed_bytes: u64,
     /// The codec, which sets the consumer's decompression cost.
     pub compression: crate::scenario::model::Compression,
-    /// Shared so that logs and fetches pass it on without copying.
-    pub record_created_ns: Rc<[u64]>,
+    pub record_created_ns: RecordTimes,
     /// Written inside a transaction (the batch header's transactional flag).
     pub transactional: bool,
     /// A control batch (a transaction marker, one record): `Some(true)` commits the producer's
@@ -239,7 +242,7 @@ impl BatchData {
             wire_bytes: BATCH_HEADER_BYTES + 17,
             uncompressed_bytes: 17,
             compression: crate::scenario::model::Compression::None,
-            record_created_ns: Rc::from(Vec::new()),
+            record_created_ns: RecordTimes::new(),
             transactional: true,
             control: Some(commit),
             origins: None,

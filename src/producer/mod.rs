@@ -1334,7 +1334,7 @@ impl Producer {
             wire_bytes: batch.wire_bytes,
             uncompressed_bytes: batch.builder.uncompressed_record_bytes,
             compression: self.config.compression_type,
-            record_created_ns: Rc::from(batch.record_created_ns.as_slice()),
+            record_created_ns: batch.record_created_ns.clone(),
             transactional: self.txn.is_some(),
             control: None,
             origins: (!batch.record_origins.is_empty())
