@@ -104,6 +104,37 @@ pub enum TimerKey {
     Txn(u32, u32),
 }
 
+/// The event a timer of each key fires: the queue keeps a timer as its key alone.
+impl From<TimerKey> for Event {
+    fn from(key: TimerKey) -> Self {
+        match key {
+            TimerKey::Producer(producer) => Event::ProducerWake(ProducerId(producer)),
+            TimerKey::Consumer(consumer) => Event::ConsumerWake(ConsumerId(consumer)),
+            TimerKey::ConsumerHeartbeat(consumer) => Event::ConsumerHeartbeat(ConsumerId(consumer)),
+            TimerKey::ConsumerRequests(consumer) => {
+                Event::ConsumerRequestTimer(ConsumerId(consumer))
+            }
+            TimerKey::Group(group, kind) => Event::GroupTimer {
+                group: group as usize,
+                kind,
+            },
+            TimerKey::Broker(broker, id) => Event::BrokerTimer {
+                broker: BrokerId(broker),
+                id,
+            },
+            TimerKey::Fetcher(broker, leader) => Event::FetcherBackoff {
+                broker: BrokerId(broker),
+                leader: BrokerId(leader),
+            },
+            TimerKey::Session(broker) => Event::SessionExpired(BrokerId(broker)),
+            TimerKey::Txn(txn, kind) => Event::TxnTimer {
+                txn: txn as usize,
+                kind,
+            },
+        }
+    }
+}
+
 pub type Queue = EventQueue<Event, TimerKey>;
 
 /// What a handler may do besides changing its own state.
@@ -132,8 +163,7 @@ impl Ctx<'_> {
     pub fn set_producer_wake(&mut self, producer: ProducerId, at_ns: u64) {
         let key = TimerKey::Producer(producer.0);
         if self.queue.timer_at(key) != Some(at_ns) {
-            self.queue
-                .set_timer(key, at_ns, Event::ProducerWake(producer));
+            self.queue.set_timer(key, at_ns);
         }
     }
 
@@ -142,27 +172,19 @@ impl Ctx<'_> {
     }
 
     pub fn set_consumer_wake(&mut self, consumer: ConsumerId, at_ns: u64) {
-        self.queue.set_timer(
-            TimerKey::Consumer(consumer.0),
-            at_ns,
-            Event::ConsumerWake(consumer),
-        );
+        self.queue.set_timer(TimerKey::Consumer(consumer.0), at_ns);
     }
 
     pub fn set_consumer_heartbeat(&mut self, consumer: ConsumerId, at_ns: u64) {
-        self.queue.set_timer(
-            TimerKey::ConsumerHeartbeat(consumer.0),
-            at_ns,
-            Event::ConsumerHeartbeat(consumer),
-        );
+        self.queue
+            .set_timer(TimerKey::ConsumerHeartbeat(consumer.0), at_ns);
     }
 
     pub fn set_consumer_request_timer(&mut self, consumer: ConsumerId, at_ns: Option<u64>) {
         let key = TimerKey::ConsumerRequests(consumer.0);
         match at_ns {
             Some(at_ns) if self.queue.timer_at(key) != Some(at_ns) => {
-                self.queue
-                    .set_timer(key, at_ns, Event::ConsumerRequestTimer(consumer));
+                self.queue.set_timer(key, at_ns);
             }
             Some(_) => {}
             None => {
@@ -181,11 +203,8 @@ impl Ctx<'_> {
     }
 
     pub fn set_group_timer(&mut self, group: usize, kind: u32, at_ns: u64) {
-        self.queue.set_timer(
-            TimerKey::Group(group as u32, kind),
-            at_ns,
-            Event::GroupTimer { group, kind },
-        );
+        self.queue
+            .set_timer(TimerKey::Group(group as u32, kind), at_ns);
     }
 
     pub fn cancel_group_timer(&mut self, group: usize, kind: u32) {
@@ -199,11 +218,8 @@ impl Ctx<'_> {
         id: u64,
         at_ns: u64,
     ) -> Deadline<TimerKey> {
-        self.queue.set_deadline(
-            TimerKey::Broker(broker.0, id),
-            at_ns,
-            Event::BrokerTimer { broker, id },
-        )
+        self.queue
+            .set_deadline(TimerKey::Broker(broker.0, id), at_ns)
     }
 
     pub fn cancel_deadline(&mut self, deadline: Deadline<TimerKey>) {
@@ -211,9 +227,8 @@ impl Ctx<'_> {
     }
 
     pub fn set_fetcher_backoff(&mut self, broker: BrokerId, leader: BrokerId, at_ns: u64) {
-        let key = TimerKey::Fetcher(broker.0, leader.0);
         self.queue
-            .set_timer(key, at_ns, Event::FetcherBackoff { broker, leader });
+            .set_timer(TimerKey::Fetcher(broker.0, leader.0), at_ns);
     }
 
     pub fn schedule_broker_process(
@@ -234,11 +249,7 @@ impl Ctx<'_> {
     }
 
     pub fn set_txn_timer(&mut self, txn: usize, kind: u32, at_ns: u64) {
-        self.queue.set_timer(
-            TimerKey::Txn(txn as u32, kind),
-            at_ns,
-            Event::TxnTimer { txn, kind },
-        );
+        self.queue.set_timer(TimerKey::Txn(txn as u32, kind), at_ns);
     }
 
     pub fn cancel_txn_timer(&mut self, txn: usize, kind: u32) {
@@ -258,11 +269,7 @@ impl Ctx<'_> {
     }
 
     pub fn set_session_expiry(&mut self, broker: BrokerId, at_ns: u64) {
-        self.queue.set_timer(
-            TimerKey::Session(broker.0),
-            at_ns,
-            Event::SessionExpired(broker),
-        );
+        self.queue.set_timer(TimerKey::Session(broker.0), at_ns);
     }
 }
 
@@ -564,11 +571,8 @@ impl World {
     fn schedule_initial_events(&mut self) {
         for producer in self.producers.iter().filter(|p| p.pipeline.is_none()) {
             let start_ns = self.scenario.producers[producer.spec_index].start_ns;
-            self.queue.set_timer(
-                TimerKey::Producer(producer.id.0),
-                start_ns,
-                Event::ProducerWake(producer.id),
-            );
+            self.queue
+                .set_timer(TimerKey::Producer(producer.id.0), start_ns);
         }
         for (group, members) in self.group_members.iter().enumerate() {
             let initial = self.scenario.consumer_groups[group].members as usize;
@@ -582,11 +586,8 @@ impl World {
             self.queue.schedule(0, Event::BrokerStart(id));
             self.queue.schedule(0, Event::BrokerHeartbeat(id));
             self.queue.schedule(isr_check_ns, Event::IsrCheck(id));
-            self.queue.set_timer(
-                TimerKey::Session(id.0),
-                BROKER_SESSION_TIMEOUT_NS,
-                Event::SessionExpired(id),
-            );
+            self.queue
+                .set_timer(TimerKey::Session(id.0), BROKER_SESSION_TIMEOUT_NS);
         }
         for (index, event) in self.scenario.timeline.iter().enumerate() {
             self.queue.schedule(event.at_ns, Event::Timeline(index));

@@ -8,10 +8,11 @@
 //! Deadlines (a parked request's timeout) are set once, a fixed time ahead, and nearly always
 //! cancelled before they fire: they live in lanes, one per distance ahead, each a queue in
 //! firing order, where setting is a push at the back and cancelling marks the entry dead.
+//! A timer or deadline holds only its key: the event it fires is made from the key when it
+//! fires (`E: From<T>`), so moving, cancelling and ordering timers never moves an event.
 //! `pop` takes whichever head comes first; all share one sequence counter.
 
 use priority_queue::PriorityQueue;
-use std::borrow::Borrow;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -69,55 +70,33 @@ impl Ord for Plain {
     }
 }
 
-/// A timer: identified by its key alone, the payload rides along.
-struct Timer<E, T> {
-    key: T,
-    event: E,
-}
-
-impl<E, T: PartialEq> PartialEq for Timer<E, T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl<E, T: Eq> Eq for Timer<E, T> {}
-impl<E, T: Hash> Hash for Timer<E, T> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
-    }
-}
-impl<E, T> Borrow<T> for Timer<E, T> {
-    fn borrow(&self) -> &T {
-        &self.key
-    }
-}
-
 /// At most this many lanes: a run sets deadlines only a few distances ahead (the request
 /// timeouts and fetch waits of its configs); any others go to the keyed timers.
 const MAX_LANES: usize = 8;
-/// The slot of a cancelled lane entry.
-const DEAD: u32 = u32::MAX;
-
-/// A lane entry: the payload waits in the slab, like a one-off event's.
+/// A lane entry: its key, or None once cancelled.
 #[derive(Clone, Copy)]
-struct LaneEntry {
+struct LaneEntry<T> {
     at_ns: u64,
     seq: u64,
-    slot: u32,
+    key: Option<T>,
 }
 
 /// Deadlines set `after_ns` ahead: the time is now + `after_ns` and now never goes back, so
 /// appending keeps the entries in (time, sequence) order. The front entry is never dead.
-struct Lane {
+struct Lane<T> {
     after_ns: u64,
     /// The number of `entries[0]`; entries are numbered from 0 in the order they were set.
     first: u64,
-    entries: VecDeque<LaneEntry>,
+    entries: VecDeque<LaneEntry<T>>,
 }
 
-impl Lane {
+impl<T> Lane<T> {
     fn drop_dead_front(&mut self) {
-        while self.entries.front().is_some_and(|entry| entry.slot == DEAD) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|entry| entry.key.is_none())
+        {
             self.entries.pop_front();
             self.first += 1;
         }
@@ -141,25 +120,25 @@ enum Head {
 /// Pending events of type `E`, with timers keyed by `T`.
 pub struct EventQueue<E, T: Hash + Eq> {
     plain: BinaryHeap<Plain>,
-    lanes: Vec<Lane>,
+    lanes: Vec<Lane<T>>,
     /// Live (not cancelled) lane entries.
     lane_len: usize,
     /// Payloads of the one-off events, by slot; a popped event's slot is reused (last freed
     /// first, so the next payload lands in memory just touched).
     slots: Vec<Option<E>>,
     free_slots: Vec<u32>,
-    timers: PriorityQueue<Timer<E, T>, Priority, BuildHasherDefault<FastHasher>>,
+    timers: PriorityQueue<T, Priority, BuildHasherDefault<FastHasher>>,
     next_seq: u64,
     now_ns: u64,
 }
 
-impl<E, T: Hash + Eq + Copy + std::fmt::Debug> Default for EventQueue<E, T> {
+impl<E: From<T>, T: Hash + Eq + Copy + std::fmt::Debug> Default for EventQueue<E, T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
+impl<E: From<T>, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
     pub fn new() -> Self {
         EventQueue {
             plain: BinaryHeap::new(),
@@ -212,10 +191,7 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
                 slot
             }
             None => {
-                let slot = u32::try_from(self.slots.len())
-                    .ok()
-                    .filter(|&slot| slot != DEAD)
-                    .expect("fewer than 2^32 - 1 pending events");
+                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 pending events");
                 self.slots.push(Some(event));
                 slot
             }
@@ -228,10 +204,10 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
         self.slots[slot as usize].take()
     }
 
-    /// Schedules `event` at `at_ns` as a deadline: cheap to set and to cancel, for timeouts that
-    /// are set once and rarely fire. Falls back to a timer under `key` when the run already
-    /// has `MAX_LANES` distances ahead.
-    pub fn set_deadline(&mut self, key: T, at_ns: u64, event: E) -> Deadline<T> {
+    /// Sets deadline `key` at `at_ns`: cheap to set and to cancel, for timeouts that are set
+    /// once and rarely fire. Falls back to a timer when the run already has `MAX_LANES`
+    /// distances ahead.
+    pub fn set_deadline(&mut self, key: T, at_ns: u64) -> Deadline<T> {
         let after_ns = at_ns.saturating_sub(self.now_ns);
         let lane = match self.lanes.iter().position(|lane| lane.after_ns == after_ns) {
             Some(lane) => lane,
@@ -244,17 +220,18 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
                 self.lanes.len() - 1
             }
             None => {
-                self.set_timer(key, at_ns, event);
+                self.set_timer(key, at_ns);
                 return Deadline::Timer(key);
             }
         };
         let Reverse((at_ns, seq)) = self.priority(at_ns);
-        let slot = self.store(event);
         let lane_entries = &mut self.lanes[lane];
         let number = lane_entries.first + lane_entries.entries.len() as u64;
-        lane_entries
-            .entries
-            .push_back(LaneEntry { at_ns, seq, slot });
+        lane_entries.entries.push_back(LaneEntry {
+            at_ns,
+            seq,
+            key: Some(key),
+        });
         self.lane_len += 1;
         Deadline::Lane {
             lane: lane as u32,
@@ -274,27 +251,24 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
         let Some(entry) = number
             .checked_sub(lane.first)
             .and_then(|index| lane.entries.get_mut(index as usize))
-            .filter(|entry| entry.slot != DEAD)
         else {
             return false;
         };
-        let slot = std::mem::replace(&mut entry.slot, DEAD);
+        if entry.key.take().is_none() {
+            return false;
+        }
         lane.drop_dead_front();
         self.lane_len -= 1;
-        self.take(slot);
         true
     }
 
-    /// Sets timer `key` to fire at `at_ns` with `event`, replacing any pending timer of that key.
-    pub fn set_timer(&mut self, key: T, at_ns: u64, event: E) {
+    /// Sets timer `key` to fire at `at_ns`, replacing any pending timer of that key.
+    pub fn set_timer(&mut self, key: T, at_ns: u64) {
         let priority = self.priority(at_ns);
         // A pending timer is moved in place: cheaper than removing it and pushing it again, and
         // the pop order depends only on the (time, sequence) priorities either way.
-        if let Some((timer, _)) = self.timers.get_mut(&key) {
-            timer.event = event;
-            self.timers.change_priority(&key, priority);
-        } else {
-            self.timers.push(Timer { key, event }, priority);
+        if self.timers.change_priority(&key, priority).is_none() {
+            self.timers.push(key, priority);
         }
     }
 
@@ -342,14 +316,14 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
                 let entry = self.plain.pop()?;
                 self.take(entry.slot)
             }
-            Head::Timer => self.timers.pop().map(|(timer, _)| timer.event),
+            Head::Timer => self.timers.pop().map(|(key, _)| E::from(key)),
             Head::Lane(index) => {
                 let lane = &mut self.lanes[index];
                 let entry = lane.entries.pop_front()?;
                 lane.first += 1;
                 lane.drop_dead_front();
                 self.lane_len -= 1;
-                self.take(entry.slot)
+                entry.key.map(E::from)
             }
         }?;
         let at_ns = next.0 .0;
@@ -367,67 +341,87 @@ impl<E, T: Hash + Eq + Copy + std::fmt::Debug> EventQueue<E, T> {
 mod tests {
     use super::*;
 
+    /// A test event: a one-off event's name, or the key of the timer or deadline that fired.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Ev {
+        Plain(&'static str),
+        Key(u32),
+    }
+
+    impl From<u32> for Ev {
+        fn from(key: u32) -> Self {
+            Ev::Key(key)
+        }
+    }
+
+    use Ev::{Key, Plain};
+
+    fn drain(queue: &mut EventQueue<Ev, u32>) -> Vec<Ev> {
+        std::iter::from_fn(|| queue.pop().map(|(_, event)| event)).collect()
+    }
+
     #[test]
     fn ties_fire_in_insertion_order() {
-        let mut queue: EventQueue<&str, u32> = EventQueue::new();
-        queue.schedule(10, "b");
-        queue.schedule(5, "a");
-        queue.schedule(10, "c");
-        let order: Vec<&str> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
-        assert_eq!(order, ["a", "b", "c"]);
+        let mut queue: EventQueue<Ev, u32> = EventQueue::new();
+        queue.schedule(10, Plain("b"));
+        queue.schedule(5, Plain("a"));
+        queue.schedule(10, Plain("c"));
+        assert_eq!(drain(&mut queue), [Plain("a"), Plain("b"), Plain("c")]);
     }
 
     #[test]
     fn timers_move_and_cancel() {
-        let mut queue: EventQueue<&str, u32> = EventQueue::new();
-        queue.set_timer(1, 100, "t1");
-        queue.set_timer(2, 50, "t2");
-        queue.set_timer(1, 20, "t1-moved");
+        let mut queue: EventQueue<Ev, u32> = EventQueue::new();
+        queue.set_timer(1, 100);
+        queue.set_timer(2, 50);
+        queue.set_timer(1, 20);
         assert_eq!(queue.timer_at(1), Some(20));
         assert!(queue.cancel_timer(2));
         assert!(!queue.cancel_timer(2));
-        assert_eq!(queue.pop(), Some((20, "t1-moved")));
+        assert_eq!(queue.pop(), Some((20, Key(1))));
         assert_eq!(queue.pop(), None);
     }
 
     #[test]
     fn events_and_timers_at_one_time_fire_in_scheduling_order() {
-        let mut queue: EventQueue<&str, u32> = EventQueue::new();
-        queue.schedule(10, "a");
-        queue.set_timer(7, 10, "t7");
-        queue.schedule(10, "b");
-        queue.set_timer(8, 10, "t8");
+        let mut queue: EventQueue<Ev, u32> = EventQueue::new();
+        queue.schedule(10, Plain("a"));
+        queue.set_timer(7, 10);
+        queue.schedule(10, Plain("b"));
+        queue.set_timer(8, 10);
         // Moving a timer makes it the latest scheduled at its new time.
-        queue.set_timer(7, 10, "t7-again");
-        queue.schedule(3, "early");
+        queue.set_timer(7, 10);
+        queue.schedule(3, Plain("early"));
         assert_eq!(queue.len(), 5);
         // Nothing is due by time 2, and asking leaves the queue as it was.
         assert_eq!(queue.pop_through(2), None);
         assert_eq!(queue.len(), 5);
-        let order: Vec<&str> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
-        assert_eq!(order, ["early", "a", "b", "t8", "t7-again"]);
+        let order = drain(&mut queue);
+        assert_eq!(
+            order,
+            [Plain("early"), Plain("a"), Plain("b"), Key(8), Key(7)]
+        );
         assert!(queue.is_empty());
     }
 
     #[test]
     fn deadlines_fire_in_order_with_events_and_timers_unless_cancelled() {
-        let mut queue: EventQueue<&str, u32> = EventQueue::new();
-        let first = queue.set_deadline(1, 10, "d1");
-        queue.schedule(10, "a");
-        let second = queue.set_deadline(2, 10, "d2");
-        let far = queue.set_deadline(3, 30, "far");
-        queue.set_timer(9, 10, "t9");
+        let mut queue: EventQueue<Ev, u32> = EventQueue::new();
+        let first = queue.set_deadline(1, 10);
+        queue.schedule(10, Plain("a"));
+        let second = queue.set_deadline(2, 10);
+        let far = queue.set_deadline(3, 30);
+        queue.set_timer(9, 10);
         assert_eq!(queue.len(), 5);
         assert!(queue.cancel_deadline(second));
         assert!(!queue.cancel_deadline(second));
         assert_eq!(queue.len(), 4);
-        assert_eq!(queue.pop(), Some((10, "d1")));
+        assert_eq!(queue.pop(), Some((10, Key(1))));
         assert!(!queue.cancel_deadline(first), "already fired");
         // Set at time 10, 20 ahead: the lane of deadlines 10 ahead does not take it.
-        let later = queue.set_deadline(4, 30, "later");
+        let later = queue.set_deadline(4, 30);
         assert!(matches!(later, Deadline::Lane { lane: 2, number: 0 }));
-        let order: Vec<&str> = std::iter::from_fn(|| queue.pop().map(|(_, e)| e)).collect();
-        assert_eq!(order, ["a", "t9", "far", "later"]);
+        assert_eq!(drain(&mut queue), [Plain("a"), Key(9), Key(3), Key(4)]);
         assert!(!queue.cancel_deadline(far));
         assert!(queue.is_empty());
     }
@@ -436,7 +430,7 @@ mod tests {
     fn deadlines_beyond_the_lanes_become_keyed_timers() {
         let mut queue: EventQueue<u64, u64> = EventQueue::new();
         let deadlines: Vec<Deadline<u64>> = (1..=MAX_LANES as u64 + 2)
-            .map(|after| queue.set_deadline(after, after, after))
+            .map(|after| queue.set_deadline(after, after))
             .collect();
         assert!(matches!(deadlines[MAX_LANES - 1], Deadline::Lane { .. }));
         assert_eq!(deadlines[MAX_LANES], Deadline::Timer(MAX_LANES as u64 + 1));
@@ -497,7 +491,7 @@ mod tests {
                     }
                     Op::Schedule(after_ns) => queue.schedule(now_ns + after_ns, seq),
                     Op::Deadline(after_ns) => {
-                        let deadline = queue.set_deadline(seq, now_ns + after_ns, seq);
+                        let deadline = queue.set_deadline(seq, now_ns + after_ns);
                         deadlines.push((deadline, seq));
                     }
                     Op::Cancel(n) => {
@@ -526,9 +520,9 @@ mod tests {
     #[test]
     #[should_panic(expected = "in the past")]
     fn scheduling_in_the_past_is_a_bug() {
-        let mut queue: EventQueue<&str, u32> = EventQueue::new();
-        queue.schedule(10, "a");
+        let mut queue: EventQueue<Ev, u32> = EventQueue::new();
+        queue.schedule(10, Plain("a"));
         queue.pop();
-        queue.schedule(5, "late");
+        queue.schedule(5, Plain("late"));
     }
 }
