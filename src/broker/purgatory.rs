@@ -27,8 +27,8 @@ pub enum Parked {
 
 #[derive(Debug, Default)]
 pub struct Purgatory {
-    /// Each fetch with the partitions it is indexed under (none for a follower fetch).
-    by_id: IdWindow<(Parked, Vec<TopicPartition>)>,
+    /// Each fetch; a consumer fetch is indexed under its request's partitions.
+    by_id: IdWindow<Parked>,
     /// Consumer fetch ids waiting on each partition, in increasing order (ids only grow);
     /// possibly empty.
     by_partition: PartitionMap<Vec<u64>>,
@@ -36,39 +36,36 @@ pub struct Purgatory {
     followers: Vec<(u64, BrokerId)>,
 }
 
-fn consumer_partitions(request: &FetchRequest) -> Vec<TopicPartition> {
-    let mut partitions: Vec<TopicPartition> = request
-        .partitions
-        .iter()
-        .map(|partition| partition.tp)
-        .collect();
-    partitions.sort();
-    partitions.dedup();
-    partitions
+fn consumer_partitions(parked: &Parked) -> impl Iterator<Item = TopicPartition> + '_ {
+    let partitions = match parked {
+        Parked::Consumer { request, .. } => request.partitions.as_slice(),
+        Parked::Follower { .. } => &[],
+    };
+    partitions.iter().map(|partition| partition.tp)
 }
 
 impl Purgatory {
     /// Parks a fetch under `id`, which must exceed every id parked before.
     pub fn insert(&mut self, id: u64, parked: Parked) {
-        let partitions = match &parked {
-            Parked::Consumer { request, .. } => consumer_partitions(request),
-            Parked::Follower { replica } => {
-                self.followers.push((id, *replica));
-                Vec::new()
-            }
-        };
-        for &tp in &partitions {
-            self.by_partition.get_or_default(tp).push(id);
+        if let Parked::Follower { replica } = parked {
+            self.followers.push((id, replica));
         }
-        self.by_id.insert(id, (parked, partitions));
+        for tp in consumer_partitions(&parked) {
+            let ids = self.by_partition.get_or_default(tp);
+            // Listed once even if the request names the partition twice: `id` is the newest.
+            if ids.last() != Some(&id) {
+                ids.push(id);
+            }
+        }
+        self.by_id.insert(id, parked);
     }
 
     pub fn remove(&mut self, id: u64) -> Option<Parked> {
-        let (parked, partitions) = self.by_id.remove(id)?;
+        let parked = self.by_id.remove(id)?;
         if matches!(parked, Parked::Follower { .. }) {
             self.followers.retain(|&(follower, _)| follower != id);
         }
-        for tp in partitions {
+        for tp in consumer_partitions(&parked) {
             if let Some(ids) = self.by_partition.get_mut(&tp) {
                 // An emptied list stays: the partition will have waiters again, and keeping it
                 // saves an allocation per partition on every park.
@@ -107,7 +104,7 @@ impl Purgatory {
             let Some(id) = id else {
                 break;
             };
-            let (parked, _) = self.by_id.get(id).expect("a waiter is parked");
+            let parked = self.by_id.get(id).expect("a waiter is parked");
             visit(id, parked);
         }
     }
@@ -116,5 +113,76 @@ impl Purgatory {
         self.by_id.clear();
         self.by_partition.clear();
         self.followers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ConsumerId, TopicId};
+    use crate::msg::FetchPartition;
+
+    fn tp(partition: u32) -> TopicPartition {
+        TopicPartition {
+            topic: TopicId(0),
+            partition,
+        }
+    }
+
+    fn consumer_fetch(partitions: &[u32]) -> Parked {
+        let partitions = (partitions.iter())
+            .map(|&partition| FetchPartition {
+                tp: tp(partition),
+                fetch_offset: 0,
+                max_bytes: 1,
+            })
+            .collect();
+        Parked::Consumer {
+            from: NodeId::Consumer(ConsumerId(0)),
+            request: FetchRequest {
+                request_id: 0,
+                consumer: ConsumerId(0),
+                group: 0,
+                max_wait_ns: 1,
+                min_bytes: 1,
+                max_bytes: 1,
+                read_committed: false,
+                partitions,
+            },
+        }
+    }
+
+    fn waiting_on(purgatory: &Purgatory, partition: u32) -> Vec<u64> {
+        let mut ids = Vec::new();
+        purgatory.for_each_waiting_on(tp(partition), &[BrokerId(1)], |id, _| ids.push(id));
+        ids
+    }
+
+    #[test]
+    fn fetches_are_found_by_partition_oldest_first_and_forgotten_when_removed() {
+        let mut purgatory = Purgatory::default();
+        // A request naming a partition twice waits on it once.
+        purgatory.insert(3, consumer_fetch(&[2, 5, 2]));
+        purgatory.insert(
+            4,
+            Parked::Follower {
+                replica: BrokerId(1),
+            },
+        );
+        purgatory.insert(6, consumer_fetch(&[5]));
+        purgatory.insert(
+            7,
+            Parked::Follower {
+                replica: BrokerId(2),
+            },
+        );
+        assert_eq!(waiting_on(&purgatory, 2), [3, 4]);
+        assert_eq!(waiting_on(&purgatory, 5), [3, 4, 6]);
+        assert!(matches!(purgatory.remove(3), Some(Parked::Consumer { .. })));
+        assert!(purgatory.remove(3).is_none());
+        assert_eq!(waiting_on(&purgatory, 2), [4]);
+        assert_eq!(waiting_on(&purgatory, 5), [4, 6]);
+        assert!(matches!(purgatory.remove(4), Some(Parked::Follower { .. })));
+        assert_eq!(waiting_on(&purgatory, 5), [6]);
     }
 }
