@@ -25,6 +25,17 @@ pub struct TopicPartition {
     pub partition: u32,
 }
 
+#[cfg(test)]
+impl TopicPartition {
+    /// Partition `partition` of the first topic, for unit tests.
+    pub fn first_topic(partition: u32) -> Self {
+        TopicPartition {
+            topic: TopicId(0),
+            partition,
+        }
+    }
+}
+
 /// Anything with a network interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum NodeId {

@@ -214,13 +214,9 @@ pub struct FetcherSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::TopicId;
 
     fn tp(partition: u32) -> TopicPartition {
-        TopicPartition {
-            topic: TopicId(0),
-            partition,
-        }
+        TopicPartition::first_topic(partition)
     }
 
     fn at(partition: u32, fetch_offset: u64) -> ReplicaFetchPartition {

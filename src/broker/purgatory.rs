@@ -119,14 +119,11 @@ impl Purgatory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{ConsumerId, TopicId};
+    use crate::ids::ConsumerId;
     use crate::msg::FetchPartition;
 
     fn tp(partition: u32) -> TopicPartition {
-        TopicPartition {
-            topic: TopicId(0),
-            partition,
-        }
+        TopicPartition::first_topic(partition)
     }
 
     fn consumer_fetch(partitions: &[u32]) -> Parked {
