@@ -779,6 +779,34 @@ impl Broker {
         self.has_fetchable(wanted, limit, request.min_bytes)
     }
 
+    /// Whether a parked consumer fetch can be answered now that `tp` changed. With a
+    /// `fetch.min.bytes` of 1 only `tp` needs a look, for the reason `follower_ready` gives: the
+    /// fetch parked because none of its partitions was readable, and every change that makes
+    /// one readable (a high-watermark or last-stable-offset move, a lost leadership) comes here
+    /// for that partition.
+    fn consumer_ready(&self, request: &FetchRequest, tp: TopicPartition) -> bool {
+        if request.min_bytes > 1 {
+            return self.consumer_fetchable(request);
+        }
+        let limit = if request.read_committed {
+            ReadLimit::Stable
+        } else {
+            ReadLimit::HighWatermark
+        };
+        let changed = (request.partitions.iter())
+            .filter(|partition| partition.tp == tp)
+            .map(|partition| (partition.tp, partition.fetch_offset));
+        let ready = self.has_fetchable(changed, limit, request.min_bytes);
+        debug_assert_eq!(
+            ready,
+            self.consumer_fetchable(request),
+            "broker {:?}: parked fetch {} after {tp:?}",
+            self.id,
+            request.request_id
+        );
+        ready
+    }
+
     /// Whether a parked follower fetch has enough to read: only its session's pending
     /// partitions can (the others are read to the log end).
     fn follower_fetchable(&self, follower: BrokerId) -> bool {
@@ -1108,7 +1136,7 @@ impl Broker {
             .map_or(&[][..], |replica| &replica.replicas);
         self.parked.for_each_waiting_on(tp, replicas, |id, parked| {
             let fetchable = match parked {
-                Parked::Consumer { request, .. } => self.consumer_fetchable(request),
+                Parked::Consumer { request, .. } => self.consumer_ready(request, tp),
                 Parked::Follower { replica } => self.follower_ready(*replica, tp),
             };
             if fetchable {
