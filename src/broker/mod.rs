@@ -724,7 +724,7 @@ impl Broker {
     }
 
     fn handle_fetch(&mut self, ctx: &mut Ctx, from: NodeId, request: FetchRequest) {
-        if request.max_wait_ns == 0 || self.consumer_fetchable(&request) {
+        if request.max_wait_ns == 0 || self.consumer_fetchable(&request, None) {
             self.respond_fetch(ctx, from, request);
         } else {
             let timeout_ns = request.max_wait_ns;
@@ -766,10 +766,10 @@ impl Broker {
         false
     }
 
-    fn consumer_fetchable(&self, request: &FetchRequest) -> bool {
-        let wanted = request
-            .partitions
-            .iter()
+    /// Whether a consumer fetch has enough to read, counting only partition `only` if given.
+    fn consumer_fetchable(&self, request: &FetchRequest, only: Option<TopicPartition>) -> bool {
+        let wanted = (request.partitions.iter())
+            .filter(|partition| only.is_none_or(|tp| partition.tp == tp))
             .map(|partition| (partition.tp, partition.fetch_offset));
         let limit = if request.read_committed {
             ReadLimit::Stable
@@ -786,20 +786,12 @@ impl Broker {
     /// for that partition.
     fn consumer_ready(&self, request: &FetchRequest, tp: TopicPartition) -> bool {
         if request.min_bytes > 1 {
-            return self.consumer_fetchable(request);
+            return self.consumer_fetchable(request, None);
         }
-        let limit = if request.read_committed {
-            ReadLimit::Stable
-        } else {
-            ReadLimit::HighWatermark
-        };
-        let changed = (request.partitions.iter())
-            .filter(|partition| partition.tp == tp)
-            .map(|partition| (partition.tp, partition.fetch_offset));
-        let ready = self.has_fetchable(changed, limit, request.min_bytes);
+        let ready = self.consumer_fetchable(request, Some(tp));
         debug_assert_eq!(
             ready,
-            self.consumer_fetchable(request),
+            self.consumer_fetchable(request, None),
             "broker {:?}: parked fetch {} after {tp:?}",
             self.id,
             request.request_id
