@@ -1683,12 +1683,19 @@ fn touch_sessions(
     if !replica.is_leader() || sessions.is_empty() {
         return;
     }
+    if replica.session_hints.len() < replica.replicas.len() {
+        replica
+            .session_hints
+            .resize(replica.replicas.len(), u32::MAX);
+    }
     for index in 0..replica.replicas.len() {
         let follower = replica.replicas[index];
         let Some(session) = sessions.get_mut(&follower) else {
             continue;
         };
-        if let Some(fetch_offset) = session.make_pending(tp) {
+        if let Some(fetch_offset) =
+            session.make_pending_hinted(tp, &mut replica.session_hints[index])
+        {
             let (epoch, last_fetch_ns) = (session.broker_epoch, session.last_fetch_ns);
             replica.catch_up_lazily(follower, epoch, fetch_offset, last_fetch_ns);
         }

@@ -7,6 +7,7 @@ use super::log::{LogBatch, PartitionLog};
 use super::txn_index::TxnIndex;
 use crate::ids::BrokerId;
 use crate::msg::{ErrorCode, PartitionState};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`.
@@ -161,6 +162,9 @@ pub struct Replica {
     /// partition's result), oldest first. One answered since, or done with this partition, is
     /// dropped when the list is next read.
     pub delayed_produces: Vec<(u64, usize)>,
+    /// While leading: this partition's index in the fetch session of the follower at the same
+    /// position in `replicas`, as last found (a hint, checked before use).
+    pub session_hints: SmallVec<[u32; 4]>,
 }
 
 fn next_sequence(sequence: i32) -> i32 {
@@ -185,6 +189,7 @@ impl Replica {
             group_positions: Vec::new(),
             readers_floor: None,
             delayed_produces: Vec::new(),
+            session_hints: SmallVec::new(),
         }
     }
 
