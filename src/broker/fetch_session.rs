@@ -266,6 +266,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_hint_is_searched_past_and_corrected() {
+        let mut session = LeaderSession::new(1, 0, &[at(2, 20), at(4, 40), at(6, 60)]);
+        let mut read = Vec::new();
+        session.pending_positions(&mut read);
+        session.settle(&read, &[0, 1, 2]);
+        // Index 0 holds partition 2, not 6: the search finds 6 at index 2 and keeps that.
+        let mut hint = 0;
+        assert_eq!(session.make_pending_hinted(tp(6), &mut hint), Some(60));
+        assert_eq!(hint, 2);
+        // Partition 1 joins in front: the hint points at 4 now, and is corrected again.
+        session.update(&[at(1, 10)], &[]);
+        session.pending_positions(&mut read);
+        let quiet: Vec<usize> = read.iter().map(|&(index, _)| index).collect();
+        session.settle(&read, &quiet);
+        assert_eq!(session.make_pending_hinted(tp(6), &mut hint), Some(60));
+        assert_eq!(hint, 3);
+        // Not in the session: no change, and the hint stays as it was.
+        assert_eq!(session.make_pending_hinted(tp(5), &mut hint), None);
+        assert_eq!(hint, 3);
+    }
+
+    #[test]
     fn partitions_joining_and_leaving_keep_lookups_and_pending_marks_right() {
         let mut session = LeaderSession::new(1, 0, &[at(2, 20), at(4, 40), at(6, 60)]);
         let mut read = Vec::new();
