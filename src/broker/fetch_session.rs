@@ -144,7 +144,8 @@ impl LeaderSession {
     /// pending (its follower state then lags the session's last fetch time).
     #[cfg(test)]
     pub fn make_pending(&mut self, tp: TopicPartition) -> Option<u64> {
-        self.make_pending_hinted(tp, &mut u32::MAX)
+        let mut no_hint = u32::MAX;
+        self.make_pending_hinted(tp, &mut no_hint)
     }
 
     /// `make_pending` starting from `hint`, the partition's index at an earlier call (a
