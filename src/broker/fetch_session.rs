@@ -266,12 +266,19 @@ mod tests {
         assert_eq!(partitions, vec![3, 5]);
     }
 
-    #[test]
-    fn a_stale_hint_is_searched_past_and_corrected() {
+    /// Partitions 2, 4 and 6 at offsets 20, 40 and 60, all read once and quiet.
+    fn settled_session() -> LeaderSession {
         let mut session = LeaderSession::new(1, 0, &[at(2, 20), at(4, 40), at(6, 60)]);
         let mut read = Vec::new();
         session.pending_positions(&mut read);
         session.settle(&read, &[0, 1, 2]);
+        session
+    }
+
+    #[test]
+    fn a_stale_hint_is_searched_past_and_corrected() {
+        let mut session = settled_session();
+        let mut read = Vec::new();
         // Index 0 holds partition 2, not 6: the search finds 6 at index 2 and keeps that.
         let mut hint = 0;
         assert_eq!(session.make_pending_hinted(tp(6), &mut hint), Some(60));
@@ -290,10 +297,8 @@ mod tests {
 
     #[test]
     fn partitions_joining_and_leaving_keep_lookups_and_pending_marks_right() {
-        let mut session = LeaderSession::new(1, 0, &[at(2, 20), at(4, 40), at(6, 60)]);
+        let mut session = settled_session();
         let mut read = Vec::new();
-        session.pending_positions(&mut read);
-        session.settle(&read, &[0, 1, 2]);
         assert_eq!(session.make_pending(tp(6)), Some(60));
         // Partition 1 joins before every index, 4 leaves: 6 stays pending at its new index.
         session.update(&[at(1, 10)], &[tp(4)]);
