@@ -140,17 +140,18 @@ impl LeaderSession {
         }
     }
 
-    /// Makes `tp` pending if the session holds it. Returns its fetch offset if it was not
-    /// pending (its follower state then lags the session's last fetch time).
+    /// `make_pending_hinted` without a hint.
     #[cfg(test)]
     pub fn make_pending(&mut self, tp: TopicPartition) -> Option<u64> {
         let mut no_hint = u32::MAX;
         self.make_pending_hinted(tp, &mut no_hint)
     }
 
-    /// `make_pending` starting from `hint`, the partition's index at an earlier call (a
-    /// session's partitions rarely change, and a partition changes on every produce): a right
-    /// hint saves the search; a wrong one is searched past and corrected.
+    /// Makes `tp` pending if the session holds it. Returns its fetch offset if it was not
+    /// pending (its follower state then lags the session's last fetch time). `hint` is the
+    /// partition's index at an earlier call (a session's partitions rarely change, and a led
+    /// partition changes on every produce): a right hint saves the search; a wrong one is
+    /// searched past and corrected.
     pub fn make_pending_hinted(&mut self, tp: TopicPartition, hint: &mut u32) -> Option<u64> {
         let index = match self.keys.get(*hint as usize) {
             Some(&found) if found == key(tp) => *hint as usize,
